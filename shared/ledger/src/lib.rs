@@ -1,0 +1,1 @@
+//! Wallets and the ledger of coins.
