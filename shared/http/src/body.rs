@@ -1,0 +1,235 @@
+//! Parsing at the edge: the request body into a DTO, headers and query parameters into values.
+//!
+//! Bodies are capped at [`MAX_BODY_BYTES`] (413 `payload_too_large`: every body of API.md is a few
+//! hundred bytes, so a bigger one is a mistake or an attack and is refused before it is parsed).
+//! Everything else a client gets wrong is a 400 `invalid_request` whose `detail` says what, and
+//! no handler writes anything before its input has parsed.
+
+use lambda_http::http::header;
+use lambda_http::{Request, RequestExt};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The idempotency header of the mutating routes.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Longest `Idempotency-Key` accepted, in characters.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// The raw body bytes, refused above [`MAX_BODY_BYTES`].
+pub fn raw_body(req: &Request) -> Result<&[u8], ApiError> {
+    let body = req.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit_bytes: MAX_BODY_BYTES,
+        });
+    }
+    Ok(body)
+}
+
+/// Parses the JSON body into `T`. Wrong types, unknown enum values, negative or overflowing
+/// integers and missing fields are all rejected by `T`'s serde derive; unknown fields are
+/// allowed (API.md: "Extra fields are allowed").
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::invalid("the body must be application/json"));
+        }
+    }
+    let body = raw_body(req)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("the request needs a JSON body"));
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::invalid(match error.classify() {
+            serde_json::error::Category::Data => format!("invalid body: {error}"),
+            _ => format!("malformed JSON: {error}"),
+        })
+    })
+}
+
+/// The client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(value: &str) -> Result<IdempotencyKey, ApiError> {
+        let ok = (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&value.len())
+            && value.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(IdempotencyKey(value.to_owned()))
+        } else {
+            Err(ApiError::invalid(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+            )))
+        }
+    }
+
+    /// The required header of the route: absent or invalid is 400 `invalid_request`.
+    pub fn from_request(req: &Request) -> Result<IdempotencyKey, ApiError> {
+        let mut values = req.headers().get_all(IDEMPOTENCY_KEY).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(ApiError::invalid(
+                "exactly one Idempotency-Key header is required on this route",
+            ));
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII"))?;
+        IdempotencyKey::parse(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A query parameter, if given once. Given twice is ambiguous, so it is refused.
+pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
+    let params = req.query_string_parameters();
+    match params.all(name) {
+        None => Ok(None),
+        Some(values) if values.len() == 1 => Ok(Some(values[0].to_owned())),
+        Some(_) => Err(ApiError::invalid(format!(
+            "query parameter `{name}` is given more than once"
+        ))),
+    }
+}
+
+/// A path parameter of the route template (API Gateway's `pathParameters`).
+pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
+    req.path_parameters()
+        .first(name)
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::NotFound(format!("missing path parameter `{name}`")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::Body;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    enum Channel {
+        Web,
+        Ios,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Dto {
+        channel: Channel,
+        quantity: u32,
+    }
+
+    fn request(body: &str) -> Request {
+        let mut req = Request::new(Body::from(body.to_owned()));
+        req.headers_mut()
+            .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        req
+    }
+
+    fn detail(error: ApiError) -> String {
+        assert_eq!(error.code(), "invalid_request", "{error:?}");
+        error.to_string()
+    }
+
+    #[test]
+    fn a_valid_body_parses_and_extra_fields_are_allowed() {
+        let dto: Dto = json_body(&request(r#"{"channel":"web","quantity":3,"note":"x"}"#)).unwrap();
+        assert_eq!(
+            dto,
+            Dto {
+                channel: Channel::Web,
+                quantity: 3
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_invalid_request() {
+        let error = json_body::<Dto>(&request(r#"{"channel":"web","#)).unwrap_err();
+        assert!(detail(error).starts_with("malformed JSON"));
+    }
+
+    #[test]
+    fn an_unknown_enum_value_is_invalid_request_naming_it() {
+        let error = json_body::<Dto>(&request(r#"{"channel":"pigeon","quantity":1}"#)).unwrap_err();
+        assert!(detail(error).contains("pigeon"));
+    }
+
+    #[test]
+    fn wrong_types_negative_and_overflowing_numbers_are_invalid_request() {
+        for body in [
+            r#"{"channel":"web","quantity":"3"}"#,
+            r#"{"channel":"web","quantity":-1}"#,
+            r#"{"channel":"web","quantity":4294967296}"#,
+            r#"{"channel":"web","quantity":1.5}"#,
+            r#"{"channel":"web"}"#,
+            r#"[]"#,
+        ] {
+            let error = json_body::<Dto>(&request(body)).unwrap_err();
+            assert!(detail(error).starts_with("invalid body"), "{body}");
+        }
+    }
+
+    #[test]
+    fn an_empty_body_or_another_media_type_is_invalid_request() {
+        detail(json_body::<Dto>(&request("")).unwrap_err());
+        let mut req = request(r#"{"channel":"web","quantity":3}"#);
+        req.headers_mut()
+            .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        detail(json_body::<Dto>(&req).unwrap_err());
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_413() {
+        let big = format!(
+            r#"{{"channel":"web","quantity":1,"pad":"{}"}}"#,
+            "x".repeat(MAX_BODY_BYTES)
+        );
+        let error = json_body::<Dto>(&request(&big)).unwrap_err();
+        assert_eq!(error.status().as_u16(), 413);
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_up_to_255() {
+        assert!(IdempotencyKey::parse("a").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse("has space").is_err());
+        assert!(IdempotencyKey::parse("tab\t").is_err());
+    }
+
+    #[test]
+    fn a_missing_idempotency_key_header_is_invalid_request() {
+        let req = request("{}");
+        detail(IdempotencyKey::from_request(&req).unwrap_err());
+        let mut req = request("{}");
+        req.headers_mut()
+            .insert(IDEMPOTENCY_KEY, "order-42".parse().unwrap());
+        assert_eq!(
+            IdempotencyKey::from_request(&req).unwrap().as_str(),
+            "order-42"
+        );
+    }
+}

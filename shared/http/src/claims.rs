@@ -1,0 +1,303 @@
+//! The caller's verified identity: the JWT claims API Gateway's authorizer passed on, typed.
+//!
+//! On AWS the HTTP API's JWT authorizer verifies the token and puts its claims (all as strings)
+//! in `requestContext.authorizer.jwt.claims`; the local server does the same after verifying its
+//! dev token. Either way the functions read them here, and nothing else: a missing or malformed
+//! claim is a 401, never a default, because pricing, age and refund windows all hang on them.
+
+use std::collections::HashMap;
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+
+use crate::error::ApiError;
+
+/// The scope that opens the admin routes.
+pub const ADMIN_SCOPE: &str = "coins:admin";
+
+/// Longest user id we accept (Cognito's `sub` is a 36-character UUID; others are shorter).
+const MAX_SUB_LEN: usize = 128;
+
+/// The verified caller, as the rules need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claims {
+    /// `sub`: the user id; the wallet is always this user's.
+    pub sub: String,
+    /// `birthdate`: the OIDC `YYYY-MM-DD` date of birth.
+    pub birthdate: Date,
+    /// `billing_country`: ISO 3166-1 alpha-2, upper case (`JP`). The pricing country.
+    pub billing_country: String,
+    /// `billing_region`: ISO 3166-2 subdivision of the billing country (`US-AL`), if given.
+    pub billing_region: Option<String>,
+    /// `zoneinfo`: the IANA zone the user's local days (refund windows, limits, age) are counted in.
+    pub zone: TimeZone,
+    /// `scope`, split on spaces.
+    pub scopes: Vec<String>,
+}
+
+/// Why the claims could not be read: each becomes a 401 `unauthenticated`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimsError {
+    #[error("the request carries no verified identity")]
+    NoIdentity,
+    #[error("the identity has no `{0}` claim")]
+    Missing(&'static str),
+    #[error("the identity's `{claim}` claim is invalid: {reason}")]
+    Invalid { claim: &'static str, reason: String },
+}
+
+impl From<ClaimsError> for ApiError {
+    fn from(error: ClaimsError) -> Self {
+        ApiError::Unauthenticated(error.to_string())
+    }
+}
+
+impl Claims {
+    /// Reads the claims API Gateway (or the local server) attached to the request.
+    pub fn from_request(req: &Request) -> Result<Claims, ClaimsError> {
+        let Some(RequestContext::ApiGatewayV2(context)) = req.request_context_ref() else {
+            return Err(ClaimsError::NoIdentity);
+        };
+        let claims = context
+            .authorizer
+            .as_ref()
+            .and_then(|authorizer| authorizer.jwt.as_ref())
+            .map(|jwt| &jwt.claims)
+            .filter(|claims| !claims.is_empty())
+            .ok_or(ClaimsError::NoIdentity)?;
+        Claims::from_map(claims)
+    }
+
+    /// Parses the string claims map of the JWT authorizer.
+    pub fn from_map(claims: &HashMap<String, String>) -> Result<Claims, ClaimsError> {
+        let get = |name: &'static str| {
+            claims
+                .get(name)
+                .map(|value| value.trim())
+                .filter(|value| !value.is_empty())
+                .ok_or(ClaimsError::Missing(name))
+        };
+        let invalid = |claim: &'static str, reason: String| ClaimsError::Invalid { claim, reason };
+
+        let sub = get("sub")?;
+        if sub.len() > MAX_SUB_LEN || !sub.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid("sub", "not a user id".into()));
+        }
+        let birthdate = parse_birthdate(get("birthdate")?)
+            .ok_or_else(|| invalid("birthdate", "expected a YYYY-MM-DD date".into()))?;
+        let billing_country = get("billing_country")?;
+        if !is_alpha2(billing_country) {
+            return Err(invalid(
+                "billing_country",
+                "expected an ISO 3166-1 alpha-2 code such as JP".into(),
+            ));
+        }
+        let billing_region = match claims.get("billing_region").map(|v| v.trim()) {
+            None | Some("") => None,
+            Some(region) if is_subdivision_of(region, billing_country) => Some(region.to_owned()),
+            Some(_) => {
+                return Err(invalid(
+                    "billing_region",
+                    format!(
+                        "expected an ISO 3166-2 code of {billing_country}, such as {billing_country}-01"
+                    ),
+                ));
+            }
+        };
+        let zone_name = get("zoneinfo")?;
+        let zone = TimeZone::get(zone_name).map_err(|_| {
+            invalid(
+                "zoneinfo",
+                format!("{zone_name:?} is not an IANA time zone"),
+            )
+        })?;
+        let scopes = claims
+            .get("scope")
+            .map(|scope| scope.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        Ok(Claims {
+            sub: sub.to_owned(),
+            birthdate,
+            billing_country: billing_country.to_owned(),
+            billing_region,
+            zone,
+            scopes,
+        })
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Admin routes: 403 `forbidden` without the `coins:admin` scope.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.has_scope(ADMIN_SCOPE) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this route needs the `{ADMIN_SCOPE}` scope"
+            )))
+        }
+    }
+
+    /// The IANA name of the user's zone (for storing with a purchase).
+    pub fn zone_name(&self) -> &str {
+        self.zone.iana_name().unwrap_or("UTC")
+    }
+}
+
+/// Strictly `YYYY-MM-DD`: jiff alone would also take other ISO 8601 shapes, and OIDC's
+/// `0000-MM-DD` (year withheld) leaves the age unknown, which must not pass the age gate.
+fn parse_birthdate(value: &str) -> Option<Date> {
+    let bytes = value.as_bytes();
+    let shape_ok = bytes.len() == 10
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+    if !shape_ok || value.starts_with("0000") {
+        return None;
+    }
+    value.parse().ok()
+}
+
+fn is_alpha2(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// `US-AL`: the country, a hyphen, then 1 to 3 upper-case letters or digits.
+fn is_subdivision_of(region: &str, country: &str) -> bool {
+    let Some((prefix, suffix)) = region.split_once('-') else {
+        return false;
+    };
+    prefix == country
+        && (1..=3).contains(&suffix.len())
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokyo_adult() -> HashMap<String, String> {
+        [
+            ("sub", "user-123"),
+            ("birthdate", "1990-04-01"),
+            ("billing_country", "JP"),
+            ("zoneinfo", "Asia/Tokyo"),
+            ("scope", "openid coins:admin"),
+            ("exp", "1900000000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(
+        mut claims: HashMap<String, String>,
+        key: &str,
+        value: &str,
+    ) -> HashMap<String, String> {
+        claims.insert(key.to_owned(), value.to_owned());
+        claims
+    }
+
+    #[test]
+    fn complete_claims_are_typed() {
+        let claims = Claims::from_map(&tokyo_adult()).unwrap();
+        assert_eq!(claims.sub, "user-123");
+        assert_eq!(claims.birthdate, jiff::civil::date(1990, 4, 1));
+        assert_eq!(claims.billing_country, "JP");
+        assert_eq!(claims.billing_region, None);
+        assert_eq!(claims.zone_name(), "Asia/Tokyo");
+        assert!(claims.has_scope(ADMIN_SCOPE));
+        assert!(claims.require_admin().is_ok());
+    }
+
+    #[test]
+    fn each_required_claim_missing_is_named() {
+        for name in ["sub", "birthdate", "billing_country", "zoneinfo"] {
+            let mut claims = tokyo_adult();
+            claims.remove(name);
+            assert_eq!(Claims::from_map(&claims), Err(ClaimsError::Missing(name)));
+            let blank = with(tokyo_adult(), name, "  ");
+            assert_eq!(Claims::from_map(&blank), Err(ClaimsError::Missing(name)));
+        }
+    }
+
+    #[test]
+    fn a_malformed_birthdate_is_rejected() {
+        for bad in [
+            "1990-4-1",
+            "19900401",
+            "1990-02-30",
+            "0000-04-01",
+            "1990-04-01T00:00",
+        ] {
+            let claims = with(tokyo_adult(), "birthdate", bad);
+            assert!(
+                matches!(
+                    Claims::from_map(&claims),
+                    Err(ClaimsError::Invalid {
+                        claim: "birthdate",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_country_must_be_alpha2_and_the_region_within_it() {
+        assert!(Claims::from_map(&with(tokyo_adult(), "billing_country", "jp")).is_err());
+        assert!(Claims::from_map(&with(tokyo_adult(), "billing_country", "JPN")).is_err());
+        let us = with(
+            with(tokyo_adult(), "billing_country", "US"),
+            "zoneinfo",
+            "America/Chicago",
+        );
+        let alabama = Claims::from_map(&with(us.clone(), "billing_region", "US-AL")).unwrap();
+        assert_eq!(alabama.billing_region.as_deref(), Some("US-AL"));
+        assert!(Claims::from_map(&with(us.clone(), "billing_region", "CA-QC")).is_err());
+        assert!(Claims::from_map(&with(us, "billing_region", "US-ALAB")).is_err());
+    }
+
+    #[test]
+    fn an_unknown_zone_is_rejected() {
+        let claims = with(tokyo_adult(), "zoneinfo", "Mars/Olympus_Mons");
+        assert!(matches!(
+            Claims::from_map(&claims),
+            Err(ClaimsError::Invalid {
+                claim: "zoneinfo",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn without_the_admin_scope_admin_routes_are_forbidden() {
+        let claims = Claims::from_map(&with(tokyo_adult(), "scope", "openid coins:read")).unwrap();
+        let error = claims.require_admin().unwrap_err();
+        assert_eq!(error.code(), "forbidden");
+        let mut no_scope = tokyo_adult();
+        no_scope.remove("scope");
+        assert!(Claims::from_map(&no_scope).unwrap().scopes.is_empty());
+    }
+
+    #[test]
+    fn a_request_without_an_authorizer_is_unauthenticated() {
+        let req = Request::default();
+        assert_eq!(Claims::from_request(&req), Err(ClaimsError::NoIdentity));
+        assert_eq!(
+            ApiError::from(ClaimsError::NoIdentity).status().as_u16(),
+            401
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! Structured JSON logs, one span per request carrying its request id, and the shared frame
+//! every handler runs in.
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::error::ApiError;
+
+/// JSON logs on stdout (CloudWatch on Lambda), filtered by `RUST_LOG` (default `info`).
+/// Safe to call twice (the second call does nothing), so tests and tools may call it freely.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// The API Gateway request id (the one a client can quote to support), if any.
+pub fn request_id(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    }
+}
+
+/// The span every log line of a request is written in.
+pub fn request_span(req: &Request) -> tracing::Span {
+    let lambda_request_id = req
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone());
+    tracing::info_span!(
+        "request",
+        request_id = request_id(req).as_deref().unwrap_or("-"),
+        lambda_request_id = lambda_request_id.as_deref().unwrap_or("-"),
+        method = %req.method(),
+        path = req.raw_http_path(),
+    )
+}
+
+/// Runs `handler` in the request's span and turns its error into problem+json: every function
+/// answers through here, so logging and error rendering are written once.
+pub async fn serve<F, Fut>(req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let span = request_span(&req);
+    async move {
+        let started = Instant::now();
+        let response = match handler(req).await {
+            Ok(response) => response,
+            Err(error) => {
+                if !error.is_server_fault() {
+                    tracing::info!(code = error.code(), detail = %error, "request rejected");
+                }
+                error.into_response()
+            }
+        };
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+            "request completed"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handler_error_becomes_its_problem_response() {
+        let response = serve(Request::default(), |_| async {
+            Err(ApiError::QuoteExpired("the quote expired at 12:15".into()))
+        })
+        .await;
+        assert_eq!(response.status().as_u16(), 409);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["code"], "quote_expired");
+    }
+
+    #[tokio::test]
+    async fn a_handler_success_passes_through() {
+        let response = serve(Request::default(), |_| async {
+            crate::response::ok(&serde_json::json!({"ok": true}))
+        })
+        .await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+}
