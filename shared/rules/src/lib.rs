@@ -3,6 +3,19 @@
 //! Synchronous and free of I/O: every function here takes the facts (the time, the user's zone,
 //! the price book) as arguments, so each rule can be tested alone and run anywhere.
 
+pub mod age;
+pub mod country;
+pub mod gifts;
 pub mod limits;
 pub mod money;
+pub mod price_book;
+pub mod pricing;
 pub mod refund;
+
+pub use age::{AgeBelowMinimum, AgeOk, age_on, check_age};
+pub use country::{BillingCountry, BillingLocation, BillingRegion};
+pub use gifts::{GiftCatalog, GiftError, GiftId, GiftTarget};
+pub use money::{Currency, Money};
+pub use price_book::PriceBook;
+pub use pricing::{Channel, PackageId, Price, Quote, QuoteError, QuoteItem};
+pub use refund::{AdminOverride, RefundRejected, check_refund, refundable_until};

@@ -30,7 +30,9 @@ pub struct PendingLimit {
 
 /// The gift would take the day's spending past the limit.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
-#[error("daily limit of {limit_coins} coins reached: {spent_today_coins} spent today, {requested_coins} requested")]
+#[error(
+    "daily limit of {limit_coins} coins reached: {spent_today_coins} spent today, {requested_coins} requested"
+)]
 pub struct SpendingLimitReached {
     pub limit_coins: u64,
     pub spent_today_coins: u64,

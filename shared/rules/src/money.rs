@@ -11,8 +11,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 /// An ISO 4217 currency the price book uses, with its number of minor units.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "&'static str")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+#[serde(into = "&'static str")]
 pub struct Currency {
     code: &'static str,
     minor_units: u32,
@@ -56,6 +56,12 @@ const CURRENCIES: &[(&str, u32)] = &[
 pub struct UnknownCurrency(pub String);
 
 impl Currency {
+    /// US dollars, the currency creator payouts are valued in.
+    pub const USD: Currency = Currency {
+        code: "USD",
+        minor_units: 2,
+    };
+
     /// The ISO 4217 alphabetic code, e.g. `"JPY"`.
     pub fn code(self) -> &'static str {
         self.code
@@ -88,6 +94,15 @@ impl TryFrom<String> for Currency {
     type Error = UnknownCurrency;
     fn try_from(code: String) -> Result<Self, Self::Error> {
         code.parse()
+    }
+}
+
+// By hand: the derive would demand `'de: 'static` (for the `&'static str` field, even behind
+// `try_from`), so a currency could only be read from `'static` input.
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        code.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -262,10 +277,22 @@ mod tests {
 
     #[test]
     fn amounts_print_with_exactly_the_minor_digits() {
-        assert_eq!(Money::new(dec!(7.49), cur("USD")).unwrap().to_string(), "7.49");
-        assert_eq!(Money::new(dec!(7.5), cur("EUR")).unwrap().to_string(), "7.50");
-        assert_eq!(Money::new(dec!(160), cur("JPY")).unwrap().to_string(), "160");
-        assert_eq!(Money::new(dec!(2.5), cur("KWD")).unwrap().to_string(), "2.500");
+        assert_eq!(
+            Money::new(dec!(7.49), cur("USD")).unwrap().to_string(),
+            "7.49"
+        );
+        assert_eq!(
+            Money::new(dec!(7.5), cur("EUR")).unwrap().to_string(),
+            "7.50"
+        );
+        assert_eq!(
+            Money::new(dec!(160), cur("JPY")).unwrap().to_string(),
+            "160"
+        );
+        assert_eq!(
+            Money::new(dec!(2.5), cur("KWD")).unwrap().to_string(),
+            "2.500"
+        );
     }
 
     #[test]
@@ -281,15 +308,25 @@ mod tests {
     #[test]
     fn rounding_is_named_by_the_caller() {
         let up = Money::rounded(dec!(1.001), cur("USD"), RoundingStrategy::AwayFromZero);
-        let even = Money::rounded(dec!(0.125), cur("USD"), RoundingStrategy::MidpointNearestEven);
+        let even = Money::rounded(
+            dec!(0.125),
+            cur("USD"),
+            RoundingStrategy::MidpointNearestEven,
+        );
         assert_eq!(up.to_string(), "1.01");
         assert_eq!(even.to_string(), "0.12");
     }
 
     #[test]
     fn minor_units_are_exact_integers() {
-        assert_eq!(Money::parse("2.500", cur("KWD")).unwrap().minor_units(), Some(2500));
-        assert_eq!(Money::parse("160", cur("JPY")).unwrap().minor_units(), Some(160));
+        assert_eq!(
+            Money::parse("2.500", cur("KWD")).unwrap().minor_units(),
+            Some(2500)
+        );
+        assert_eq!(
+            Money::parse("160", cur("JPY")).unwrap().minor_units(),
+            Some(160)
+        );
         assert_eq!(Money::from_minor_units(749, cur("USD")).to_string(), "7.49");
     }
 
@@ -304,11 +341,23 @@ mod tests {
     }
 
     #[test]
+    fn the_usd_constant_is_the_listed_usd() {
+        assert_eq!(Currency::USD, cur("USD"));
+    }
+
+    #[test]
     fn serde_round_trips_as_strings() {
         let m = Money::parse("2.5", cur("BHD")).unwrap();
         let json = serde_json::to_string(&m).unwrap();
         assert_eq!(json, r#"{"currency":"BHD","amount":"2.500"}"#);
         assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), m);
         assert!("XXX".parse::<Currency>().is_err());
+    }
+
+    #[test]
+    fn a_currency_reads_from_short_lived_input() {
+        let json = String::from(r#""KWD""#);
+        assert_eq!(serde_json::from_str::<Currency>(&json).unwrap(), cur("KWD"));
+        assert!(serde_json::from_str::<Currency>(r#""XXX""#).is_err());
     }
 }
