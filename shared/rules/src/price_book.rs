@@ -105,6 +105,10 @@ impl CountryPricing {
     pub fn tax_rate(&self) -> Decimal {
         self.tax_rate
     }
+    /// The tax rate in percent, without trailing zeros: `19`, `8.1`, `0`.
+    pub fn tax_percent(&self) -> Decimal {
+        (self.tax_rate * Decimal::ONE_HUNDRED).normalize()
+    }
     /// Whether displayed prices include tax (the charmed price is the gross).
     pub fn tax_inclusive(&self) -> bool {
         self.tax_inclusive
@@ -558,6 +562,21 @@ mod tests {
         assert!(!book.country(code("US")).unwrap().tax_inclusive());
         assert!(!book.country(code("CA")).unwrap().tax_inclusive());
         assert!(book.country(code("DE")).unwrap().tax_inclusive());
+    }
+
+    #[test]
+    fn tax_rates_print_as_percentages() {
+        let percent = |country| {
+            PriceBook::embedded()
+                .country(code(country))
+                .unwrap()
+                .tax_percent()
+                .to_string()
+        };
+        assert_eq!(percent("DE"), "19");
+        assert_eq!(percent("CH"), "8.1");
+        assert_eq!(percent("BR"), "14.25");
+        assert_eq!(percent("KW"), "0");
     }
 
     #[test]
