@@ -177,6 +177,8 @@ pub enum EntryProblem {
     BadPackageId(String),
     #[error("a package needs at least 1 coin")]
     ZeroCoins,
+    #[error("coins plus bonus_coins does not fit a coin count")]
+    TooManyCoins,
     #[error("bonus_coins {bonus_coins} is more than {MAX_BONUS_PERCENT}% of {coins} coins")]
     BonusTooLarge { bonus_coins: u64, coins: u64 },
     #[error("minimum_age {0} is outside {min}..={max}", min = PLAUSIBLE_MINIMUM_AGES.start(), max = PLAUSIBLE_MINIMUM_AGES.end())]
@@ -458,6 +460,9 @@ fn validate_packages(raw: &[RawPackage]) -> Result<Vec<Package>, PriceBookError>
         if entry.coins == 0 {
             return Err(fail(EntryProblem::ZeroCoins));
         }
+        if entry.coins.checked_add(entry.bonus_coins).is_none() {
+            return Err(fail(EntryProblem::TooManyCoins));
+        }
         // Compared as `bonus * 100 <= coins * 50` in u128 so no input can overflow.
         if u128::from(entry.bonus_coins) * 100
             > u128::from(entry.coins) * u128::from(MAX_BONUS_PERCENT)
@@ -680,6 +685,13 @@ mod tests {
 
     #[test]
     fn a_bad_package_is_refused_naming_it() {
+        assert_eq!(
+            error_text(
+                r#""coins": 70, "bonus_coins": 0"#,
+                r#""coins": 18446744073709551615, "bonus_coins": 1"#
+            ),
+            r#"price book entry packages[0] ("coins_70"): coins plus bonus_coins does not fit a coin count"#
+        );
         assert_eq!(
             error_text(
                 r#""coins": 17500, "bonus_coins": 875"#,

@@ -171,16 +171,14 @@ pub enum Rounding {
     Multiple { step: Decimal },
 }
 
+/// 0.10 and 0.50, the charm grid steps below 10 and below 100 (`from_parts` is `const`).
+const TEN_CENTS: Decimal = Decimal::from_parts(10, 0, 0, false, 2);
+const FIFTY_CENTS: Decimal = Decimal::from_parts(50, 0, 0, false, 2);
+
 /// Charm grid steps: (amounts below this, step).
 const CHARM_TIERS: [(Decimal, Decimal); 2] = [
-    (
-        Decimal::from_parts(10, 0, 0, false, 0),
-        Decimal::from_parts(10, 0, 0, false, 2),
-    ),
-    (
-        Decimal::from_parts(100, 0, 0, false, 0),
-        Decimal::from_parts(50, 0, 0, false, 2),
-    ),
+    (Decimal::TEN, TEN_CENTS),
+    (Decimal::ONE_HUNDRED, FIFTY_CENTS),
 ];
 /// Charm grid step from 100 up.
 const CHARM_TOP_STEP: Decimal = Decimal::ONE;
