@@ -1,0 +1,210 @@
+//! The conservation audit: scans the whole table and checks that no coin was lost or made.
+//!
+//! purchased (credited) = balances + spent on gifts + refunded; every wallet equals its
+//! non-refundable coins plus its open lots; no lot holds more than it was bought with; diamonds
+//! equal coins gifted; history entries add up to the same totals. For tests and operators.
+
+use std::collections::HashMap;
+
+use serde_dynamo::Item;
+
+use crate::domain::wallet_invariant_breaches;
+use crate::error::LedgerError;
+use crate::ids::{PurchaseId, UserId};
+use crate::ledger::Ledger;
+use crate::model::{
+    HistoryRecord, LotRecord, PurchaseRecord, PurchaseStatus, TxnKind, WalletRecord, attr,
+    from_item, keys,
+};
+use crate::store::{Store, number_attr, string_attr};
+
+/// Totals found by the audit and every breach of an invariant.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct AuditReport {
+    pub items: usize,
+    pub wallets: usize,
+    pub open_lots: usize,
+    /// Coins of every purchase ever credited (refunded ones included).
+    pub credited_coins: u128,
+    pub balance_coins: u128,
+    pub gifted_coins: u128,
+    pub refunded_coins: u128,
+    pub diamonds: u128,
+    pub outbox_refunds: usize,
+    pub violations: Vec<String>,
+}
+
+impl AuditReport {
+    pub fn is_conserved(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+fn item_type(item: &Item) -> Option<&str> {
+    string_attr(item, attr::ITEM_TYPE)
+}
+
+impl<S: Store> Ledger<S> {
+    /// Scans the table and checks every conservation invariant.
+    pub async fn audit(&self) -> Result<AuditReport, LedgerError> {
+        let items = self.store().scan_all().await?;
+        let mut report = AuditReport {
+            items: items.len(),
+            ..AuditReport::default()
+        };
+        let mut wallets: Vec<WalletRecord> = Vec::new();
+        let mut lots: HashMap<UserId, Vec<LotRecord>> = HashMap::new();
+        let mut lots_per_purchase: HashMap<PurchaseId, usize> = HashMap::new();
+        let mut purchases: HashMap<PurchaseId, PurchaseRecord> = HashMap::new();
+        let (mut history_purchased, mut history_gifted, mut history_refunded) =
+            (0i128, 0i128, 0i128);
+
+        for item in items {
+            let sk = string_attr(&item, attr::SK).unwrap_or_default();
+            if sk.starts_with(keys::DIAMONDS_SK_PREFIX) {
+                let diamonds = number_attr(&item, attr::DIAMONDS).unwrap_or(0);
+                if diamonds < 0 {
+                    report
+                        .violations
+                        .push(format!("negative diamonds {diamonds}"));
+                }
+                report.diamonds += diamonds.unsigned_abs();
+                continue;
+            }
+            match item_type(&item) {
+                Some("wallet") => wallets.push(from_item(item)?),
+                Some("lot") => {
+                    let lot: LotRecord = from_item(item)?;
+                    *lots_per_purchase
+                        .entry(lot.purchase_id.clone())
+                        .or_default() += 1;
+                    lots.entry(lot.user_id.clone()).or_default().push(lot);
+                }
+                Some("purchase") => {
+                    let purchase: PurchaseRecord = from_item(item)?;
+                    purchases.insert(purchase.purchase_id.clone(), purchase);
+                }
+                Some("history") => {
+                    let entry: HistoryRecord = from_item(item)?;
+                    let coins = i128::from(entry.coins);
+                    match entry.kind {
+                        TxnKind::Purchase => history_purchased += coins,
+                        TxnKind::Gift => history_gifted -= coins,
+                        TxnKind::Refund => history_refunded -= coins,
+                        TxnKind::WindowClosed if coins != 0 => report
+                            .violations
+                            .push(format!("window_closed entry {} moves coins", entry.id)),
+                        TxnKind::WindowClosed => {}
+                    }
+                }
+                Some("outbox_refund") => report.outbox_refunds += 1,
+                _ => {}
+            }
+        }
+
+        for purchase in purchases.values() {
+            match purchase.status {
+                PurchaseStatus::Credited => {
+                    report.credited_coins += u128::from(purchase.total_coins)
+                }
+                PurchaseStatus::Refunded => {
+                    report.credited_coins += u128::from(purchase.total_coins);
+                    report.refunded_coins += u128::from(purchase.total_coins);
+                }
+                PurchaseStatus::Pending | PurchaseStatus::Failed | PurchaseStatus::Rejected => {}
+            }
+        }
+        for (purchase_id, count) in &lots_per_purchase {
+            report.open_lots += count;
+            if *count > 1 {
+                report
+                    .violations
+                    .push(format!("purchase {purchase_id} has {count} lots"));
+            }
+            match purchases.get(purchase_id).map(|p| p.status) {
+                Some(PurchaseStatus::Credited) => {}
+                status => report.violations.push(format!(
+                    "open lot for purchase {purchase_id} in status {status:?}"
+                )),
+            }
+        }
+        for wallet in &wallets {
+            report.balance_coins += u128::from(wallet.balance);
+            report.gifted_coins += u128::from(wallet.gifted_total);
+            let own_lots = lots.remove(&wallet.user_id).unwrap_or_default();
+            report
+                .violations
+                .extend(wallet_invariant_breaches(wallet, &own_lots));
+        }
+        report.wallets = wallets.len();
+        for (user, orphans) in lots {
+            report
+                .violations
+                .push(format!("{} lots of {user} without a wallet", orphans.len()));
+        }
+
+        let accounted = report.balance_coins + report.gifted_coins + report.refunded_coins;
+        if report.credited_coins != accounted {
+            report.violations.push(format!(
+                "credited {} != balances {} + gifted {} + refunded {}",
+                report.credited_coins,
+                report.balance_coins,
+                report.gifted_coins,
+                report.refunded_coins
+            ));
+        }
+        if report.diamonds != report.gifted_coins {
+            report.violations.push(format!(
+                "diamonds {} != coins gifted {}",
+                report.diamonds, report.gifted_coins
+            ));
+        }
+        let expect = |name: &str, history: i128, total: u128, violations: &mut Vec<String>| {
+            if history != total as i128 {
+                violations.push(format!("history {name} {history} != {total}"));
+            }
+        };
+        expect(
+            "purchased",
+            history_purchased,
+            report.credited_coins,
+            &mut report.violations,
+        );
+        expect(
+            "gifted",
+            history_gifted,
+            report.gifted_coins,
+            &mut report.violations,
+        );
+        expect(
+            "refunded",
+            history_refunded,
+            report.refunded_coins,
+            &mut report.violations,
+        );
+        let refunded_purchases = purchases
+            .values()
+            .filter(|p| p.status == PurchaseStatus::Refunded)
+            .count();
+        if report.outbox_refunds != refunded_purchases {
+            report.violations.push(format!(
+                "{} refund instructions for {refunded_purchases} refunded purchases",
+                report.outbox_refunds
+            ));
+        }
+        Ok(report)
+    }
+
+    /// [`Ledger::audit`], failing with every violation if coins are not conserved.
+    pub async fn conservation_check(&self) -> Result<AuditReport, LedgerError> {
+        let report = self.audit().await?;
+        if report.is_conserved() {
+            Ok(report)
+        } else {
+            Err(LedgerError::Corrupt(format!(
+                "conservation broken: {}",
+                report.violations.join("; ")
+            )))
+        }
+    }
+}

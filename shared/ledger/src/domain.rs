@@ -1,0 +1,345 @@
+//! The pure core of the ledger: FIFO allocation and the wallet transitions, with no I/O.
+//!
+//! Every transition takes the wallet as read and returns the wallet to write, one version
+//! higher, with checked arithmetic. The [`crate::Ledger`] turns these into conditional writes.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::error::LedgerError;
+use crate::model::{LotRecord, WalletRecord};
+
+/// How a debit is spread: the non-refundable balance first, then open lots oldest first.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Allocation {
+    pub from_non_refundable: u64,
+    /// `(index into the lots given, coins taken)`, oldest first.
+    pub from_lots: Vec<(usize, u64)>,
+}
+
+/// Not enough coins for a debit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Shortfall {
+    pub available: u64,
+}
+
+/// Spends `coins` oldest first. Spending non-refundable coins first keeps lots untouched (and
+/// so refundable) as long as possible; among lots, the oldest closes soonest anyway.
+pub fn allocate_fifo(
+    non_refundable: u64,
+    lots_remaining_oldest_first: &[u64],
+    coins: u64,
+) -> Result<Allocation, Shortfall> {
+    let available: u128 = u128::from(non_refundable)
+        + lots_remaining_oldest_first
+            .iter()
+            .map(|&r| u128::from(r))
+            .sum::<u128>();
+    if available < u128::from(coins) {
+        return Err(Shortfall {
+            available: u64::try_from(available).unwrap_or(u64::MAX),
+        });
+    }
+    let from_non_refundable = non_refundable.min(coins);
+    let mut left = coins - from_non_refundable;
+    let mut from_lots = Vec::new();
+    for (index, &remaining) in lots_remaining_oldest_first.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        let take = remaining.min(left);
+        if take > 0 {
+            from_lots.push((index, take));
+            left -= take;
+        }
+    }
+    debug_assert_eq!(left, 0, "available covered the debit");
+    Ok(Allocation {
+        from_non_refundable,
+        from_lots,
+    })
+}
+
+/// The wallet one version on, stamped `now`.
+fn next_version(wallet: &WalletRecord, now: Timestamp) -> Result<WalletRecord, LedgerError> {
+    let mut next = wallet.clone();
+    next.version = wallet.version.checked_add(1).ok_or(LedgerError::Overflow)?;
+    next.updated_at = now;
+    Ok(next)
+}
+
+fn add(a: u64, b: u64) -> Result<u64, LedgerError> {
+    a.checked_add(b).ok_or(LedgerError::Overflow)
+}
+
+/// Subtraction that must not go below zero: a negative result would be a broken invariant.
+fn sub(a: u64, b: u64) -> Result<u64, LedgerError> {
+    a.checked_sub(b)
+        .ok_or_else(|| LedgerError::Corrupt(format!("coin underflow: {a} - {b}")))
+}
+
+/// A purchase's coins arrive as one lot.
+pub fn credit(
+    wallet: &WalletRecord,
+    lot: &LotRecord,
+    now: Timestamp,
+) -> Result<WalletRecord, LedgerError> {
+    let mut next = next_version(wallet, now)?;
+    next.balance = add(wallet.balance, lot.coins)?;
+    next.purchased_total = add(wallet.purchased_total, lot.coins)?;
+    Ok(next)
+}
+
+/// The result of debiting a gift.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GiftDebit {
+    pub wallet: WalletRecord,
+    /// Lots partly spent, with their new `remaining`.
+    pub lots_spent_from: Vec<LotRecord>,
+    /// Lots spent to zero: deleted, since an exhausted lot can neither be refunded nor add
+    /// anything at closure.
+    pub lots_exhausted: Vec<LotRecord>,
+}
+
+/// Debits a gift of `coins` sent on the sender's local `day`, enforcing balance and daily limit.
+pub fn debit_gift(
+    wallet: &WalletRecord,
+    lots_oldest_first: &[LotRecord],
+    coins: u64,
+    day: Date,
+    now: Timestamp,
+) -> Result<GiftDebit, LedgerError> {
+    let remaining: Vec<u64> = lots_oldest_first.iter().map(|lot| lot.remaining).collect();
+    let allocation = allocate_fifo(wallet.non_refundable, &remaining, coins).map_err(
+        |Shortfall { available }| LedgerError::InsufficientCoins {
+            balance: available,
+            requested: coins,
+        },
+    )?;
+    let limit = wallet.daily_limit.settled(now);
+    let spent_today = wallet.spent_on(day);
+    limit.check_spend(now, spent_today, coins)?;
+
+    let mut next = next_version(wallet, now)?;
+    next.daily_limit = limit;
+    next.balance = sub(wallet.balance, coins)?;
+    next.non_refundable = sub(wallet.non_refundable, allocation.from_non_refundable)?;
+    next.gifted_total = add(wallet.gifted_total, coins)?;
+    next.spent_day = Some(day);
+    next.spent_today = add(spent_today, coins)?;
+
+    let mut lots_spent_from = Vec::new();
+    let mut lots_exhausted = Vec::new();
+    for (index, take) in allocation.from_lots {
+        let mut lot = lots_oldest_first[index].clone();
+        lot.remaining = sub(lot.remaining, take)?;
+        if lot.remaining == 0 {
+            lots_exhausted.push(lot);
+        } else {
+            lots_spent_from.push(lot);
+        }
+    }
+    Ok(GiftDebit {
+        wallet: next,
+        lots_spent_from,
+        lots_exhausted,
+    })
+}
+
+/// An untouched open lot is refunded: its coins leave the wallet.
+pub fn refund_open_lot(
+    wallet: &WalletRecord,
+    lot: &LotRecord,
+    now: Timestamp,
+) -> Result<WalletRecord, LedgerError> {
+    let mut next = next_version(wallet, now)?;
+    next.balance = sub(wallet.balance, lot.coins)?;
+    next.refunded_total = add(wallet.refunded_total, lot.coins)?;
+    Ok(next)
+}
+
+/// An admin refund after the lot closed untouched: its coins are taken back out of the
+/// non-refundable balance they joined. Refused if that balance no longer covers them.
+pub fn refund_closed_lot(
+    wallet: &WalletRecord,
+    coins: u64,
+    now: Timestamp,
+) -> Result<WalletRecord, LedgerError> {
+    if wallet.non_refundable < coins {
+        return Err(LedgerError::CoinsAlreadySpent);
+    }
+    let mut next = next_version(wallet, now)?;
+    next.non_refundable = sub(wallet.non_refundable, coins)?;
+    next.balance = sub(wallet.balance, coins)?;
+    next.refunded_total = add(wallet.refunded_total, coins)?;
+    Ok(next)
+}
+
+/// A lot's window ended: its remaining coins join the non-refundable balance.
+pub fn close_lot(
+    wallet: &WalletRecord,
+    lot: &LotRecord,
+    now: Timestamp,
+) -> Result<WalletRecord, LedgerError> {
+    let mut next = next_version(wallet, now)?;
+    next.non_refundable = add(wallet.non_refundable, lot.remaining)?;
+    Ok(next)
+}
+
+/// The wallet's own invariants; the audit reports any breach.
+pub fn wallet_invariant_breaches(wallet: &WalletRecord, lots: &[LotRecord]) -> Vec<String> {
+    let mut breaches = Vec::new();
+    let in_lots: u128 = lots.iter().map(|lot| u128::from(lot.remaining)).sum();
+    if u128::from(wallet.balance) != u128::from(wallet.non_refundable) + in_lots {
+        breaches.push(format!(
+            "wallet {}: balance {} != non-refundable {} + lots {}",
+            wallet.user_id, wallet.balance, wallet.non_refundable, in_lots
+        ));
+    }
+    let net = i128::from(wallet.purchased_total)
+        - i128::from(wallet.gifted_total)
+        - i128::from(wallet.refunded_total);
+    if net != i128::from(wallet.balance) {
+        breaches.push(format!(
+            "wallet {}: purchased {} - gifted {} - refunded {} != balance {}",
+            wallet.user_id,
+            wallet.purchased_total,
+            wallet.gifted_total,
+            wallet.refunded_total,
+            wallet.balance
+        ));
+    }
+    for lot in lots {
+        if lot.remaining > lot.coins {
+            breaches.push(format!(
+                "lot {}: remaining {} above its coins {}",
+                lot.purchase_id, lot.remaining, lot.coins
+            ));
+        }
+    }
+    breaches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{PurchaseId, UserId};
+    use coins_rules::limits::DailyLimit;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn wallet_with(non_refundable: u64, lots: &[u64]) -> (WalletRecord, Vec<LotRecord>) {
+        let user = UserId::new("fan").unwrap();
+        let now = at("2026-03-01T00:00:00Z");
+        let mut wallet = WalletRecord::empty(&user, now);
+        wallet.version = 3;
+        let lots: Vec<LotRecord> = lots
+            .iter()
+            .enumerate()
+            .map(|(i, &coins)| {
+                let bought = now + jiff::SignedDuration::from_hours(i as i64);
+                LotRecord::new(&user, &PurchaseId::generate(), coins, bought, bought)
+            })
+            .collect();
+        wallet.non_refundable = non_refundable;
+        wallet.purchased_total = non_refundable + lots.iter().map(|l| l.coins).sum::<u64>();
+        wallet.balance = wallet.purchased_total;
+        (wallet, lots)
+    }
+
+    #[test]
+    fn non_refundable_coins_are_spent_before_any_lot() {
+        let allocation = allocate_fifo(50, &[100, 100], 30).unwrap();
+        assert_eq!(allocation.from_non_refundable, 30);
+        assert!(allocation.from_lots.is_empty());
+    }
+
+    #[test]
+    fn lots_are_spent_oldest_first() {
+        let allocation = allocate_fifo(10, &[100, 100, 100], 150).unwrap();
+        assert_eq!(allocation.from_non_refundable, 10);
+        assert_eq!(allocation.from_lots, vec![(0, 100), (1, 40)]);
+    }
+
+    #[test]
+    fn a_debit_above_the_balance_is_a_shortfall() {
+        assert_eq!(
+            allocate_fifo(10, &[5], 16),
+            Err(Shortfall { available: 15 })
+        );
+        assert!(allocate_fifo(10, &[5], 15).is_ok());
+    }
+
+    #[test]
+    fn a_gift_exhausting_a_lot_deletes_it_and_bumps_the_version() {
+        let (wallet, lots) = wallet_with(0, &[100, 100]);
+        let now = at("2026-03-02T00:00:00Z");
+        let debit = debit_gift(
+            &wallet,
+            &lots,
+            120,
+            now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(debit.wallet.version, 4);
+        assert_eq!(debit.wallet.balance, 80);
+        assert_eq!(debit.wallet.gifted_total, 120);
+        assert_eq!(debit.lots_exhausted.len(), 1);
+        assert_eq!(debit.lots_spent_from[0].remaining, 80);
+        let remaining = vec![debit.lots_spent_from[0].clone()];
+        assert!(wallet_invariant_breaches(&debit.wallet, &remaining).is_empty());
+    }
+
+    #[test]
+    fn the_daily_limit_counts_only_today() {
+        let (mut wallet, lots) = wallet_with(1000, &[]);
+        let now = at("2026-03-02T12:00:00Z");
+        let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        wallet.daily_limit = DailyLimit::default().request(Some(100), now);
+        wallet.spent_day = Some(today);
+        wallet.spent_today = 90;
+        assert!(matches!(
+            debit_gift(&wallet, &lots, 11, today, now),
+            Err(LedgerError::SpendingLimitReached(_))
+        ));
+        let tomorrow = today.tomorrow().unwrap();
+        let debit = debit_gift(&wallet, &lots, 100, tomorrow, now).unwrap();
+        assert_eq!(debit.wallet.spent_today, 100);
+        assert_eq!(debit.wallet.spent_day, Some(tomorrow));
+    }
+
+    #[test]
+    fn closing_a_lot_moves_its_remaining_coins_to_non_refundable() {
+        let (wallet, mut lots) = wallet_with(5, &[100]);
+        lots[0].remaining = 60;
+        let mut wallet = wallet;
+        wallet.balance = 65;
+        wallet.gifted_total = 40;
+        let closed = close_lot(&wallet, &lots[0], at("2026-03-20T00:00:00Z")).unwrap();
+        assert_eq!(closed.non_refundable, 65);
+        assert_eq!(closed.balance, 65);
+        assert!(wallet_invariant_breaches(&closed, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_closed_lot_is_refunded_only_while_non_refundable_coins_cover_it() {
+        let (wallet, _) = wallet_with(99, &[]);
+        assert_eq!(
+            refund_closed_lot(&wallet, 100, at("2026-04-01T00:00:00Z")),
+            Err(LedgerError::CoinsAlreadySpent)
+        );
+        let refunded = refund_closed_lot(&wallet, 99, at("2026-04-01T00:00:00Z")).unwrap();
+        assert_eq!(refunded.balance, 0);
+        assert!(wallet_invariant_breaches(&refunded, &[]).is_empty());
+    }
+
+    #[test]
+    fn broken_invariants_are_reported() {
+        let (mut wallet, lots) = wallet_with(0, &[100]);
+        wallet.balance = 101;
+        assert_eq!(wallet_invariant_breaches(&wallet, &lots).len(), 2);
+    }
+}

@@ -1,0 +1,112 @@
+//! Idempotency records: the first result of a keyed request, returned to every retry.
+//!
+//! A request is identified by the user, the client's key and a SHA-256 of its canonical form.
+//! The record is written in the same transaction as the effect, with the condition
+//! `attribute_not_exists(pk) OR expires_at < :now`, so two concurrent requests with one key
+//! produce one effect, and an expired record (TTL deletion lags) is replaced, not obeyed.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::error::LedgerError;
+use crate::ids::{IdempotencyKey, UserId};
+use crate::model::{IdempotencyRecord, ItemType, from_item, keys, to_item};
+use crate::store::{Condition, Store, Write};
+
+/// SHA-256 (hex) of a request's canonical JSON form: same body, same hash.
+pub fn request_hash<T: Serialize>(canonical: &T) -> Result<String, LedgerError> {
+    let json = serde_json::to_vec(canonical)
+        .map_err(|error| LedgerError::Corrupt(format!("canonical request: {error}")))?;
+    Ok(hex::encode(Sha256::digest(json)))
+}
+
+/// A `ClientRequestToken` (36 chars, DynamoDB's maximum) from the parts that make a transaction
+/// unique: the idempotency key (or event/purchase id) and the wallet version it was computed
+/// from. The same parts always build the same writes, so a token is never reused for different
+/// content.
+pub fn client_token(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    let mut token = hex::encode(hasher.finalize());
+    token.truncate(36);
+    token
+}
+
+/// The stored response of an earlier request with this key, if one is still in force; a
+/// different request under the same key is [`LedgerError::IdempotencyKeyReused`].
+pub async fn prior_response<S: Store, T: DeserializeOwned>(
+    store: &S,
+    user: &UserId,
+    key: &IdempotencyKey,
+    request_hash: &str,
+    now: Timestamp,
+) -> Result<Option<T>, LedgerError> {
+    let Some(item) = store.get(&keys::idempotency(user, key)).await? else {
+        return Ok(None);
+    };
+    let record: IdempotencyRecord = from_item(item)?;
+    if record.expires_at < now.as_second() {
+        return Ok(None);
+    }
+    if record.request_hash != request_hash {
+        return Err(LedgerError::IdempotencyKeyReused);
+    }
+    serde_json::from_str(&record.response)
+        .map(Some)
+        .map_err(|error| LedgerError::Corrupt(format!("stored response: {error}")))
+}
+
+/// The write that records `response` as the first result for this key.
+pub fn record_write<T: Serialize>(
+    user: &UserId,
+    key: &IdempotencyKey,
+    request_hash: &str,
+    response: &T,
+    now: Timestamp,
+    ttl: SignedDuration,
+) -> Result<Write, LedgerError> {
+    let item_key = keys::idempotency(user, key);
+    let response = serde_json::to_string(response)
+        .map_err(|error| LedgerError::Corrupt(format!("response: {error}")))?;
+    let record = IdempotencyRecord {
+        pk: item_key.pk,
+        sk: item_key.sk,
+        item_type: ItemType::Idempotency,
+        user_id: user.clone(),
+        request_hash: request_hash.to_owned(),
+        response,
+        created_at: now,
+        expires_at: (now + ttl).as_second(),
+    };
+    Ok(Write::Put {
+        item: to_item(&record)?,
+        condition: Condition::AbsentOrExpired {
+            now_epoch_s: now.as_second(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_body_hashes_the_same_and_another_body_differently() {
+        let a = request_hash(&("gift", "rose", 5)).unwrap();
+        assert_eq!(a, request_hash(&("gift", "rose", 5)).unwrap());
+        assert_ne!(a, request_hash(&("gift", "rose", 6)).unwrap());
+    }
+
+    #[test]
+    fn client_tokens_fit_dynamodb_and_separate_their_parts() {
+        let token = client_token(&["user", "key", "7"]);
+        assert_eq!(token.len(), 36);
+        assert_ne!(token, client_token(&["user", "key7"]));
+        assert_eq!(token, client_token(&["user", "key", "7"]));
+    }
+}

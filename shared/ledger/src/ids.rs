@@ -1,0 +1,182 @@
+//! Identifiers: newtypes so a purchase id is never passed where a user id is expected.
+//!
+//! Ids we mint are a prefix plus 26 random Crockford base32 characters (130 bits), like
+//! `pur_7k2m…`. Ids that come from outside (the user id from the JWT `sub`, the payment provider's
+//! event id, the client's idempotency key) are validated at construction, because they end up
+//! inside DynamoDB keys where `#` separates key parts.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Crockford's base32 alphabet, lower case: no `i`, `l`, `o`, `u` to misread.
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+/// Random characters in a minted id: 26 × 5 = 130 bits, so collisions are not a concern.
+const RANDOM_CHARS: usize = 26;
+/// Longest id accepted from outside; keeps keys (and so hot items) small.
+const MAX_EXTERNAL_ID_CHARS: usize = 128;
+/// Longest idempotency key accepted (UUIDs are 36; some clients send longer opaque keys).
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
+
+/// An id from outside was empty, too long, or held a character that cannot go in a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind}: {reason}")]
+pub struct InvalidId {
+    pub kind: &'static str,
+    pub reason: &'static str,
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..RANDOM_CHARS)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+fn validate(kind: &'static str, value: &str, max_chars: usize) -> Result<(), InvalidId> {
+    let invalid = |reason| Err(InvalidId { kind, reason });
+    if value.is_empty() {
+        return invalid("empty");
+    }
+    if value.chars().count() > max_chars {
+        return invalid("too long");
+    }
+    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return invalid("contains whitespace or control characters");
+    }
+    if value.contains('#') {
+        return invalid("contains '#', the key separator");
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates an id received from outside.
+            pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
+                let value = value.into();
+                validate($kind, &value, $max)?;
+                Ok(Self(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+macro_rules! minted_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $prefix:literal) => {
+        string_id!($(#[$doc])* $name, $kind, MAX_EXTERNAL_ID_CHARS);
+
+        impl $name {
+            /// The prefix every minted id of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, random_suffix()))
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A user: the verified JWT's `sub`. A user never names another user's wallet.
+    UserId,
+    "user id",
+    MAX_EXTERNAL_ID_CHARS
+);
+string_id!(
+    /// The payment provider's event id: a webhook is applied at most once per event id.
+    EventId,
+    "event id",
+    MAX_EXTERNAL_ID_CHARS
+);
+string_id!(
+    /// The client's `Idempotency-Key` header: the same key and body return the first result.
+    IdempotencyKey,
+    "idempotency key",
+    MAX_IDEMPOTENCY_KEY_CHARS
+);
+minted_id!(
+    /// A stored price quote (`quo_…`).
+    QuoteId,
+    "quote id",
+    "quo_"
+);
+minted_id!(
+    /// A purchase, from pending to credited (one lot) and maybe refunded (`pur_…`).
+    PurchaseId,
+    "purchase id",
+    "pur_"
+);
+minted_id!(
+    /// One gift send: the debit, the history entry and the creator's diamonds (`gft_…`).
+    GiftTxnId,
+    "gift transaction id",
+    "gft_"
+);
+minted_id!(
+    /// One history entry of a wallet (`txn_…`).
+    TxnId,
+    "transaction id",
+    "txn_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_ids_carry_their_prefix_and_26_base32_characters() {
+        let id = PurchaseId::generate();
+        let suffix = id.as_str().strip_prefix("pur_").unwrap();
+        assert_eq!(suffix.len(), 26);
+        assert!(suffix.bytes().all(|b| ALPHABET.contains(&b)));
+        assert_ne!(PurchaseId::generate(), id);
+    }
+
+    #[test]
+    fn ids_that_would_break_a_key_are_rejected() {
+        assert!(UserId::new("").is_err());
+        assert!(UserId::new("a#b").is_err());
+        assert!(UserId::new("a b").is_err());
+        assert!(UserId::new("x".repeat(129)).is_err());
+        assert!(UserId::new("7f1c0e2a-95b4-4a6e-9d1e-2b8f0c6d3a11").is_ok());
+        assert!(IdempotencyKey::new("k".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn ids_deserialize_through_validation() {
+        assert!(serde_json::from_str::<UserId>(r#""ok""#).is_ok());
+        assert!(serde_json::from_str::<UserId>(r#""not#ok""#).is_err());
+    }
+}

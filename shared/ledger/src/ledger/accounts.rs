@@ -1,0 +1,292 @@
+//! Reads and account settings: the wallet view, history pages, the daily limit, creators.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use coins_rules::limits::{DailyLimit, PendingLimit, local_day};
+use coins_rules::refund::check_refund;
+
+use super::{Ledger, zone};
+use crate::error::LedgerError;
+use crate::ids::{PurchaseId, UserId};
+use crate::model::{
+    CreatorRecord, HistoryRecord, ItemType, TxnKind, WalletRecord, attr, from_item, keys, to_item,
+};
+use crate::store::{Condition, Key, Query, SortKey, Store, StoreError, Transaction, Write};
+
+/// `GET /v1/wallet`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct WalletView {
+    pub user_id: UserId,
+    pub balance: u64,
+    /// Open lots, oldest first.
+    pub lots: Vec<LotView>,
+    pub daily_limit: Option<DailyLimitView>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct LotView {
+    pub purchase_id: PurchaseId,
+    pub coins: u64,
+    pub remaining: u64,
+    pub purchased_at: Timestamp,
+    pub refundable_until: Timestamp,
+    /// Decided by the rules at the time of the request, not by whether closure ran yet.
+    pub refundable: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DailyLimitView {
+    pub coins: u64,
+    pub spent_today: u64,
+    /// A raise or removal still cooling off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingLimit>,
+}
+
+/// One page of history, newest first.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TxnPage {
+    pub items: Vec<TxnView>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TxnView {
+    pub id: String,
+    pub kind: TxnKind,
+    pub coins: i64,
+    pub balance_after: u64,
+    pub at: Timestamp,
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+/// Whether `enroll_creator` enrolled the user now (201) or they already were (200).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Enrollment {
+    Created,
+    AlreadyEnrolled,
+}
+
+/// A creator's diamonds; the caller values them with the rules.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Earnings {
+    pub creator_id: UserId,
+    pub diamonds: u64,
+}
+
+/// Largest history page.
+pub const MAX_PAGE: u32 = 100;
+
+fn encode_cursor(sk: &str) -> String {
+    hex::encode(sk)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, LedgerError> {
+    let invalid = || LedgerError::InvalidRequest("invalid cursor".into());
+    let bytes = hex::decode(cursor).map_err(|_| invalid())?;
+    let sk = String::from_utf8(bytes).map_err(|_| invalid())?;
+    if sk.starts_with(keys::TXN_SK_PREFIX) {
+        Ok(sk)
+    } else {
+        Err(invalid())
+    }
+}
+
+impl<S: Store> Ledger<S> {
+    /// The user's balance, open lots and daily limit at `now`; `zone` (the user's IANA zone)
+    /// decides which day's spending `spent_today` shows.
+    pub async fn wallet(
+        &self,
+        user: &UserId,
+        zone_name: &str,
+        now: Timestamp,
+    ) -> Result<WalletView, LedgerError> {
+        let today = local_day(now, &zone(zone_name)?);
+        let snapshot = self.snapshot(user, now).await?;
+        let wallet = snapshot.wallet;
+        let lots = snapshot
+            .lots
+            .into_iter()
+            .map(|lot| LotView {
+                refundable: check_refund(lot.refundable_until, now, lot.untouched(), None).is_ok(),
+                purchase_id: lot.purchase_id,
+                coins: lot.coins,
+                remaining: lot.remaining,
+                purchased_at: lot.purchased_at,
+                refundable_until: lot.refundable_until,
+            })
+            .collect();
+        let limit = wallet.daily_limit.settled(now);
+        let daily_limit = limit.coins.map(|coins| DailyLimitView {
+            coins,
+            spent_today: wallet.spent_on(today),
+            pending: limit.pending,
+        });
+        Ok(WalletView {
+            user_id: user.clone(),
+            balance: wallet.balance,
+            lots,
+            daily_limit,
+        })
+    }
+
+    /// History, newest first, `limit` (1 to 100) entries from `cursor`.
+    pub async fn transactions(
+        &self,
+        user: &UserId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<TxnPage, LedgerError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let start_after = cursor
+            .map(decode_cursor)
+            .transpose()?
+            .map(|sk| Key::new(keys::user_pk(user), sk));
+        // One extra entry tells whether another page exists, identically on both adapters.
+        let query = Query {
+            descending: true,
+            limit: Some(limit + 1),
+            start_after,
+            ..Query::table(
+                keys::user_pk(user),
+                SortKey::BeginsWith(keys::TXN_SK_PREFIX.to_owned()),
+            )
+        };
+        let mut records = self
+            .store
+            .query(&query)
+            .await?
+            .into_iter()
+            .map(from_item::<HistoryRecord>)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = records.len() > limit as usize;
+        records.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| records.last().map(|last| encode_cursor(&last.sk)))
+            .flatten();
+        Ok(TxnPage {
+            items: records
+                .into_iter()
+                .map(|record| TxnView {
+                    id: record.id,
+                    kind: record.kind,
+                    coins: record.coins,
+                    balance_after: record.balance_after,
+                    at: record.at,
+                    reference: record.reference,
+                })
+                .collect(),
+            next_cursor,
+        })
+    }
+
+    /// Sets the daily gifting limit (`None`: no limit) by the rules: lower at once, higher after
+    /// the cooling-off. Returns the limit now stored, with any pending raise.
+    pub async fn set_daily_limit(
+        &self,
+        user: &UserId,
+        requested: Option<u64>,
+        now: Timestamp,
+    ) -> Result<DailyLimit, LedgerError> {
+        let mut retry = self.retry();
+        loop {
+            let current = match self.store.get(&keys::wallet(user)).await? {
+                Some(item) => from_item::<WalletRecord>(item)?,
+                None => WalletRecord::empty(user, now),
+            };
+            let limit = current.daily_limit.request(requested, now);
+            let mut next = current.clone();
+            next.daily_limit = limit;
+            next.version = current
+                .version
+                .checked_add(1)
+                .ok_or(LedgerError::Overflow)?;
+            next.updated_at = now;
+            let mut transaction = Transaction::new(None);
+            transaction.push(Write::Put {
+                item: to_item(&next)?,
+                condition: Condition::version(current.version),
+            });
+            match self.store.commit(&transaction).await {
+                Ok(()) => return Ok(limit),
+                Err(error) => retry.after(error).await?,
+            }
+        }
+    }
+
+    /// Enrolls the user as a creator (the caller checked the age).
+    pub async fn enroll_creator(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Enrollment, LedgerError> {
+        let key = keys::creator_profile(user);
+        let record = CreatorRecord {
+            pk: key.pk,
+            sk: key.sk,
+            item_type: ItemType::Creator,
+            user_id: user.clone(),
+            enrolled_at: now,
+        };
+        let mut transaction = Transaction::new(None);
+        transaction.push(Write::Put {
+            item: to_item(&record)?,
+            condition: Condition::Absent,
+        });
+        let mut retry = self.retry();
+        loop {
+            match self.store.commit(&transaction).await {
+                Ok(()) => return Ok(Enrollment::Created),
+                Err(StoreError::ConditionFailed { .. }) => return Ok(Enrollment::AlreadyEnrolled),
+                Err(error) => retry.after(error).await?,
+            }
+        }
+    }
+
+    /// Whether the user is an enrolled creator.
+    pub async fn is_creator(&self, user: &UserId) -> Result<bool, LedgerError> {
+        Ok(self
+            .store
+            .get(&keys::creator_profile(user))
+            .await?
+            .is_some())
+    }
+
+    /// A creator's diamonds: the sum of their shards.
+    pub async fn earnings(&self, creator: &UserId) -> Result<Earnings, LedgerError> {
+        if !self.is_creator(creator).await? {
+            return Err(LedgerError::NotFound);
+        }
+        let query = Query::table(
+            keys::creator_pk(creator),
+            SortKey::BeginsWith(keys::DIAMONDS_SK_PREFIX.to_owned()),
+        );
+        let mut diamonds: u64 = 0;
+        for item in self.store.query(&query).await? {
+            let shard = crate::store::number_attr(&item, attr::DIAMONDS).unwrap_or(0);
+            let shard = u64::try_from(shard)
+                .map_err(|_| LedgerError::Corrupt(format!("diamond shard holds {shard}")))?;
+            diamonds = diamonds.checked_add(shard).ok_or(LedgerError::Overflow)?;
+        }
+        Ok(Earnings {
+            creator_id: creator.clone(),
+            diamonds,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_and_a_forged_one_is_refused() {
+        let sk = "TXN#00000000000000000042";
+        assert_eq!(decode_cursor(&encode_cursor(sk)).unwrap(), sk);
+        assert!(decode_cursor(&encode_cursor("WALLET")).is_err());
+        assert!(decode_cursor("zz").is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! Refund-window closure: a lot past its deadline is closed and its remaining coins join the
+//! non-refundable balance. Driven by the TTL'd marker's stream event and by a sweep of the
+//! open-lots index for stragglers (TTL deletion can lag by days). Idempotent; never early.
+
+use jiff::Timestamp;
+
+use super::Ledger;
+use crate::domain;
+use crate::error::LedgerError;
+use crate::idempotency::client_token;
+use crate::ids::{PurchaseId, TxnId, UserId};
+use crate::model::{
+    HistoryRecord, ItemType, LOT_INDEX_SHARDS, PurchaseStatus, TxnKind, attr, keys, to_item,
+};
+use crate::store::{Condition, Index, Key, Query, SortKey, Store, Transaction, Write};
+
+/// What `close_lot` did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CloseOutcome {
+    /// The lot was closed; this many coins became non-refundable.
+    Closed { non_refundable_coins: u64 },
+    /// The window is still open: nothing done.
+    NotDue { refundable_until: Timestamp },
+    /// No open lot: already closed, refunded, spent to zero, or never credited.
+    NothingOpen,
+}
+
+/// What a sweep did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SweepReport {
+    pub closed: u32,
+    pub not_due: u32,
+    pub nothing_open: u32,
+    /// Lots whose closure failed (logged); the next sweep retries them.
+    pub failed: u32,
+}
+
+/// The (user, purchase) of an open lot from its table key.
+fn lot_from_key(key: &Key) -> Option<(UserId, PurchaseId)> {
+    let user = key.pk.strip_prefix(keys::USER_PK_PREFIX)?;
+    let rest = key.sk.strip_prefix(keys::LOT_SK_PREFIX)?;
+    let (_, purchase) = rest.split_once('#')?;
+    Some((UserId::new(user).ok()?, PurchaseId::new(purchase).ok()?))
+}
+
+impl<S: Store> Ledger<S> {
+    /// Closes the user's lot of this purchase if its window has ended at `now`.
+    pub async fn close_lot(
+        &self,
+        user: &UserId,
+        purchase_id: &PurchaseId,
+        now: Timestamp,
+    ) -> Result<CloseOutcome, LedgerError> {
+        let mut retry = self.retry();
+        loop {
+            let snapshot = self.snapshot(user, now).await?;
+            let Some(lot) = snapshot
+                .lots
+                .iter()
+                .find(|lot| lot.purchase_id == *purchase_id)
+            else {
+                return Ok(CloseOutcome::NothingOpen);
+            };
+            if now < lot.refundable_until {
+                return Ok(CloseOutcome::NotDue {
+                    refundable_until: lot.refundable_until,
+                });
+            }
+            let mut purchase = self.get_purchase(purchase_id).await?;
+            if purchase.user_id != *user || purchase.status != PurchaseStatus::Credited {
+                return Err(LedgerError::Corrupt(format!(
+                    "open lot of {user} for purchase {purchase_id} in status {:?}",
+                    purchase.status
+                )));
+            }
+            let wallet = domain::close_lot(&snapshot.wallet, lot, now)?;
+            purchase.closed_remaining = Some(lot.remaining);
+            let history_key = keys::txn(user, wallet.version);
+            let history = HistoryRecord {
+                pk: history_key.pk,
+                sk: history_key.sk,
+                item_type: ItemType::History,
+                id: TxnId::generate().to_string(),
+                kind: TxnKind::WindowClosed,
+                coins: 0,
+                balance_after: wallet.balance,
+                at: now,
+                reference: purchase_id.to_string(),
+                non_refundable_coins: Some(lot.remaining),
+                gift: None,
+            };
+            let mut transaction = Transaction::new(Some(client_token(&[
+                "close",
+                purchase_id.as_str(),
+                &snapshot.wallet.version.to_string(),
+                &now.to_string(),
+            ])));
+            transaction.push(Write::Put {
+                item: to_item(&wallet)?,
+                condition: Condition::version(snapshot.wallet.version),
+            });
+            transaction.push(Write::Delete {
+                key: lot.key(),
+                condition: Condition::Exists,
+            });
+            transaction.push(Write::Put {
+                item: to_item(&purchase)?,
+                condition: Condition::StringEquals {
+                    name: attr::STATUS,
+                    value: PurchaseStatus::Credited.as_str().to_owned(),
+                },
+            });
+            transaction.push(Write::Put {
+                item: to_item(&history)?,
+                condition: Condition::Absent,
+            });
+            let non_refundable_coins = lot.remaining;
+            match self.store.commit(&transaction).await {
+                Ok(()) => {
+                    return Ok(CloseOutcome::Closed {
+                        non_refundable_coins,
+                    });
+                }
+                Err(error) => retry.after(error).await?,
+            }
+        }
+    }
+
+    /// Closes up to `max` lots whose deadline has passed, across all users, from the open-lots
+    /// index. Each lot is re-checked by [`Ledger::close_lot`] (the index is eventually
+    /// consistent), so running it often or concurrently is harmless.
+    pub async fn close_due_lots(
+        &self,
+        now: Timestamp,
+        max: u32,
+    ) -> Result<SweepReport, LedgerError> {
+        let mut report = SweepReport::default();
+        let mut budget = max;
+        for shard in 0..LOT_INDEX_SHARDS {
+            if budget == 0 {
+                break;
+            }
+            let query = Query {
+                index: Index::OpenLotsByDeadline,
+                partition: keys::lot_index_pk(shard),
+                sort: SortKey::Before(keys::lot_index_due_bound(now)),
+                descending: false,
+                limit: Some(budget),
+                start_after: None,
+            };
+            let due = self.store.query(&query).await?;
+            budget = budget.saturating_sub(u32::try_from(due.len()).unwrap_or(u32::MAX));
+            for item in due {
+                let Some((user, purchase)) = Key::of(&item).as_ref().and_then(lot_from_key) else {
+                    tracing::error!(?item, "unreadable key in the open-lots index");
+                    report.failed += 1;
+                    continue;
+                };
+                match self.close_lot(&user, &purchase, now).await {
+                    Ok(CloseOutcome::Closed { .. }) => report.closed += 1,
+                    Ok(CloseOutcome::NotDue { .. }) => report.not_due += 1,
+                    Ok(CloseOutcome::NothingOpen) => report.nothing_open += 1,
+                    Err(error) => {
+                        tracing::warn!(%error, %user, %purchase, "closing a due lot failed");
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lot_key_names_its_user_and_purchase() {
+        let user = UserId::new("fan-1").unwrap();
+        let purchase = PurchaseId::generate();
+        let key = Key::new(
+            keys::user_pk(&user),
+            keys::lot_sk("2026-03-01T00:00:00Z".parse().unwrap(), &purchase),
+        );
+        assert_eq!(lot_from_key(&key), Some((user, purchase)));
+        assert_eq!(lot_from_key(&Key::new("USER#fan-1", "WALLET")), None);
+    }
+}

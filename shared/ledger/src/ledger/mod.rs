@@ -1,0 +1,172 @@
+//! [`Ledger`]: the operations the functions call, over any [`Store`].
+//!
+//! Every mutation follows one loop: read what it needs (strongly consistent), compute the new
+//! state with [`crate::domain`], commit all item writes in one conditional transaction, and on a
+//! failed condition, a transient refusal or an unknown outcome, re-read and try again with
+//! jittered exponential backoff, a bounded number of times. Re-reading makes even a lost
+//! response safe: the first thing each attempt reads is the marker of its own effect (the
+//! idempotency record, the payment event, the refund nonce).
+
+mod accounts;
+mod gifts;
+mod lots;
+mod purchases;
+mod refunds;
+
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use jiff::tz::TimeZone;
+
+pub use accounts::{DailyLimitView, Earnings, Enrollment, LotView, TxnPage, TxnView, WalletView};
+pub use gifts::{GiftReceipt, GiftRequest, MAX_LOTS_PER_GIFT};
+pub use lots::{CloseOutcome, SweepReport};
+pub use purchases::{PaymentEvent, PaymentOutcome, PurchaseReceipt};
+pub use refunds::{RefundBy, RefundReceipt};
+
+use crate::error::LedgerError;
+use crate::ids::UserId;
+use crate::model::{LotRecord, WalletRecord, from_item, keys};
+use crate::store::{Query, SortKey, Store, StoreError};
+
+/// Tunables; the defaults suit production.
+#[derive(Clone, Debug)]
+pub struct LedgerConfig {
+    /// Diamond counters per creator: a hot creator's credits spread over this many items
+    /// (each takes ~1,000 writes/s), so 10 shards carry ~10,000 gifts/s.
+    pub creator_shards: u16,
+    /// Attempts per operation (first try included) before giving up with
+    /// [`LedgerError::Contention`]. Each failed attempt means another writer committed in between,
+    /// so with N concurrent writers on one wallet, N attempts always suffice.
+    pub max_attempts: u32,
+    /// First backoff ceiling; doubles per attempt up to `backoff_cap`, with full jitter.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// How long a stored idempotent response is returned for a repeated key.
+    pub idempotency_ttl: SignedDuration,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            creator_shards: 10,
+            max_attempts: 10,
+            backoff_base: Duration::from_millis(5),
+            backoff_cap: Duration::from_millis(200),
+            idempotency_ttl: SignedDuration::from_hours(24),
+        }
+    }
+}
+
+/// Balances, purchases, gifts and refunds over a store.
+#[derive(Clone, Debug)]
+pub struct Ledger<S: Store> {
+    store: S,
+    config: LedgerConfig,
+}
+
+/// A wallet and its open lots, read together in one consistent query.
+#[derive(Clone, Debug)]
+pub(crate) struct Snapshot {
+    /// The wallet; version 0 if it does not exist yet.
+    pub wallet: WalletRecord,
+    /// Open lots, oldest first.
+    pub lots: Vec<LotRecord>,
+}
+
+impl<S: Store> Ledger<S> {
+    pub fn new(store: S) -> Self {
+        Ledger::with_config(store, LedgerConfig::default())
+    }
+
+    pub fn with_config(store: S, config: LedgerConfig) -> Self {
+        assert!(config.creator_shards > 0, "at least one diamond shard");
+        assert!(config.max_attempts > 0, "at least one attempt");
+        Ledger { store, config }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn config(&self) -> &LedgerConfig {
+        &self.config
+    }
+
+    fn retry(&self) -> Retry<'_> {
+        Retry {
+            config: &self.config,
+            failures: 0,
+        }
+    }
+
+    /// The wallet (or an empty one) and its open lots, strongly consistent.
+    pub(crate) async fn snapshot(
+        &self,
+        user: &UserId,
+        now: jiff::Timestamp,
+    ) -> Result<Snapshot, LedgerError> {
+        let query = Query::table(
+            keys::user_pk(user),
+            SortKey::BeginsWith(keys::WALLET_SK.to_owned()),
+        );
+        let mut wallet = None;
+        let mut lots = Vec::new();
+        for item in self.store.query(&query).await? {
+            let sk = crate::store::string_attr(&item, crate::model::attr::SK).unwrap_or_default();
+            if sk == keys::WALLET_SK {
+                wallet = Some(from_item::<WalletRecord>(item)?);
+            } else if sk.starts_with(keys::LOT_SK_PREFIX) {
+                lots.push(from_item::<LotRecord>(item)?);
+            }
+        }
+        Ok(Snapshot {
+            wallet: wallet.unwrap_or_else(|| WalletRecord::empty(user, now)),
+            lots,
+        })
+    }
+}
+
+/// Parses an IANA zone name from the caller's claims.
+pub(crate) fn zone(name: &str) -> Result<TimeZone, LedgerError> {
+    TimeZone::get(name)
+        .map_err(|_| LedgerError::InvalidRequest(format!("unknown time zone {name:?}")))
+}
+
+/// Bounded retries with full-jitter exponential backoff.
+pub(crate) struct Retry<'a> {
+    config: &'a LedgerConfig,
+    failures: u32,
+}
+
+impl Retry<'_> {
+    /// Waits before the next attempt, or turns the failure into the operation's error when the
+    /// budget is spent or retrying cannot help.
+    pub async fn after(&mut self, error: StoreError) -> Result<(), LedgerError> {
+        if let StoreError::Fatal(_) = error {
+            return Err(error.into());
+        }
+        self.failures += 1;
+        if self.failures >= self.config.max_attempts {
+            tracing::warn!(%error, attempts = self.failures, "ledger retries exhausted");
+            return Err(match error {
+                StoreError::ConditionFailed { .. } => LedgerError::Contention,
+                other => LedgerError::Store(other),
+            });
+        }
+        tracing::debug!(%error, attempt = self.failures, "ledger retry");
+        tokio::time::sleep(self.backoff()).await;
+        Ok(())
+    }
+
+    fn backoff(&self) -> Duration {
+        let exponent = self.failures.saturating_sub(1).min(16);
+        let ceiling = self
+            .config
+            .backoff_base
+            .saturating_mul(1u32 << exponent)
+            .min(self.config.backoff_cap);
+        let ceiling_us = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(rand::random_range(0..=ceiling_us))
+    }
+}
