@@ -7,6 +7,7 @@
 
 use lambda_http::http::header;
 use lambda_http::{Request, RequestExt};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -98,6 +99,13 @@ impl IdempotencyKey {
     pub fn into_string(self) -> String {
         self.0
     }
+
+    /// The ledger's key (which also refuses `#`, its key separator, and anything over its own
+    /// length limit) for the idempotency record.
+    pub fn into_ledger(self) -> Result<coins_ledger::IdempotencyKey, ApiError> {
+        coins_ledger::IdempotencyKey::new(self.0)
+            .map_err(|error| ApiError::invalid(format!("Idempotency-Key: {error}")))
+    }
 }
 
 /// A query parameter, if given once. Given twice is ambiguous, so it is refused.
@@ -121,11 +129,22 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("missing path parameter `{name}`")))
 }
 
+/// For a field that is required but may be `null` (`{"daily_coins": null}` removes a limit):
+/// use as `#[serde(default, deserialize_with = "coins_http::body::nullable")]` on an
+/// `Option<Option<T>>`. Absent stays `None`; `null` becomes `Some(None)`, so forgetting the
+/// field is never mistaken for asking for "nothing".
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use lambda_http::Body;
-    use serde::Deserialize;
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(rename_all = "snake_case")]
@@ -208,6 +227,20 @@ mod tests {
         );
         let error = json_body::<Dto>(&request(&big)).unwrap_err();
         assert_eq!(error.status().as_u16(), 413);
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Limit {
+        #[serde(default, deserialize_with = "nullable")]
+        daily_coins: Option<Option<u64>>,
+    }
+
+    #[test]
+    fn a_nullable_field_tells_null_from_absent() {
+        let parse = |body| json_body::<Limit>(&request(body)).unwrap().daily_coins;
+        assert_eq!(parse(r#"{"daily_coins": 500}"#), Some(Some(500)));
+        assert_eq!(parse(r#"{"daily_coins": null}"#), Some(None));
+        assert_eq!(parse(r#"{}"#), None);
     }
 
     #[test]

@@ -7,6 +7,10 @@
 
 use std::collections::HashMap;
 
+use coins_ledger::UserId;
+use coins_rules::age::check_age;
+use coins_rules::{AgeOk, BillingCountry, BillingRegion};
+use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use lambda_http::request::RequestContext;
@@ -17,20 +21,17 @@ use crate::error::ApiError;
 /// The scope that opens the admin routes.
 pub const ADMIN_SCOPE: &str = "coins:admin";
 
-/// Longest user id we accept (Cognito's `sub` is a 36-character UUID; others are shorter).
-const MAX_SUB_LEN: usize = 128;
-
 /// The verified caller, as the rules need it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claims {
     /// `sub`: the user id; the wallet is always this user's.
-    pub sub: String,
+    pub user_id: UserId,
     /// `birthdate`: the OIDC `YYYY-MM-DD` date of birth.
     pub birthdate: Date,
-    /// `billing_country`: ISO 3166-1 alpha-2, upper case (`JP`). The pricing country.
-    pub billing_country: String,
+    /// `billing_country`: ISO 3166-1 alpha-2 (`JP`). The pricing country.
+    pub billing_country: BillingCountry,
     /// `billing_region`: ISO 3166-2 subdivision of the billing country (`US-AL`), if given.
-    pub billing_region: Option<String>,
+    pub billing_region: Option<BillingRegion>,
     /// `zoneinfo`: the IANA zone the user's local days (refund windows, limits, age) are counted in.
     pub zone: TimeZone,
     /// `scope`, split on spaces.
@@ -81,30 +82,29 @@ impl Claims {
         };
         let invalid = |claim: &'static str, reason: String| ClaimsError::Invalid { claim, reason };
 
-        let sub = get("sub")?;
-        if sub.len() > MAX_SUB_LEN || !sub.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(invalid("sub", "not a user id".into()));
-        }
+        let user_id =
+            UserId::new(get("sub")?).map_err(|error| invalid("sub", error.to_string()))?;
         let birthdate = parse_birthdate(get("birthdate")?)
             .ok_or_else(|| invalid("birthdate", "expected a YYYY-MM-DD date".into()))?;
-        let billing_country = get("billing_country")?;
-        if !is_alpha2(billing_country) {
-            return Err(invalid(
+        let billing_country: BillingCountry = get("billing_country")?.parse().map_err(|_| {
+            invalid(
                 "billing_country",
                 "expected an ISO 3166-1 alpha-2 code such as JP".into(),
-            ));
-        }
+            )
+        })?;
         let billing_region = match claims.get("billing_region").map(|v| v.trim()) {
             None | Some("") => None,
-            Some(region) if is_subdivision_of(region, billing_country) => Some(region.to_owned()),
-            Some(_) => {
-                return Err(invalid(
-                    "billing_region",
-                    format!(
-                        "expected an ISO 3166-2 code of {billing_country}, such as {billing_country}-01"
-                    ),
-                ));
-            }
+            Some(region) => match region.parse::<BillingRegion>() {
+                Ok(region) if region.country() == billing_country => Some(region),
+                _ => {
+                    return Err(invalid(
+                        "billing_region",
+                        format!(
+                            "expected an ISO 3166-2 code within {billing_country}, such as {billing_country}-01"
+                        ),
+                    ));
+                }
+            },
         };
         let zone_name = get("zoneinfo")?;
         let zone = TimeZone::get(zone_name).map_err(|_| {
@@ -118,9 +118,9 @@ impl Claims {
             .map(|scope| scope.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
         Ok(Claims {
-            sub: sub.to_owned(),
+            user_id,
             birthdate,
-            billing_country: billing_country.to_owned(),
+            billing_country,
             billing_region,
             zone,
             scopes,
@@ -140,6 +140,18 @@ impl Claims {
                 "this route needs the `{ADMIN_SCOPE}` scope"
             )))
         }
+    }
+
+    /// The age gate (buying, sending, receiving): 403 `age_restricted` under the minimum age of
+    /// the caller's billing jurisdiction, counted on their local date at `now`.
+    pub fn check_age(&self, now: Timestamp) -> Result<AgeOk, ApiError> {
+        Ok(check_age(
+            self.birthdate,
+            self.billing_country,
+            self.billing_region,
+            now,
+            &self.zone,
+        )?)
     }
 
     /// The IANA name of the user's zone (for storing with a purchase).
@@ -163,22 +175,6 @@ fn parse_birthdate(value: &str) -> Option<Date> {
         return None;
     }
     value.parse().ok()
-}
-
-fn is_alpha2(code: &str) -> bool {
-    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
-}
-
-/// `US-AL`: the country, a hyphen, then 1 to 3 upper-case letters or digits.
-fn is_subdivision_of(region: &str, country: &str) -> bool {
-    let Some((prefix, suffix)) = region.split_once('-') else {
-        return false;
-    };
-    prefix == country
-        && (1..=3).contains(&suffix.len())
-        && suffix
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -211,9 +207,9 @@ mod tests {
     #[test]
     fn complete_claims_are_typed() {
         let claims = Claims::from_map(&tokyo_adult()).unwrap();
-        assert_eq!(claims.sub, "user-123");
+        assert_eq!(claims.user_id.as_str(), "user-123");
         assert_eq!(claims.birthdate, jiff::civil::date(1990, 4, 1));
-        assert_eq!(claims.billing_country, "JP");
+        assert_eq!(claims.billing_country.as_str(), "JP");
         assert_eq!(claims.billing_region, None);
         assert_eq!(claims.zone_name(), "Asia/Tokyo");
         assert!(claims.has_scope(ADMIN_SCOPE));
@@ -256,17 +252,60 @@ mod tests {
 
     #[test]
     fn the_country_must_be_alpha2_and_the_region_within_it() {
-        assert!(Claims::from_map(&with(tokyo_adult(), "billing_country", "jp")).is_err());
         assert!(Claims::from_map(&with(tokyo_adult(), "billing_country", "JPN")).is_err());
+        assert!(Claims::from_map(&with(tokyo_adult(), "billing_country", "J1")).is_err());
         let us = with(
             with(tokyo_adult(), "billing_country", "US"),
             "zoneinfo",
             "America/Chicago",
         );
         let alabama = Claims::from_map(&with(us.clone(), "billing_region", "US-AL")).unwrap();
-        assert_eq!(alabama.billing_region.as_deref(), Some("US-AL"));
+        assert_eq!(alabama.billing_region.unwrap().as_str(), "US-AL");
         assert!(Claims::from_map(&with(us.clone(), "billing_region", "CA-QC")).is_err());
         assert!(Claims::from_map(&with(us, "billing_region", "US-ALAB")).is_err());
+    }
+
+    #[test]
+    fn a_sub_that_cannot_be_a_user_id_is_rejected() {
+        for bad in ["a#b", "has space", &"x".repeat(129)] {
+            assert!(
+                matches!(
+                    Claims::from_map(&with(tokyo_adult(), "sub", bad)),
+                    Err(ClaimsError::Invalid { claim: "sub", .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_age_gate_counts_on_the_local_date_of_the_jurisdiction() {
+        // Born 2008-03-02: 18 in Japan from local midnight of 2026-03-02 (15:00 UTC the day before).
+        let teen = with(tokyo_adult(), "birthdate", "2008-03-02");
+        let claims = Claims::from_map(&teen).unwrap();
+        assert!(
+            claims
+                .check_age("2026-03-01T14:59:59Z".parse().unwrap())
+                .is_err()
+        );
+        assert!(
+            claims
+                .check_age("2026-03-01T15:00:00Z".parse().unwrap())
+                .is_ok()
+        );
+        let korea = with(
+            with(teen, "billing_country", "KR"),
+            "zoneinfo",
+            "Asia/Seoul",
+        );
+        let error = Claims::from_map(&korea)
+            .unwrap()
+            .check_age("2026-03-02T00:00:00Z".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(
+            (error.code(), error.status().as_u16()),
+            ("age_restricted", 403)
+        );
     }
 
     #[test]

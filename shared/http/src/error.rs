@@ -10,6 +10,10 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use coins_ledger::LedgerError;
+use coins_ledger::store::StoreError;
+use coins_rules::{AgeBelowMinimum, GiftError, QuoteError, RefundRejected};
+
 /// The `Content-Type` of every error body (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -30,8 +34,8 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthenticated(String),
     /// 403 `age_restricted`: the caller is under the minimum age of their jurisdiction.
-    #[error("you must be at least {minimum_age_years} to do this")]
-    AgeRestricted { minimum_age_years: u8 },
+    #[error("you must be at least {minimum_age} years old to do this")]
+    AgeRestricted { minimum_age: u32 },
     /// 403 `forbidden`: authenticated, but not allowed (e.g. an admin route without `coins:admin`).
     #[error("{0}")]
     Forbidden(String),
@@ -59,10 +63,14 @@ pub enum ApiError {
     /// 409 `spending_limit_reached`: the gift would pass the caller's daily limit.
     #[error("{0}")]
     SpendingLimitReached(String),
-    /// 409 `conflict`: the request conflicts with the resource's current state in a way no
-    /// more specific code names (e.g. paying a purchase that is not pending).
+    /// 409 `purchase_not_credited`: the purchase is pending, failed or rejected, so there is
+    /// nothing to refund.
     #[error("{0}")]
-    Conflict(String),
+    PurchaseNotCredited(String),
+    /// 409 `gift_too_fragmented`: the gift would consume more purchase lots than one atomic
+    /// write can touch; a smaller gift goes through.
+    #[error("{0}")]
+    GiftTooFragmented(String),
     /// 422 `idempotency_key_reused`: the same `Idempotency-Key` came with a different body.
     #[error("{0}")]
     IdempotencyKeyReused(String),
@@ -114,7 +122,8 @@ impl ApiError {
             | ApiError::AlreadyRefunded(_)
             | ApiError::QuoteExpired(_)
             | ApiError::SpendingLimitReached(_)
-            | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            | ApiError::PurchaseNotCredited(_)
+            | ApiError::GiftTooFragmented(_) => StatusCode::CONFLICT,
             ApiError::IdempotencyKeyReused(_)
             | ApiError::RegionMismatch(_)
             | ApiError::SelfGift(_)
@@ -141,7 +150,8 @@ impl ApiError {
             ApiError::AlreadyRefunded(_) => "already_refunded",
             ApiError::QuoteExpired(_) => "quote_expired",
             ApiError::SpendingLimitReached(_) => "spending_limit_reached",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::PurchaseNotCredited(_) => "purchase_not_credited",
+            ApiError::GiftTooFragmented(_) => "gift_too_fragmented",
             ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",
             ApiError::RegionMismatch(_) => "region_mismatch",
             ApiError::SelfGift(_) => "self_gift",
@@ -169,7 +179,8 @@ impl ApiError {
             ApiError::AlreadyRefunded(_) => "Already refunded",
             ApiError::QuoteExpired(_) => "Quote expired",
             ApiError::SpendingLimitReached(_) => "Spending limit reached",
-            ApiError::Conflict(_) => "Conflict",
+            ApiError::PurchaseNotCredited(_) => "Purchase not credited",
+            ApiError::GiftTooFragmented(_) => "Gift too fragmented",
             ApiError::IdempotencyKeyReused(_) => "Idempotency key reused",
             ApiError::RegionMismatch(_) => "Region mismatch",
             ApiError::SelfGift(_) => "Self gift",
@@ -231,6 +242,76 @@ impl From<serde_json::Error> for ApiError {
     }
 }
 
+/// The ledger's rejections keep their names and codes; its failures stay internal.
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> Self {
+        let detail = error.to_string();
+        match error {
+            LedgerError::NotFound => ApiError::NotFound(detail),
+            LedgerError::QuoteExpired { .. } => ApiError::QuoteExpired(detail),
+            LedgerError::InsufficientCoins { .. } => ApiError::InsufficientCoins(detail),
+            LedgerError::SelfGift => ApiError::SelfGift(detail),
+            LedgerError::RecipientNotCreator => ApiError::RecipientNotCreator(detail),
+            LedgerError::SpendingLimitReached(_) => ApiError::SpendingLimitReached(detail),
+            LedgerError::AlreadyRefunded => ApiError::AlreadyRefunded(detail),
+            LedgerError::CoinsAlreadySpent => ApiError::CoinsAlreadySpent(detail),
+            LedgerError::RefundWindowClosed { .. } => ApiError::RefundWindowClosed(detail),
+            LedgerError::PurchaseNotCredited => ApiError::PurchaseNotCredited(detail),
+            LedgerError::GiftTooFragmented { .. } => ApiError::GiftTooFragmented(detail),
+            LedgerError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused(detail),
+            LedgerError::InvalidRequest(detail) => ApiError::InvalidRequest(detail),
+            // Retrying the same request (same idempotency key) may well succeed.
+            LedgerError::Contention
+            | LedgerError::Store(StoreError::Transient(_) | StoreError::Ambiguous(_)) => {
+                ApiError::Unavailable(error.into())
+            }
+            LedgerError::Store(_) | LedgerError::Corrupt(_) | LedgerError::Overflow => {
+                ApiError::internal(error)
+            }
+        }
+    }
+}
+
+impl From<QuoteError> for ApiError {
+    fn from(error: QuoteError) -> Self {
+        let detail = error.to_string();
+        match error {
+            QuoteError::UnknownCountry(_) => ApiError::Forbidden(detail),
+            QuoteError::UnknownPackage(_) | QuoteError::CoinsOutOfBounds { .. } => {
+                ApiError::InvalidRequest(detail)
+            }
+            QuoteError::ChannelNotAllowed { .. } => ApiError::ChannelNotAllowed(detail),
+            QuoteError::PriceOutOfRange => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<GiftError> for ApiError {
+    fn from(error: GiftError) -> Self {
+        let detail = error.to_string();
+        match error {
+            GiftError::UnknownGift(_)
+            | GiftError::InvalidQuantity { .. }
+            | GiftError::PriceOverflow => ApiError::InvalidRequest(detail),
+            GiftError::SelfGift => ApiError::SelfGift(detail),
+        }
+    }
+}
+
+impl From<AgeBelowMinimum> for ApiError {
+    fn from(error: AgeBelowMinimum) -> Self {
+        ApiError::AgeRestricted {
+            minimum_age: error.minimum_age,
+        }
+    }
+}
+
+impl From<RefundRejected> for ApiError {
+    fn from(error: RefundRejected) -> Self {
+        ApiError::from(LedgerError::from(error))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +362,61 @@ mod tests {
     }
 
     #[test]
+    fn ledger_rejections_keep_their_codes_and_failures_stay_internal() {
+        let spent = ApiError::from(LedgerError::CoinsAlreadySpent);
+        assert_eq!(
+            (spent.status().as_u16(), spent.code()),
+            (409, "coins_already_spent")
+        );
+        let busy = ApiError::from(LedgerError::Contention);
+        assert_eq!((busy.status().as_u16(), busy.code()), (503, "unavailable"));
+        let throttled = ApiError::from(LedgerError::Store(StoreError::Transient(
+            "throttled".into(),
+        )));
+        assert_eq!(throttled.status().as_u16(), 503);
+        let fatal = ApiError::from(LedgerError::Store(StoreError::Fatal(
+            "no table coins-prod".into(),
+        )));
+        assert_eq!(fatal.code(), "internal");
+        let corrupt = ApiError::from(LedgerError::Corrupt("pk=USER#alice".into())).into_response();
+        assert!(
+            !std::str::from_utf8(corrupt.body().as_ref())
+                .unwrap()
+                .contains("alice")
+        );
+    }
+
+    #[test]
+    fn rules_rejections_map_to_their_codes() {
+        let channel = coins_rules::Channel::Ios;
+        let error = ApiError::from(QuoteError::ChannelNotAllowed { channel });
+        assert_eq!(
+            (error.status().as_u16(), error.code()),
+            (422, "channel_not_allowed")
+        );
+        let error = ApiError::from(QuoteError::CoinsOutOfBounds {
+            coins: 1,
+            min: 30,
+            max: 2_500_000,
+        });
+        assert_eq!(error.code(), "invalid_request");
+        let error = ApiError::from(AgeBelowMinimum {
+            age: 17,
+            minimum_age: 18,
+        });
+        assert_eq!(
+            (error.status().as_u16(), error.code()),
+            (403, "age_restricted")
+        );
+        assert_eq!(ApiError::from(GiftError::SelfGift).code(), "self_gift");
+        let until = "2026-03-16T00:00:00Z".parse().unwrap();
+        let error = ApiError::from(RefundRejected::WindowClosed {
+            refundable_until: until,
+        });
+        assert_eq!(error.code(), "refund_window_closed");
+    }
+
+    #[test]
     fn the_contract_codes_have_the_statuses_of_api_md() {
         let cases: Vec<(ApiError, u16, &str)> = vec![
             (ApiError::invalid("x"), 400, "invalid_request"),
@@ -290,9 +426,7 @@ mod tests {
                 "unauthenticated",
             ),
             (
-                ApiError::AgeRestricted {
-                    minimum_age_years: 18,
-                },
+                ApiError::AgeRestricted { minimum_age: 18 },
                 403,
                 "age_restricted",
             ),

@@ -8,16 +8,21 @@ pub mod body;
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod convert;
+pub mod deps;
 pub mod error;
 pub mod response;
 pub mod routing;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod webhook;
 
 pub use body::{IdempotencyKey, json_body, path_param, query_param};
 pub use claims::Claims;
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{Config, ConfigError, WebhookSecretSource};
+pub use deps::Deps;
 pub use error::ApiError;
 pub use routing::{Route, resolve};
 pub use telemetry::serve;

@@ -1,0 +1,214 @@
+//! Test support for the function crates (feature `testing`): API Gateway event fixtures that a
+//! test can adjust, in-memory dependencies on a test clock, and shortcuts to a funded wallet.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use coins_ledger::{
+    EventId, IdempotencyKey, Ledger, MemoryStore, PaymentEvent, PaymentKind, PaymentOutcome,
+    PurchaseId, UserId,
+};
+use coins_rules::{BillingCountry, Channel, PackageId, QuoteItem};
+use jiff::Timestamp;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+
+use crate::clock::TestClock;
+use crate::convert::stored_quote;
+use crate::deps::Deps;
+
+/// A fixed instant tests start at: 2026-03-01T03:00:00Z (noon in Tokyo).
+pub const T0: &str = "2026-03-01T03:00:00Z";
+
+/// In-memory dependencies on a test clock set to `now`.
+pub fn memory_deps(now: &str) -> (Deps<MemoryStore>, TestClock) {
+    let clock = TestClock::new(now.parse().expect("an RFC 3339 instant"));
+    let deps = Deps::new(Ledger::new(MemoryStore::new()), Arc::new(clock.clone()));
+    (deps, clock)
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as JSON, that a test adjusts before sending.
+#[derive(Clone, Debug)]
+pub struct Event(pub Value);
+
+impl Event {
+    /// Reads a fixture file (a real API Gateway event).
+    pub fn load(path: impl AsRef<Path>) -> Event {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|error| panic!("fixture {}: {error}", path.display()));
+        Event(serde_json::from_str(&text).expect("a fixture is JSON"))
+    }
+
+    /// The request `lambda_http` would hand the handler on AWS.
+    pub fn request(&self) -> Request {
+        lambda_http::request::from_str(&self.0.to_string()).expect("a valid API Gateway v2 event")
+    }
+
+    /// Replaces the body with this JSON.
+    pub fn body(self, body: Value) -> Event {
+        self.raw_body(&body.to_string())
+    }
+
+    /// Replaces the body with this text (for malformed JSON).
+    pub fn raw_body(mut self, body: &str) -> Event {
+        self.0["body"] = Value::String(body.to_owned());
+        self.0["isBase64Encoded"] = Value::Bool(false);
+        self
+    }
+
+    /// Sets (or with `None` removes) one claim of the authorizer.
+    pub fn claim(mut self, name: &str, value: Option<&str>) -> Event {
+        let claims = &mut self.0["requestContext"]["authorizer"]["jwt"]["claims"];
+        match value {
+            Some(value) => claims[name] = Value::String(value.to_owned()),
+            None => {
+                if let Some(map) = claims.as_object_mut() {
+                    map.remove(name);
+                }
+            }
+        }
+        self
+    }
+
+    /// The caller `sub`.
+    pub fn user(self, sub: &str) -> Event {
+        self.claim("sub", Some(sub))
+    }
+
+    /// No authorizer at all (what a function would see behind a misconfigured route).
+    pub fn without_authorizer(mut self) -> Event {
+        if let Some(context) = self.0["requestContext"].as_object_mut() {
+            context.remove("authorizer");
+        }
+        self
+    }
+
+    /// Sets (or with `None` removes) a header; names are lower case, as API Gateway sends them.
+    pub fn header(mut self, name: &str, value: Option<&str>) -> Event {
+        let name = name.to_ascii_lowercase();
+        match value {
+            Some(value) => self.0["headers"][&name] = Value::String(value.to_owned()),
+            None => {
+                if let Some(map) = self.0["headers"].as_object_mut() {
+                    map.remove(&name);
+                }
+            }
+        }
+        self
+    }
+
+    /// Sets the raw query string (`channel=web&x=1`).
+    pub fn query(mut self, raw: &str) -> Event {
+        self.0["rawQueryString"] = Value::String(raw.to_owned());
+        self
+    }
+
+    /// Sets a path parameter, and the raw path with it replaced in the route's template.
+    pub fn path_param(mut self, name: &str, value: &str) -> Event {
+        self.0["pathParameters"][name] = Value::String(value.to_owned());
+        let template = self.0["routeKey"]
+            .as_str()
+            .and_then(|key| key.split_once(' '))
+            .map(|(_, path)| path.to_owned())
+            .unwrap_or_default();
+        let path = template.replace(&format!("{{{name}}}"), value);
+        self.0["rawPath"] = Value::String(path.clone());
+        self.0["requestContext"]["http"]["path"] = Value::String(path);
+        self
+    }
+}
+
+/// A response's status and JSON body.
+pub fn read(response: &Response<Body>) -> (u16, Value) {
+    let body = if response.body().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(response.body().as_ref()).expect("a JSON body")
+    };
+    (response.status().as_u16(), body)
+}
+
+/// Asserts a problem+json answer with this status and code.
+pub fn assert_problem(response: &Response<Body>, status: u16, code: &str) {
+    let (actual_status, body) = read(response);
+    assert_eq!(
+        (actual_status, body["code"].as_str()),
+        (status, Some(code)),
+        "body: {body}"
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        crate::error::PROBLEM_JSON
+    );
+}
+
+/// Credits `user` (billed in `country`, in `zone`) with a paid web package through the real
+/// ledger flow (quote, purchase, verified payment), at the deps' clock. Returns the purchase.
+pub async fn buy_package(
+    deps: &Deps<MemoryStore>,
+    user: &str,
+    country: &str,
+    zone: &str,
+    package: &str,
+) -> PurchaseId {
+    let user = UserId::new(user).expect("a user id");
+    let country: BillingCountry = country.parse().expect("a country");
+    let package: PackageId = package.parse().expect("a package id");
+    let now = deps.now();
+    let priced = deps
+        .price_book
+        .quote(country, Channel::Web, QuoteItem::Package(package))
+        .expect("the package is sold there");
+    let quote = stored_quote(&priced, &user, now);
+    deps.ledger.save_quote(&quote).await.expect("quote saved");
+    let key = IdempotencyKey::new(format!("buy-{}", quote.quote_id)).expect("a key");
+    let receipt = deps
+        .ledger
+        .create_purchase(&user, &quote.quote_id, zone, now, &key)
+        .await
+        .expect("purchase created");
+    let event = PaymentEvent {
+        event_id: EventId::new(format!("evt-{}", receipt.purchase_id)).expect("an event id"),
+        kind: PaymentKind::Succeeded,
+        purchase_id: receipt.purchase_id.clone(),
+        amount: receipt.amount.to_string(),
+        currency: receipt.amount.currency().code().to_owned(),
+        country: country.as_str().to_owned(),
+    };
+    let outcome = deps
+        .ledger
+        .apply_payment(&event, now)
+        .await
+        .expect("payment applied");
+    assert!(
+        matches!(outcome, PaymentOutcome::Credited { .. }),
+        "{outcome:?}"
+    );
+    receipt.purchase_id
+}
+
+/// Enrolls `user` as a creator (no age check: the test says who is a creator).
+pub async fn enroll(deps: &Deps<MemoryStore>, user: &str) {
+    let user = UserId::new(user).expect("a user id");
+    deps.ledger
+        .enroll_creator(&user, deps.now())
+        .await
+        .expect("enrolled");
+}
+
+/// The claims of the fixtures' default caller: an adult billed in Japan, in Tokyo.
+pub fn tokyo_claims() -> Value {
+    json!({
+        "sub": "alice",
+        "birthdate": "1990-01-01",
+        "billing_country": "JP",
+        "zoneinfo": "Asia/Tokyo",
+        "scope": "openid",
+    })
+}
+
+/// The instant as a timestamp.
+pub fn at(instant: &str) -> Timestamp {
+    instant.parse().expect("an RFC 3339 instant")
+}
