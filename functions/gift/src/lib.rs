@@ -1,0 +1,259 @@
+//! `gift`: spends the caller's coins (oldest purchase first) on a gift to a creator, crediting
+//! the creator's diamonds in the same atomic write.
+//!
+//! Idempotent on the `Idempotency-Key` header; gifts are final (never refunded). The sender is
+//! age-gated; the recipient passed the gate when they enrolled as a creator.
+
+use coins_http::{
+    ApiError, Claims, Deps, IdempotencyKey, Route, json_body, resolve, response, serve,
+};
+use coins_ledger::{GiftRequest, GiftTarget, Store, UserId};
+use coins_rules::GiftId;
+use coins_rules::gifts::{TargetKind, check_recipient};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+/// `POST /v1/gifts`.
+pub const SEND_GIFT: Route = Route::post("/v1/gifts");
+pub const ROUTES: &[Route] = &[SEND_GIFT];
+
+/// Longest live or video id accepted.
+const MAX_TARGET_ID_LEN: usize = 128;
+
+pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
+    serve(req, |req| async move {
+        let (_, req) = resolve(ROUTES, req)?;
+        send_gift(deps, &req).await
+    })
+    .await
+}
+
+/// The body as sent.
+#[derive(Deserialize)]
+struct GiftBody {
+    gift_id: String,
+    quantity: u32,
+    recipient_id: String,
+    target: TargetBody,
+}
+
+#[derive(Deserialize)]
+struct TargetBody {
+    kind: TargetKind,
+    id: String,
+}
+
+/// The body, validated.
+struct GiftAsk {
+    gift_id: GiftId,
+    quantity: u32,
+    recipient: UserId,
+    target: GiftTarget,
+}
+
+impl TryFrom<GiftBody> for GiftAsk {
+    type Error = ApiError;
+
+    fn try_from(body: GiftBody) -> Result<Self, ApiError> {
+        let gift_id = body.gift_id.parse::<GiftId>().map_err(ApiError::invalid)?;
+        if body.quantity == 0 {
+            return Err(ApiError::invalid("quantity must be at least 1"));
+        }
+        let recipient = UserId::new(body.recipient_id)
+            .map_err(|error| ApiError::invalid(format!("recipient_id: {error}")))?;
+        let id = body.target.id;
+        if id.is_empty() || id.len() > MAX_TARGET_ID_LEN || id.chars().any(char::is_control) {
+            return Err(ApiError::invalid(format!(
+                "target.id must be 1 to {MAX_TARGET_ID_LEN} printable characters"
+            )));
+        }
+        let kind = match body.target.kind {
+            TargetKind::Live => "live",
+            TargetKind::Video => "video",
+        };
+        Ok(GiftAsk {
+            gift_id,
+            quantity: body.quantity,
+            recipient,
+            target: GiftTarget {
+                kind: kind.to_owned(),
+                id,
+            },
+        })
+    }
+}
+
+async fn send_gift<S: Store>(deps: &Deps<S>, req: &Request) -> Result<Response<Body>, ApiError> {
+    let claims = Claims::from_request(req)?;
+    let key = IdempotencyKey::from_request(req)?.into_ledger()?;
+    let ask = GiftAsk::try_from(json_body::<GiftBody>(req)?)?;
+    let now = deps.now();
+    claims.check_age(now)?;
+    check_recipient(claims.user_id.as_str(), ask.recipient.as_str())?;
+    let coins = deps.gifts.price(&ask.gift_id, ask.quantity)?;
+    let request = GiftRequest {
+        sender: claims.user_id.clone(),
+        recipient: ask.recipient,
+        gift_id: ask.gift_id.to_string(),
+        quantity: ask.quantity,
+        coins,
+        target: ask.target,
+        sender_zone: claims.zone_name().to_owned(),
+    };
+    let receipt = deps.ledger.send_gift(&request, now, &key).await?;
+    tracing::info!(
+        gift_txn_id = %receipt.gift_txn_id,
+        coins = receipt.coins_spent,
+        "gift sent"
+    );
+    response::created(&receipt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coins_http::testing::{Event, T0, assert_problem, buy_package, enroll, memory_deps, read};
+    use coins_ledger::MemoryStore;
+    use serde_json::{Value, json};
+
+    fn fixture() -> Event {
+        Event::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/post-gift.json"
+        ))
+    }
+
+    /// alice has 700+ coins; carol is a creator.
+    async fn funded(deps: &Deps<MemoryStore>) {
+        buy_package(deps, "alice", "JP", "Asia/Tokyo", "coins_700").await;
+        enroll(deps, "carol").await;
+    }
+
+    async fn balance(deps: &Deps<MemoryStore>, user: &str) -> u64 {
+        let user = UserId::new(user).unwrap();
+        deps.ledger
+            .wallet(&user, "Asia/Tokyo", deps.now())
+            .await
+            .unwrap()
+            .balance
+    }
+
+    fn gift(gift_id: &str, quantity: u64) -> Value {
+        json!({"gift_id": gift_id, "quantity": quantity, "recipient_id": "carol", "target": {"kind": "live", "id": "live-8812"}})
+    }
+
+    #[tokio::test]
+    async fn a_gift_spends_coins_and_credits_the_creator_the_same_diamonds() {
+        let (deps, _) = memory_deps(T0);
+        funded(&deps).await;
+        let before = balance(&deps, "alice").await;
+        let (status, body) = read(&handle(&deps, fixture().request()).await);
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["coins_spent"], 5, "5 roses at 1 coin");
+        assert_eq!(body["diamonds_credited"], 5);
+        assert_eq!(body["balance"].as_u64(), Some(before - 5));
+        assert!(body["gift_txn_id"].as_str().unwrap().starts_with("gft_"));
+        let earnings = deps
+            .ledger
+            .earnings(&UserId::new("carol").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(earnings.diamonds, 5);
+    }
+
+    #[tokio::test]
+    async fn a_retry_with_the_same_key_spends_once() {
+        let (deps, _) = memory_deps(T0);
+        funded(&deps).await;
+        let first = read(&handle(&deps, fixture().request()).await);
+        let again = read(&handle(&deps, fixture().request()).await);
+        assert_eq!(first, again);
+        let other_body = fixture().body(gift("rose", 6));
+        assert_problem(
+            &handle(&deps, other_body.request()).await,
+            422,
+            "idempotency_key_reused",
+        );
+    }
+
+    #[tokio::test]
+    async fn more_than_the_balance_is_insufficient_coins() {
+        let (deps, _) = memory_deps(T0);
+        funded(&deps).await;
+        let event = fixture().body(gift("universe", 1));
+        assert_problem(
+            &handle(&deps, event.request()).await,
+            409,
+            "insufficient_coins",
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gift_to_oneself_or_to_a_non_creator_is_refused() {
+        let (deps, _) = memory_deps(T0);
+        funded(&deps).await;
+        let selfie = fixture().body(json!({"gift_id": "rose", "quantity": 1, "recipient_id": "alice", "target": {"kind": "video", "id": "v1"}}));
+        assert_problem(&handle(&deps, selfie.request()).await, 422, "self_gift");
+        let stranger = fixture()
+            .header("Idempotency-Key", Some("gift-2"))
+            .body(json!({"gift_id": "rose", "quantity": 1, "recipient_id": "dave", "target": {"kind": "video", "id": "v1"}}));
+        assert_problem(
+            &handle(&deps, stranger.request()).await,
+            422,
+            "recipient_not_creator",
+        );
+    }
+
+    #[tokio::test]
+    async fn the_daily_limit_stops_a_gift_past_it() {
+        let (deps, _) = memory_deps(T0);
+        funded(&deps).await;
+        let alice = UserId::new("alice").unwrap();
+        deps.ledger
+            .set_daily_limit(&alice, Some(4), deps.now())
+            .await
+            .unwrap();
+        assert_problem(
+            &handle(&deps, fixture().request()).await,
+            409,
+            "spending_limit_reached",
+        );
+    }
+
+    #[tokio::test]
+    async fn a_minor_cannot_send() {
+        let (deps, _) = memory_deps(T0);
+        funded(&deps).await;
+        let event = fixture().claim("birthdate", Some("2010-01-01"));
+        assert_problem(&handle(&deps, event.request()).await, 403, "age_restricted");
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_are_invalid_requests_and_spend_nothing() {
+        let (deps, _) = memory_deps(T0);
+        funded(&deps).await;
+        let before = balance(&deps, "alice").await;
+        for body in [
+            gift("rose", 0),
+            json!({"gift_id": "rose", "quantity": -1, "recipient_id": "carol", "target": {"kind": "live", "id": "l"}}),
+            json!({"gift_id": "rose", "quantity": 4294967296u64, "recipient_id": "carol", "target": {"kind": "live", "id": "l"}}),
+            json!({"gift_id": "rose", "quantity": "5", "recipient_id": "carol", "target": {"kind": "live", "id": "l"}}),
+            json!({"gift_id": "rose", "quantity": 1, "recipient_id": "carol", "target": {"kind": "story", "id": "l"}}),
+            json!({"gift_id": "rose", "quantity": 1, "recipient_id": "carol", "target": {"kind": "live", "id": ""}}),
+            json!({"gift_id": "rose", "quantity": 1, "recipient_id": "ca#rol", "target": {"kind": "live", "id": "l"}}),
+            json!({"gift_id": "unicorn", "quantity": 1, "recipient_id": "carol", "target": {"kind": "live", "id": "l"}}),
+            json!({"gift_id": "Rose!", "quantity": 1, "recipient_id": "carol", "target": {"kind": "live", "id": "l"}}),
+            json!({"gift_id": "rose", "quantity": 1, "recipient_id": "carol"}),
+        ] {
+            let response = handle(&deps, fixture().body(body.clone()).request()).await;
+            assert_problem(&response, 400, "invalid_request");
+        }
+        assert_eq!(balance(&deps, "alice").await, before);
+        let no_key = fixture().header("Idempotency-Key", None);
+        assert_problem(
+            &handle(&deps, no_key.request()).await,
+            400,
+            "invalid_request",
+        );
+    }
+}
