@@ -284,6 +284,52 @@ fn catalog_cannot_touch_the_table_and_only_refund_expiry_reads_the_open_lots_ind
 }
 
 #[test]
+fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
+    // From the ledger's DynamoDB adapter: reads are GetItem and Query; a transaction is
+    // authorized by what it contains (conditional Put and Delete, ADD as UpdateItem).
+    let expected: [(&str, &[&str]); 9] = [
+        ("catalog", &[]),
+        ("quote", &["GetItem", "PutItem"]),
+        ("purchase", &["GetItem", "PutItem"]),
+        ("payment-webhook", &["GetItem", "PutItem", "Query"]),
+        ("wallet", &["GetItem", "PutItem", "Query"]),
+        ("creators", &["GetItem", "PutItem", "Query"]),
+        (
+            "gift",
+            &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"],
+        ),
+        ("refund", &["DeleteItem", "GetItem", "PutItem", "Query"]),
+        (
+            "refund-expiry",
+            &[
+                "DeleteItem",
+                "DescribeStream",
+                "GetItem",
+                "GetRecords",
+                "GetShardIterator",
+                "ListStreams",
+                "PutItem",
+                "Query",
+            ],
+        ),
+    ];
+    let template = template();
+    for (binary, actions_used) in expected {
+        let function = function_by_binary(&template, binary);
+        let granted: BTreeSet<&str> = role_statements(&template, function)
+            .iter()
+            .flat_map(|s| actions(s))
+            .filter_map(|a| a.strip_prefix("dynamodb:"))
+            .collect();
+        assert_eq!(
+            granted,
+            actions_used.iter().copied().collect(),
+            "{binary}'s DynamoDB actions"
+        );
+    }
+}
+
+#[test]
 fn the_webhook_secret_is_read_from_secrets_manager_and_never_held_in_the_environment() {
     let template = template();
     let text = template.to_string();
