@@ -1,1 +1,15 @@
-//! End-to-end tests live in `tests/`.
+//! The end-to-end harness: starts the local server (or the Lambda emulator) on 127.0.0.1, mints
+//! the callers' tokens, signs payment webhooks and speaks HTTP to them. The tests themselves are
+//! in `tests/tests/`, the handler benchmark in `tests/benches/`.
+
+pub mod binaries;
+pub mod client;
+pub mod dynamodb;
+pub mod identity;
+pub mod payments;
+pub mod process;
+pub mod server;
+
+pub use client::{Api, Reply};
+pub use identity::User;
+pub use server::LocalServer;
