@@ -22,10 +22,15 @@ pub fn request_hash<T: Serialize>(canonical: &T) -> Result<String, LedgerError> 
     Ok(hex::encode(Sha256::digest(json)))
 }
 
-/// A `ClientRequestToken` (36 chars, DynamoDB's maximum) from the parts that make a transaction
-/// unique: the idempotency key (or event/purchase id) and the wallet version it was computed
-/// from. The same parts always build the same writes, so a token is never reused for different
-/// content.
+/// A `ClientRequestToken` (36 chars, DynamoDB's maximum) from the parts that pin a
+/// transaction's content: the idempotency key (or event/purchase id), ids fixed for the whole
+/// call (one of them random) and the wallet version the writes were computed from.
+///
+/// DynamoDB answers `IdempotentParameterMismatch` to a token presented again with different
+/// content (DynamoDB Local does so for 20 concurrent deliveries of one webhook), so a token must
+/// never span two calls: duplicates across calls are caught by our own records instead. Within
+/// a call, the same parts always build the same writes, so the SDK's resend of a request whose
+/// response was lost is applied once.
 pub fn client_token(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {

@@ -33,4 +33,4 @@ pub use model::{
     GiftTarget, LotMarker, NotALotMarker, PaymentKind, PaymentRejection, PurchaseStatus, Quote,
     QuotePrice, RefundReason, TxnKind,
 };
-pub use store::Store;
+pub use store::{Store, StoreError};

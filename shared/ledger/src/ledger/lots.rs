@@ -51,6 +51,8 @@ impl<S: Store> Ledger<S> {
         purchase_id: &PurchaseId,
         now: Timestamp,
     ) -> Result<CloseOutcome, LedgerError> {
+        // Fixed for the whole call (the marker event and the sweep may close one lot at once).
+        let entry_id = TxnId::generate();
         let mut retry = self.retry();
         loop {
             let snapshot = self.snapshot(user, now).await?;
@@ -80,7 +82,7 @@ impl<S: Store> Ledger<S> {
                 pk: history_key.pk,
                 sk: history_key.sk,
                 item_type: ItemType::History,
-                id: TxnId::generate().to_string(),
+                id: entry_id.to_string(),
                 kind: TxnKind::WindowClosed,
                 coins: 0,
                 balance_after: wallet.balance,
@@ -92,8 +94,8 @@ impl<S: Store> Ledger<S> {
             let mut transaction = Transaction::new(Some(client_token(&[
                 "close",
                 purchase_id.as_str(),
+                entry_id.as_str(),
                 &snapshot.wallet.version.to_string(),
-                &now.to_string(),
             ])));
             transaction.push(Write::Put {
                 item: to_item(&wallet)?,

@@ -241,6 +241,9 @@ impl<S: Store> Ledger<S> {
         now: Timestamp,
     ) -> Result<PaymentOutcome, LedgerError> {
         let event_key = keys::payment_event(&event.event_id);
+        // Fixed for the whole call, so every retry of one attempt's content reuses its token,
+        // and concurrent deliveries of one event never share a token.
+        let call = TxnId::generate();
         let mut retry = self.retry();
         loop {
             if self.store.get(&event_key).await?.is_some() {
@@ -248,17 +251,21 @@ impl<S: Store> Ledger<S> {
             }
             let mut purchase = self.get_purchase(&event.purchase_id).await?;
             if purchase.status != PurchaseStatus::Pending {
+                // A concurrent delivery of this very event may have landed between our two
+                // reads: the purchase names the event that settled it.
+                if purchase.settled_by_event.as_ref() == Some(&event.event_id) {
+                    return Ok(PaymentOutcome::Replayed);
+                }
                 return Ok(PaymentOutcome::AlreadySettled {
                     status: purchase.status,
                 });
             }
-            // The token parts pin the content: the event, this call's clock and (when
-            // crediting) the wallet version the writes were computed from.
-            let now_text = now.to_string();
+            // The token parts pin the content: the event, this call and (when crediting) the
+            // wallet version the writes were computed from.
             let mut transaction = Transaction::new(Some(client_token(&[
                 "payment",
                 event.event_id.as_str(),
-                &now_text,
+                call.as_str(),
             ])));
             let outcome = match event.kind {
                 PaymentKind::Failed => {
@@ -278,11 +285,11 @@ impl<S: Store> Ledger<S> {
                     }
                     Ok(()) => {
                         let (credit_writes, balance, version) =
-                            self.credit_writes(&mut purchase, now).await?;
+                            self.credit_writes(&mut purchase, &call, now).await?;
                         transaction.client_token = Some(client_token(&[
                             "payment",
                             event.event_id.as_str(),
-                            &now_text,
+                            call.as_str(),
                             &version.to_string(),
                         ]));
                         for write in credit_writes {
@@ -333,6 +340,7 @@ impl<S: Store> Ledger<S> {
     async fn credit_writes(
         &self,
         purchase: &mut PurchaseRecord,
+        entry_id: &TxnId,
         now: Timestamp,
     ) -> Result<(Vec<Write>, u64, u64), LedgerError> {
         let buyer_zone = zone(&purchase.zone)?;
@@ -361,7 +369,7 @@ impl<S: Store> Ledger<S> {
             pk: history_key.pk,
             sk: history_key.sk,
             item_type: ItemType::History,
-            id: TxnId::generate().to_string(),
+            id: entry_id.to_string(),
             kind: TxnKind::Purchase,
             coins: i64::try_from(lot.coins).map_err(|_| LedgerError::Overflow)?,
             balance_after: wallet.balance,

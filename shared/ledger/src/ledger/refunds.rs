@@ -65,7 +65,10 @@ impl<S: Store> Ledger<S> {
                 (Some(AdminOverride::Legal), RefundReason::Legal)
             }
         };
+        // Both fixed for the whole call: the nonce recognises our own refund after a lost
+        // response, and stable content keeps one token per attempt content.
         let nonce = TxnId::generate().to_string();
+        let entry_id = TxnId::generate();
         let mut retry = self.retry();
         loop {
             let mut purchase = self.get_purchase(purchase_id).await?;
@@ -130,7 +133,7 @@ impl<S: Store> Ledger<S> {
                 pk: history_key.pk,
                 sk: history_key.sk,
                 item_type: ItemType::History,
-                id: TxnId::generate().to_string(),
+                id: entry_id.to_string(),
                 kind: TxnKind::Refund,
                 coins: -i64::try_from(purchase.total_coins).map_err(|_| LedgerError::Overflow)?,
                 balance_after: wallet.balance,

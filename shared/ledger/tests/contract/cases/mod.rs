@@ -1,0 +1,19 @@
+//! The contract cases: generic over the store, run once per adapter by `main.rs`.
+
+mod concurrency;
+mod faults;
+mod gifts;
+mod lots;
+mod port;
+mod purchases;
+mod reads;
+mod refunds;
+
+pub use concurrency::*;
+pub use faults::*;
+pub use gifts::*;
+pub use lots::*;
+pub use port::*;
+pub use purchases::*;
+pub use reads::*;
+pub use refunds::*;

@@ -1,0 +1,394 @@
+//! Test harness: a fresh store per test (in memory, or a new DynamoDB Local table), a
+//! fault-injecting store wrapper, a write-metering wrapper and a small world of fixtures.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coins_ledger::capacity::{item_size_bytes, write_units};
+use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
+use coins_ledger::store::{Key, Query, Store, StoreError, Transaction};
+use coins_ledger::{
+    AuditReport, EventId, GiftReceipt, GiftRequest, GiftTarget, IdempotencyKey, Ledger,
+    LedgerConfig, LedgerError, MemoryStore, PaymentEvent, PaymentKind, PaymentOutcome, PurchaseId,
+    Quote, QuoteId, QuotePrice, UserId,
+};
+use coins_rules::money::Money;
+use jiff::{SignedDuration, Timestamp};
+use serde_dynamo::Item;
+
+pub const TOKYO: &str = "Asia/Tokyo";
+
+const NOT_RUNNING: &str = "DynamoDB Local is not running: run scripts/test, which starts it";
+
+pub fn memory_store() -> MemoryStore {
+    MemoryStore::new()
+}
+
+/// The DynamoDB Local endpoint; a missing variable fails the test (never a silent skip).
+pub fn endpoint() -> String {
+    std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!("{NOT_RUNNING} (DYNAMODB_ENDPOINT is not set, e.g. http://127.0.0.1:8000)")
+    })
+}
+
+/// A fresh table with a random name, so tests run in parallel without seeing each other.
+pub async fn dynamo_store() -> DynamoStore {
+    let endpoint = endpoint();
+    let client = client_for_endpoint(&endpoint).await;
+    let table = format!("ledger-{}", PurchaseId::generate().as_str());
+    if let Err(error) = create_table(&client, &table).await {
+        panic!("{NOT_RUNNING} (creating a table at {endpoint} failed: {error})");
+    }
+    DynamoStore::new(client, table)
+}
+
+/// Deletes a test's table so a long-lived DynamoDB Local does not fill up.
+pub async fn drop_table(store: &DynamoStore) {
+    store
+        .client()
+        .delete_table()
+        .table_name(store.table_name())
+        .send()
+        .await
+        .expect("delete the test table");
+}
+
+pub fn at(text: &str) -> Timestamp {
+    text.parse().expect("a test timestamp")
+}
+
+pub fn user(name: &str) -> UserId {
+    UserId::new(name).expect("a test user id")
+}
+
+pub fn fresh_key() -> IdempotencyKey {
+    IdempotencyKey::new(format!("key-{}", PurchaseId::generate())).expect("a key")
+}
+
+/// A fault to inject into the next commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Apply the commit, then lose the response (the caller sees an unknown outcome).
+    LoseResponse,
+    /// Fail with an unknown outcome without applying anything.
+    FailBeforeApply,
+    /// Refuse as DynamoDB does for a `TransactionConflict` cancellation.
+    TransactionConflict,
+    /// Refuse as throttled.
+    Throttle,
+}
+
+/// A store that injects planned faults into commits, then behaves like the store it wraps.
+#[derive(Clone)]
+pub struct FaultyStore<S> {
+    inner: S,
+    plan: Arc<Mutex<VecDeque<Fault>>>,
+    commits: Arc<Mutex<u32>>,
+    hidden: Arc<Mutex<Vec<Key>>>,
+}
+
+impl<S: Store> FaultyStore<S> {
+    pub fn new(inner: S) -> Self {
+        FaultyStore {
+            inner,
+            plan: Arc::default(),
+            commits: Arc::default(),
+            hidden: Arc::default(),
+        }
+    }
+
+    /// The next read of `key` answers "absent", as a read made just before a concurrent
+    /// writer committed would.
+    pub fn hide_once(&self, key: Key) {
+        self.hidden.lock().unwrap().push(key);
+    }
+
+    /// Faults for the next commits, in order; later commits pass through.
+    pub fn plan(&self, faults: &[Fault]) {
+        self.plan.lock().unwrap().extend(faults.iter().copied());
+    }
+
+    /// Commits attempted so far, faulty or not.
+    pub fn commits(&self) -> u32 {
+        *self.commits.lock().unwrap()
+    }
+
+    pub fn faults_left(&self) -> usize {
+        self.plan.lock().unwrap().len()
+    }
+}
+
+impl<S: Store> Store for FaultyStore<S> {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let hidden = {
+            let mut hidden = self.hidden.lock().unwrap();
+            let position = hidden.iter().position(|k| k == key);
+            position.map(|p| hidden.remove(p)).is_some()
+        };
+        if hidden {
+            return Ok(None);
+        }
+        self.inner.get(key).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
+        self.inner.query(query).await
+    }
+
+    async fn commit(&self, transaction: &Transaction) -> Result<(), StoreError> {
+        *self.commits.lock().unwrap() += 1;
+        let fault = self.plan.lock().unwrap().pop_front();
+        match fault {
+            None => self.inner.commit(transaction).await,
+            Some(Fault::LoseResponse) => {
+                self.inner.commit(transaction).await?;
+                Err(StoreError::Ambiguous("injected: response lost".into()))
+            }
+            Some(Fault::FailBeforeApply) => Err(StoreError::Ambiguous(
+                "injected: failed before applying".into(),
+            )),
+            Some(Fault::TransactionConflict) => Err(StoreError::Transient(
+                "injected: transaction cancelled [TransactionConflict]".into(),
+            )),
+            Some(Fault::Throttle) => Err(StoreError::Transient(
+                "injected: ProvisionedThroughputExceededException".into(),
+            )),
+        }
+    }
+
+    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+        self.inner.scan_all().await
+    }
+}
+
+/// One committed write, measured: the item's size before and after, and its write units.
+#[derive(Clone, Debug)]
+pub struct MeteredWrite {
+    pub sk: String,
+    pub bytes: usize,
+    pub units: u64,
+}
+
+/// A store that measures each commit's write units from the real items before and after.
+#[derive(Clone)]
+pub struct MeteredStore<S> {
+    inner: S,
+    log: Arc<Mutex<Vec<Vec<MeteredWrite>>>>,
+}
+
+impl<S: Store> MeteredStore<S> {
+    pub fn new(inner: S) -> Self {
+        MeteredStore {
+            inner,
+            log: Arc::default(),
+        }
+    }
+
+    /// Forgets what was measured so far.
+    pub fn reset(&self) {
+        self.log.lock().unwrap().clear();
+    }
+
+    /// Every commit since the last reset.
+    pub fn commits(&self) -> Vec<Vec<MeteredWrite>> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl<S: Store> Store for MeteredStore<S> {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
+        self.inner.query(query).await
+    }
+
+    async fn commit(&self, transaction: &Transaction) -> Result<(), StoreError> {
+        let keys: Vec<Key> = transaction
+            .writes
+            .iter()
+            .map(|write| write.key().expect("a keyed write"))
+            .collect();
+        let mut before = Vec::new();
+        for key in &keys {
+            before.push(self.inner.get(key).await?);
+        }
+        self.inner.commit(transaction).await?;
+        let transactional = transaction.writes.len() > 1;
+        let mut measured = Vec::new();
+        for (key, before) in keys.iter().zip(before) {
+            let after = self.inner.get(key).await?;
+            // AWS bills the larger of the item before and after the write.
+            let bytes = before
+                .as_ref()
+                .map_or(0, item_size_bytes)
+                .max(after.as_ref().map_or(0, item_size_bytes));
+            measured.push(MeteredWrite {
+                sk: key.sk.clone(),
+                bytes,
+                units: write_units(bytes, transactional),
+            });
+        }
+        self.log.lock().unwrap().push(measured);
+        Ok(())
+    }
+
+    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+        self.inner.scan_all().await
+    }
+}
+
+/// The ledger under test with fixtures for buying, enrolling and gifting.
+pub struct World<S: Store> {
+    pub ledger: Ledger<S>,
+}
+
+/// Retries enough for the concurrency tests: each failed attempt means another writer
+/// committed, so 64 attempts cover 50 concurrent writers on one wallet. Short backoff keeps
+/// the tests quick; nothing asserts on time.
+pub fn test_config() -> LedgerConfig {
+    LedgerConfig {
+        max_attempts: 64,
+        backoff_base: Duration::from_millis(1),
+        backoff_cap: Duration::from_millis(20),
+        ..LedgerConfig::default()
+    }
+}
+
+/// Yen, 2 per coin: integers keep the fixtures readable.
+pub fn yen(coins: u64) -> Money {
+    Money::parse(&(coins * 2).to_string(), "JPY".parse().unwrap()).unwrap()
+}
+
+impl<S: Store> World<S> {
+    pub fn new(store: S) -> Self {
+        World {
+            ledger: Ledger::with_config(store, test_config()),
+        }
+    }
+
+    pub fn with_config(store: S, config: LedgerConfig) -> Self {
+        World {
+            ledger: Ledger::with_config(store, config),
+        }
+    }
+
+    /// A saved JP web quote for `coins`, valid 15 minutes from `now`.
+    pub async fn quote(&self, buyer: &UserId, coins: u64, now: Timestamp) -> Quote {
+        let gross = yen(coins);
+        let quote = Quote {
+            quote_id: QuoteId::generate(),
+            user_id: buyer.clone(),
+            country: "JP".into(),
+            channel: "web".into(),
+            coins,
+            bonus_coins: 0,
+            total_coins: coins,
+            price: QuotePrice {
+                net: gross,
+                tax: Money::zero(gross.currency()),
+                gross,
+            },
+            tax_inclusive: true,
+            price_book_version: "test-1".into(),
+            expires_at: now + SignedDuration::from_mins(15),
+        };
+        self.ledger.save_quote(&quote).await.expect("save quote");
+        quote
+    }
+
+    /// A pending purchase of `coins` by a buyer in Tokyo.
+    pub async fn pending_purchase(&self, buyer: &UserId, coins: u64, now: Timestamp) -> PurchaseId {
+        let quote = self.quote(buyer, coins, now).await;
+        self.ledger
+            .create_purchase(buyer, &quote.quote_id, TOKYO, now, &fresh_key())
+            .await
+            .expect("create purchase")
+            .purchase_id
+    }
+
+    /// The provider's succeeded event for a purchase, paid as quoted from JP.
+    pub fn paid(&self, purchase: &PurchaseId, coins: u64) -> PaymentEvent {
+        PaymentEvent {
+            event_id: EventId::new(format!("evt_{}", PurchaseId::generate())).unwrap(),
+            kind: PaymentKind::Succeeded,
+            purchase_id: purchase.clone(),
+            amount: yen(coins).to_string(),
+            currency: "JPY".into(),
+            country: "JP".into(),
+        }
+    }
+
+    /// Buys and pays `coins` at `now`: one credited lot.
+    pub async fn buy(&self, buyer: &UserId, coins: u64, now: Timestamp) -> PurchaseId {
+        let purchase = self.pending_purchase(buyer, coins, now).await;
+        let outcome = self
+            .ledger
+            .apply_payment(&self.paid(&purchase, coins), now)
+            .await
+            .expect("apply payment");
+        assert!(
+            matches!(outcome, PaymentOutcome::Credited { .. }),
+            "{outcome:?}"
+        );
+        purchase
+    }
+
+    pub async fn creator(&self, name: &str, now: Timestamp) -> UserId {
+        let creator = user(name);
+        self.ledger
+            .enroll_creator(&creator, now)
+            .await
+            .expect("enroll");
+        creator
+    }
+
+    pub fn gift_request(&self, sender: &UserId, recipient: &UserId, coins: u64) -> GiftRequest {
+        GiftRequest {
+            sender: sender.clone(),
+            recipient: recipient.clone(),
+            gift_id: "rose".into(),
+            quantity: u32::try_from(coins).unwrap(),
+            coins,
+            target: GiftTarget {
+                kind: "live".into(),
+                id: "live-1".into(),
+            },
+            sender_zone: TOKYO.into(),
+        }
+    }
+
+    pub async fn gift(
+        &self,
+        sender: &UserId,
+        recipient: &UserId,
+        coins: u64,
+        now: Timestamp,
+    ) -> Result<GiftReceipt, LedgerError> {
+        self.ledger
+            .send_gift(
+                &self.gift_request(sender, recipient, coins),
+                now,
+                &fresh_key(),
+            )
+            .await
+    }
+
+    pub async fn balance(&self, owner: &UserId, now: Timestamp) -> u64 {
+        self.ledger
+            .wallet(owner, TOKYO, now)
+            .await
+            .expect("wallet")
+            .balance
+    }
+
+    /// Scans everything and fails the test on any broken invariant.
+    pub async fn assert_conserved(&self) -> AuditReport {
+        match self.ledger.conservation_check().await {
+            Ok(report) => report,
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
