@@ -61,7 +61,7 @@ impl<S: Store> Ledger<S> {
 
         for item in items {
             let sk = string_attr(&item, attr::SK).unwrap_or_default();
-            if sk.starts_with(keys::DIAMONDS_SK_PREFIX) {
+            if sk == keys::DIAMONDS_SK {
                 let diamonds = number_attr(&item, attr::DIAMONDS).unwrap_or(0);
                 if diamonds < 0 {
                     report

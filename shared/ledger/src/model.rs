@@ -14,7 +14,7 @@
 //! | payment event | `PAYEVENT#<event>` | `PAYEVENT` |
 //! | idempotency record (TTL) | `IDEM#<user>#<key>` | `IDEM` |
 //! | creator profile | `CREATOR#<user>` | `PROFILE` |
-//! | creator diamonds shard | `CREATOR#<user>` | `DIAMONDS#<shard, 3 digits>` |
+//! | creator diamonds shard | `DIAMONDS#<user>#<shard, 3 digits>` | `DIAMONDS` |
 //! | refund instruction (outbox) | `OUTBOX#<purchase>` | `REFUND` |
 //!
 //! Open lots also carry `gsi1pk = LOTDUE#<n>` (n = hash of the purchase id mod
@@ -62,7 +62,8 @@ pub mod keys {
     pub const TXN_SK_PREFIX: &str = "TXN#";
     pub const MARKER_SK_PREFIX: &str = "LOTEXP#";
     pub const USER_PK_PREFIX: &str = "USER#";
-    pub const DIAMONDS_SK_PREFIX: &str = "DIAMONDS#";
+    pub const DIAMONDS_PK_PREFIX: &str = "DIAMONDS#";
+    pub const DIAMONDS_SK: &str = "DIAMONDS";
     pub const LOT_INDEX_PK_PREFIX: &str = "LOTDUE#";
 
     pub fn user_pk(user: &UserId) -> String {
@@ -114,10 +115,12 @@ pub mod keys {
         Key::new(creator_pk(creator), "PROFILE")
     }
 
+    /// Each shard is its own partition: items sharing a partition key share that
+    /// partition's ~1,000 write units a second, so shards under one key would not help.
     pub fn diamonds_shard(creator: &UserId, shard: u16) -> Key {
         Key::new(
-            creator_pk(creator),
-            format!("{DIAMONDS_SK_PREFIX}{shard:03}"),
+            format!("{DIAMONDS_PK_PREFIX}{creator}#{shard:03}"),
+            DIAMONDS_SK,
         )
     }
 
@@ -585,6 +588,10 @@ pub struct CreatorRecord {
     pub item_type: ItemType,
     pub user_id: UserId,
     pub enrolled_at: Timestamp,
+    /// How many diamond shards this creator's gifts spread over; fixed at enrollment (from
+    /// [`crate::LedgerConfig::creator_shards`]) so every reader agrees. An operator may raise
+    /// it for a very hot creator, never lower it (earnings sum shards `0..diamond_shards`).
+    pub diamond_shards: u16,
 }
 
 /// A refund instruction for the payment provider, written with the coin reversal; a stream

@@ -230,6 +230,7 @@ impl<S: Store> Ledger<S> {
             item_type: ItemType::Creator,
             user_id: user.clone(),
             enrolled_at: now,
+            diamond_shards: self.config.creator_shards,
         };
         let mut transaction = Transaction::new(None);
         transaction.push(Write::Put {
@@ -248,24 +249,36 @@ impl<S: Store> Ledger<S> {
 
     /// Whether the user is an enrolled creator.
     pub async fn is_creator(&self, user: &UserId) -> Result<bool, LedgerError> {
-        Ok(self
-            .store
-            .get(&keys::creator_profile(user))
-            .await?
-            .is_some())
+        Ok(self.creator_profile(user).await?.is_some())
     }
 
-    /// A creator's diamonds: the sum of their shards.
-    pub async fn earnings(&self, creator: &UserId) -> Result<Earnings, LedgerError> {
-        if !self.is_creator(creator).await? {
-            return Err(LedgerError::NotFound);
+    /// The creator's profile, if enrolled.
+    pub(crate) async fn creator_profile(
+        &self,
+        user: &UserId,
+    ) -> Result<Option<CreatorRecord>, LedgerError> {
+        match self.store.get(&keys::creator_profile(user)).await? {
+            Some(item) => Ok(Some(from_item(item)?)),
+            None => Ok(None),
         }
-        let query = Query::table(
-            keys::creator_pk(creator),
-            SortKey::BeginsWith(keys::DIAMONDS_SK_PREFIX.to_owned()),
-        );
+    }
+
+    /// A creator's diamonds: the sum of their shards (one read each; earnings are read
+    /// rarely, gifts written often).
+    pub async fn earnings(&self, creator: &UserId) -> Result<Earnings, LedgerError> {
+        let profile = self
+            .creator_profile(creator)
+            .await?
+            .ok_or(LedgerError::NotFound)?;
         let mut diamonds: u64 = 0;
-        for item in self.store.query(&query).await? {
+        for shard in 0..profile.diamond_shards {
+            let Some(item) = self
+                .store
+                .get(&keys::diamonds_shard(creator, shard))
+                .await?
+            else {
+                continue;
+            };
             let shard = crate::store::number_attr(&item, attr::DIAMONDS).unwrap_or(0);
             let shard = u64::try_from(shard)
                 .map_err(|_| LedgerError::Corrupt(format!("diamond shard holds {shard}")))?;

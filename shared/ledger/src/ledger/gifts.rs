@@ -83,31 +83,24 @@ impl<S: Store> Ledger<S> {
         })?;
         let gift_txn_id = GiftTxnId::generate();
         let entry_id = TxnId::generate();
+        let today = local_day(now, &sender_zone);
+        // Enrollment is never revoked, so one read per call suffices and no condition check
+        // (2 more write units) is needed in the transaction.
+        let profile = self
+            .creator_profile(&request.recipient)
+            .await?
+            .ok_or(LedgerError::RecipientNotCreator)?;
+        // By hash of the gift id: spread evenly, and the same shard on every retry.
         let shard = u16::try_from(
-            stable_hash(gift_txn_id.as_str()) % u64::from(self.config.creator_shards),
+            stable_hash(gift_txn_id.as_str()) % u64::from(profile.diamond_shards.max(1)),
         )
         .expect("a value below a u16 shard count fits a u16");
-        let today = local_day(now, &sender_zone);
         let mut retry = self.retry();
-        let mut recipient_checked = false;
         loop {
             if let Some(prior) =
                 prior_response(&self.store, &request.sender, key, &hash, now).await?
             {
                 return Ok(prior);
-            }
-            // Enrollment is never revoked, so one read per call suffices and no condition
-            // check (2 more write units) is needed in the transaction.
-            if !recipient_checked {
-                if self
-                    .store
-                    .get(&keys::creator_profile(&request.recipient))
-                    .await?
-                    .is_none()
-                {
-                    return Err(LedgerError::RecipientNotCreator);
-                }
-                recipient_checked = true;
             }
             let snapshot = self.snapshot(&request.sender, now).await?;
             let debit =
