@@ -1,0 +1,76 @@
+//! `GET/POST /_dev/clock`: the test clock, as with a payment provider's test clocks.
+//!
+//! Everything that reads the time reads this clock. Moving it forward runs the refund-window
+//! sweep, as the scheduled `refund-expiry` would have by then. It never goes back: that would
+//! reopen closed windows. These routes exist only here, never in a Lambda function.
+
+use bytes::Bytes;
+use coins_http::{ApiError, Clock, Route, response, serve};
+use coins_ledger::Store;
+use jiff::{SignedDuration, Timestamp};
+use lambda_http::http::request::Parts;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+
+pub const GET_CLOCK: Route = Route::get("/_dev/clock");
+pub const SET_CLOCK: Route = Route::post("/_dev/clock");
+pub const ROUTES: &[Route] = &[GET_CLOCK, SET_CLOCK];
+
+/// Lots the sweep closes per clock move at most (a dev store never holds more).
+const SWEEP_MAX_LOTS: u32 = 1_000_000;
+
+/// `{"now": "<RFC 3339>"}` or `{"advance_seconds": N}`.
+#[derive(Deserialize)]
+struct ClockChange {
+    #[serde(default)]
+    now: Option<Timestamp>,
+    #[serde(default)]
+    advance_seconds: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ClockBody {
+    now: Timestamp,
+    /// Lots whose refund window ended with this move, now closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lots_closed: Option<u32>,
+}
+
+pub async fn handle<S: Store>(app: &App<S>, parts: &Parts, body: &Bytes) -> Response<Body> {
+    let mut request = Request::new(Body::from(body.to_vec()));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.headers_mut() = parts.headers.clone();
+    serve(request, |request| async move {
+        if request.method() == lambda_http::http::Method::GET {
+            return response::ok(&ClockBody {
+                now: app.clock.now(),
+                lots_closed: None,
+            });
+        }
+        let change: ClockChange = coins_http::json_body(&request)?;
+        let moved = match (change.now, change.advance_seconds) {
+            (Some(now), None) => app.clock.set(now),
+            (None, Some(seconds)) => {
+                let seconds = i64::try_from(seconds)
+                    .map_err(|_| ApiError::invalid("advance_seconds is too large"))?;
+                app.clock.advance(SignedDuration::from_secs(seconds))
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "give exactly one of now or advance_seconds",
+                ));
+            }
+        };
+        let now = moved.map_err(ApiError::invalid)?;
+        let report = app.deps.ledger.close_due_lots(now, SWEEP_MAX_LOTS).await?;
+        tracing::info!(%now, closed = report.closed, failed = report.failed, "test clock moved");
+        response::ok(&ClockBody {
+            now,
+            lots_closed: Some(report.closed),
+        })
+    })
+    .await
+}

@@ -1,0 +1,168 @@
+//! The local server: every function's handler on the routes of API Gateway, on one port.
+//!
+//! It plays API Gateway's part (route matching, the JWT authorizer with HS256 dev tokens, the
+//! payload 2.0 event) and then calls the very handler code the Lambda functions run, over the
+//! in-memory store by default or DynamoDB by flag. Only here is there a test clock
+//! (`/_dev/clock`): every handler reads it, and moving it runs the refund-window sweep.
+
+pub mod auth;
+pub mod dev_clock;
+pub mod gateway;
+pub mod server;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use coins_http::routing::match_route;
+use coins_http::{ApiError, Deps, Route, TestClock, WebhookSecret};
+use coins_ledger::Store;
+use lambda_http::http::{self, header};
+use lambda_http::{Body, Response};
+
+use crate::auth::DevAuth;
+use crate::gateway::{Incoming, lambda_request, new_request_id};
+
+/// `PAYMENT_WEBHOOK_SECRET` when unset. Public on purpose: it only signs local test events.
+pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_local_development";
+
+/// The Lambda function a route belongs to (the same split as the SAM template's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    Catalog,
+    Quote,
+    Purchase,
+    PaymentWebhook,
+    Wallet,
+    Creators,
+    Gift,
+    Refund,
+}
+
+impl Function {
+    pub const ALL: [Function; 8] = [
+        Function::Catalog,
+        Function::Quote,
+        Function::Purchase,
+        Function::PaymentWebhook,
+        Function::Wallet,
+        Function::Creators,
+        Function::Gift,
+        Function::Refund,
+    ];
+
+    /// The function's own route table.
+    pub fn routes(self) -> &'static [Route] {
+        match self {
+            Function::Catalog => catalog::ROUTES,
+            Function::Quote => quote::ROUTES,
+            Function::Purchase => purchase::ROUTES,
+            Function::PaymentWebhook => payment_webhook::ROUTES,
+            Function::Wallet => wallet::ROUTES,
+            Function::Creators => creators::ROUTES,
+            Function::Gift => gift::ROUTES,
+            Function::Refund => refund::ROUTES,
+        }
+    }
+
+    /// Behind the JWT authorizer? Only the payment webhook is not (its signature is its auth).
+    pub fn authorized(self) -> bool {
+        self != Function::PaymentWebhook
+    }
+}
+
+/// Every API route and the function serving it.
+pub fn mounts() -> Vec<(Route, Function)> {
+    Function::ALL
+        .iter()
+        .flat_map(|&function| {
+            function
+                .routes()
+                .iter()
+                .map(move |&route| (route, function))
+        })
+        .collect()
+}
+
+/// Every route the local server answers: the API's plus the test clock's. The OpenAPI document
+/// must list exactly these.
+pub fn routes() -> Vec<Route> {
+    mounts()
+        .into_iter()
+        .map(|(route, _)| route)
+        .chain(dev_clock::ROUTES.iter().copied())
+        .collect()
+}
+
+/// The running server's state.
+pub struct App<S: Store> {
+    pub deps: Deps<S>,
+    pub clock: TestClock,
+    pub auth: DevAuth,
+    pub webhook_secret: WebhookSecret,
+}
+
+impl<S: Store> App<S> {
+    /// The test clock's time.
+    pub fn clock_now(&self) -> jiff::Timestamp {
+        coins_http::Clock::now(&self.clock)
+    }
+
+    /// Answers one HTTP request as API Gateway plus the function would.
+    pub async fn handle(
+        &self,
+        req: http::Request<Bytes>,
+        remote: Option<SocketAddr>,
+    ) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let all = routes();
+        let matched = match match_route(&all, parts.method.as_str(), parts.uri.path()) {
+            Ok(matched) => matched,
+            Err(error) => return error.into_response(),
+        };
+        if dev_clock::ROUTES.contains(&matched.route) {
+            return dev_clock::handle(self, &parts, &body).await;
+        }
+        let function = mounts()
+            .into_iter()
+            .find(|(route, _)| *route == matched.route)
+            .map(|(_, function)| function)
+            .expect("every matched API route is mounted");
+        let claims = if function.authorized() {
+            let authorization = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok());
+            match self.auth.verify(authorization) {
+                Ok(claims) => Some(claims),
+                // API Gateway's authorizer answers 401 without calling the function.
+                Err(error) => return ApiError::Unauthenticated(error.to_string()).into_response(),
+            }
+        } else {
+            None
+        };
+        let request = lambda_request(
+            Incoming {
+                parts: &parts,
+                body: &body,
+                remote,
+            },
+            &matched.route,
+            matched.params,
+            claims,
+            new_request_id(),
+        );
+        let deps = &self.deps;
+        match function {
+            Function::Catalog => catalog::handle(deps, request).await,
+            Function::Quote => quote::handle(deps, request).await,
+            Function::Purchase => purchase::handle(deps, request).await,
+            Function::PaymentWebhook => {
+                payment_webhook::handle(deps, &self.webhook_secret, request).await
+            }
+            Function::Wallet => wallet::handle(deps, request).await,
+            Function::Creators => creators::handle(deps, request).await,
+            Function::Gift => gift::handle(deps, request).await,
+            Function::Refund => refund::handle(deps, request).await,
+        }
+    }
+}

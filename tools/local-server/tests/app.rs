@@ -1,0 +1,325 @@
+//! The local server end to end in-process: API Gateway's part (routes, the dev authorizer) and
+//! the functions' handlers over the in-memory store, on the test clock.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use coins_http::{Clock, Deps, TestClock, WebhookSecret};
+use coins_ledger::{Ledger, MemoryStore};
+use jiff::Timestamp;
+use lambda_http::http;
+use local_server::App;
+use local_server::auth::{DevAuth, DevClaims};
+use serde_json::{Value, json};
+
+const START: &str = "2026-03-01T03:00:00Z";
+
+fn app() -> App<MemoryStore> {
+    let clock = TestClock::new(START.parse().unwrap());
+    App {
+        deps: Deps::new(Ledger::new(MemoryStore::new()), Arc::new(clock.clone())),
+        clock,
+        auth: DevAuth::new("test-jwt-secret"),
+        webhook_secret: WebhookSecret::new("test-webhook-secret").unwrap(),
+    }
+}
+
+fn token(app: &App<MemoryStore>, sub: &str, admin: bool) -> String {
+    let claims = DevClaims::new(
+        sub,
+        "1990-01-01",
+        "JP",
+        None,
+        "Asia/Tokyo",
+        admin,
+        Timestamp::now(),
+    );
+    app.auth.mint(&claims)
+}
+
+struct Call<'a> {
+    method: &'a str,
+    path: &'a str,
+    token: Option<String>,
+    headers: Vec<(&'a str, String)>,
+    body: String,
+}
+
+fn call<'a>(method: &'a str, path: &'a str) -> Call<'a> {
+    Call {
+        method,
+        path,
+        token: None,
+        headers: Vec::new(),
+        body: String::new(),
+    }
+}
+
+impl<'a> Call<'a> {
+    fn auth(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    fn header(mut self, name: &'a str, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    fn json(mut self, body: &Value) -> Self {
+        self.body = body.to_string();
+        self
+    }
+
+    async fn send(self, app: &App<MemoryStore>) -> (u16, Value) {
+        let mut builder = http::Request::builder().method(self.method).uri(self.path);
+        if let Some(token) = self.token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        if !self.body.is_empty() {
+            builder = builder.header("content-type", "application/json");
+        }
+        for (name, value) in self.headers {
+            builder = builder.header(name, value);
+        }
+        let response = app
+            .handle(builder.body(Bytes::from(self.body)).unwrap(), None)
+            .await;
+        let body = if response.body().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(response.body().as_ref()).unwrap()
+        };
+        (response.status().as_u16(), body)
+    }
+}
+
+#[tokio::test]
+async fn without_a_valid_bearer_token_the_authorizer_answers_401() {
+    let app = app();
+    let (status, body) = call("GET", "/v1/wallet").send(&app).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let forged = DevAuth::new("another-secret").mint(&DevClaims::example(Timestamp::now()));
+    let (status, _) = call("GET", "/v1/wallet").auth(&forged).send(&app).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405() {
+    let app = app();
+    assert_eq!(
+        call("GET", "/v1/nothing").send(&app).await.1["code"],
+        "not_found"
+    );
+    assert_eq!(call("DELETE", "/v1/wallet").send(&app).await.0, 405);
+}
+
+#[tokio::test]
+async fn the_test_clock_reads_sets_and_advances_but_never_goes_back() {
+    let app = app();
+    assert_eq!(
+        call("GET", "/_dev/clock").send(&app).await,
+        (200, json!({"now": START}))
+    );
+    let (status, body) = call("POST", "/_dev/clock")
+        .json(&json!({"advance_seconds": 3600}))
+        .send(&app)
+        .await;
+    assert_eq!(
+        (status, body["now"].as_str()),
+        (200, Some("2026-03-01T04:00:00Z"))
+    );
+    let (status, body) = call("POST", "/_dev/clock")
+        .json(&json!({"now": "2026-03-02T00:00:00+09:00"}))
+        .send(&app)
+        .await;
+    assert_eq!(
+        (status, body["now"].as_str()),
+        (200, Some("2026-03-01T15:00:00Z"))
+    );
+    let (status, body) = call("POST", "/_dev/clock")
+        .json(&json!({"now": "2026-01-01T00:00:00Z"}))
+        .send(&app)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    for bad in [
+        json!({}),
+        json!({"advance_seconds": -5}),
+        json!({"now": "tomorrow"}),
+        json!({"now": START, "advance_seconds": 1}),
+    ] {
+        assert_eq!(
+            call("POST", "/_dev/clock").json(&bad).send(&app).await.0,
+            400,
+            "{bad}"
+        );
+    }
+}
+
+/// Buys 700 coins for `user` through the API: quote, purchase, signed webhook.
+async fn buy(app: &App<MemoryStore>, token: &str, key: &str) -> (String, u64) {
+    let (status, quote) = call("POST", "/v1/quotes")
+        .auth(token)
+        .json(&json!({"channel": "web", "package_id": "coins_700"}))
+        .send(app)
+        .await;
+    assert_eq!(status, 201, "{quote}");
+    let (status, purchase) = call("POST", "/v1/purchases")
+        .auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"quote_id": quote["quote_id"]}))
+        .send(app)
+        .await;
+    assert_eq!(status, 201, "{purchase}");
+    let purchase_id = purchase["purchase_id"].as_str().unwrap().to_owned();
+    let event = json!({
+        "id": format!("evt_{key}"),
+        "type": "payment.succeeded",
+        "data": {
+            "purchase_id": purchase_id,
+            "amount": purchase["amount"]["gross"],
+            "currency": purchase["amount"]["currency"],
+            "country": "JP",
+        },
+    })
+    .to_string();
+    let signature = app.webhook_secret.sign(app.clock.now(), event.as_bytes());
+    let (status, ack) = call("POST", "/v1/webhooks/payments")
+        .header("payment-signature", &signature)
+        .json(&serde_json::from_str(&event).unwrap())
+        .send(app)
+        .await;
+    assert_eq!(
+        (status, ack["outcome"].as_str()),
+        (200, Some("credited")),
+        "{ack}"
+    );
+    (purchase_id, purchase["total_coins"].as_u64().unwrap())
+}
+
+#[tokio::test]
+async fn buying_gifting_and_refunding_through_the_api_conserves_coins() {
+    let app = app();
+    let alice = token(&app, "alice", false);
+    let carol = token(&app, "carol", false);
+    let (first, coins) = buy(&app, &alice, "order-1").await;
+    let (second, _) = buy(&app, &alice, "order-2").await;
+    let (status, _) = call("POST", "/v1/creators/me")
+        .auth(&carol)
+        .send(&app)
+        .await;
+    assert_eq!(status, 201);
+
+    let gift = json!({"gift_id": "rose", "quantity": 10, "recipient_id": "carol", "target": {"kind": "live", "id": "live-1"}});
+    let (status, receipt) = call("POST", "/v1/gifts")
+        .auth(&alice)
+        .header("idempotency-key", "gift-1")
+        .json(&gift)
+        .send(&app)
+        .await;
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(receipt["balance"].as_u64(), Some(2 * coins - 10));
+
+    // The gift spent the oldest lot: the first purchase is no longer refundable, the second is.
+    let first_refund = format!("/v1/purchases/{first}/refund");
+    let (status, body) = call("POST", &first_refund).auth(&alice).send(&app).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("coins_already_spent"))
+    );
+    let second_refund = format!("/v1/purchases/{second}/refund");
+    let (status, body) = call("POST", &second_refund).auth(&alice).send(&app).await;
+    assert_eq!(
+        (status, body["coins_reversed"].as_u64()),
+        (200, Some(coins)),
+        "{body}"
+    );
+
+    let (_, wallet) = call("GET", "/v1/wallet").auth(&alice).send(&app).await;
+    assert_eq!(wallet["balance"].as_u64(), Some(coins - 10));
+    let (_, earnings) = call("GET", "/v1/creators/me/earnings")
+        .auth(&carol)
+        .send(&app)
+        .await;
+    assert_eq!(earnings["diamonds"], 10);
+    let (_, history) = call("GET", "/v1/wallet/transactions")
+        .auth(&alice)
+        .send(&app)
+        .await;
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["refund", "gift", "purchase", "purchase"]);
+}
+
+#[tokio::test]
+async fn moving_the_clock_past_the_window_closes_lots_and_refunds_then_need_an_admin() {
+    let app = app();
+    let alice = token(&app, "alice", false);
+    let (purchase, _) = buy(&app, &alice, "order-1").await;
+    // Bought 2026-03-01 in Tokyo: refundable until the start of 16 March, Tokyo time.
+    let (status, body) = call("POST", "/_dev/clock")
+        .json(&json!({"now": "2026-03-15T15:00:00Z"}))
+        .send(&app)
+        .await;
+    assert_eq!(
+        (status, body["lots_closed"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let (_, wallet) = call("GET", "/v1/wallet").auth(&alice).send(&app).await;
+    assert_eq!(wallet["lots"], json!([]));
+    let refund = format!("/v1/purchases/{purchase}/refund");
+    let (status, body) = call("POST", &refund).auth(&alice).send(&app).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("refund_window_closed")),
+        "{body}"
+    );
+
+    let admin_path = format!("/v1/admin/purchases/{purchase}/refund");
+    let (status, _) = call("POST", &admin_path)
+        .auth(&alice)
+        .json(&json!({"reason": "legal"}))
+        .send(&app)
+        .await;
+    assert_eq!(status, 403);
+    let support = token(&app, "support-1", true);
+    let (status, body) = call("POST", &admin_path)
+        .auth(&support)
+        .json(&json!({"reason": "legal"}))
+        .send(&app)
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("refunded")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_signed_far_from_the_test_clock_is_refused() {
+    let app = app();
+    let body = json!({"id": "evt_x", "type": "payment.succeeded", "data": {"purchase_id": "pur_x", "amount": "1", "currency": "JPY", "country": "JP"}});
+    let real_now_signature = app
+        .webhook_secret
+        .sign(Timestamp::now(), body.to_string().as_bytes());
+    let (status, problem) = call("POST", "/v1/webhooks/payments")
+        .header("payment-signature", &real_now_signature)
+        .json(&body)
+        .send(&app)
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_signature"))
+    );
+}
