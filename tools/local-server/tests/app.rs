@@ -210,7 +210,9 @@ async fn buying_gifting_and_refunding_through_the_api_conserves_coins() {
     let carol = token(&app, "carol", false);
     let (first, coins) = buy(&app, &alice, "order-1").await;
     // Lots bought at the same instant have no defined order: buy the second a minute later.
-    app.clock.advance(jiff::SignedDuration::from_secs(60)).unwrap();
+    app.clock
+        .advance(jiff::SignedDuration::from_secs(60))
+        .unwrap();
     let (second, _) = buy(&app, &alice, "order-2").await;
     let (status, _) = call("POST", "/v1/creators/me")
         .auth(&carol)
