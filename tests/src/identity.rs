@@ -104,6 +104,31 @@ impl User {
         )
     }
 
+    /// A correctly signed, unexpired token whose claims are this user's with `claim` replaced
+    /// by `value` (or removed with `None`): what a misconfigured identity provider would send.
+    pub fn token_with_claim(&self, claim: &str, value: Option<&str>) -> String {
+        let now = Timestamp::now();
+        let mut claims = serde_json::to_value(TokenClaims {
+            user: self,
+            iss: DEV_ISSUER,
+            aud: DEV_AUDIENCE,
+            iat: now.as_second(),
+            exp: (now + TOKEN_LIFETIME).as_second(),
+        })
+        .expect("claims serialize");
+        let map = claims.as_object_mut().expect("claims are an object");
+        match value {
+            Some(value) => map.insert(claim.to_owned(), value.into()),
+            None => map.remove(claim),
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(DEV_JWT_SECRET.as_bytes()),
+        )
+        .expect("HS256 signs any JSON claims")
+    }
+
     fn mint(&self, secret: &str, issued_at: Timestamp, expires_at: Timestamp) -> String {
         let claims = TokenClaims {
             user: self,
@@ -157,6 +182,24 @@ mod tests {
         assert_ne!(a.sub, b.sub);
         let claims = serde_json::to_value(&a).unwrap();
         assert!(claims.get("billing_region").is_none());
+    }
+
+    #[test]
+    fn a_claim_can_be_replaced_or_removed_in_a_signed_token() {
+        let user = User::new("dave");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[DEV_AUDIENCE]);
+        let key = DecodingKey::from_secret(DEV_JWT_SECRET.as_bytes());
+        let decode = |token: &str| {
+            jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+                .unwrap()
+                .claims
+        };
+        let without = decode(&user.token_with_claim("birthdate", None));
+        assert!(without.get("birthdate").is_none());
+        assert_eq!(without["sub"], user.sub.as_str());
+        let replaced = decode(&user.token_with_claim("zoneinfo", Some("Mars/Olympus")));
+        assert_eq!(replaced["zoneinfo"], "Mars/Olympus");
     }
 
     #[test]

@@ -5,9 +5,11 @@
 pub mod binaries;
 pub mod client;
 pub mod dynamodb;
+pub mod flows;
 pub mod identity;
 pub mod payments;
 pub mod process;
+pub mod scenarios;
 pub mod server;
 
 pub use client::{Api, Reply};

@@ -1,36 +1,56 @@
-//! The local server under test, started as a child process on 127.0.0.1 with the test's own
-//! secrets and either DynamoDB Local (a fresh table per server) or its in-memory store.
+//! The local server under test, on 127.0.0.1, with the test's own secrets and either DynamoDB
+//! Local (a fresh table per server) or the in-memory store.
 //!
-//! The server is the workspace's `local-server` binary (built by the test command before the
-//! tests run), so the tests see exactly what a developer runs. Its test clock (`/_dev/clock`) is
-//! the one clock everything reads, so webhooks are signed at the clock's time, not the machine's.
+//! By default it runs in-process: the `local-server` library's [`App`] (API Gateway's part, then
+//! the very handlers the Lambda functions run) served on a port the OS picks, on a Tokio runtime
+//! owned by the [`LocalServer`] and shut down when it is dropped. [`LocalServer::binary`] runs
+//! the `local-server` executable instead, exactly as a developer starts it.
+//!
+//! The test clock (`/_dev/clock`) is the one clock everything in the server reads, so it starts
+//! at a fixed instant (deterministic local days) and webhooks are signed at its time.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use coins_http::{Deps, TestClock, WebhookSecret};
+use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
+use coins_ledger::{Ledger, MemoryStore, Store};
 use jiff::Timestamp;
+use local_server::App;
+use local_server::auth::DevAuth;
 use serde_json::json;
+use tokio::net::TcpListener;
 
 use crate::binaries::binary;
 use crate::client::{Api, Reply};
 use crate::dynamodb;
 use crate::identity::DEV_JWT_SECRET;
 use crate::payments::{WEBHOOK_SECRET, signature_header};
-use crate::process::{ChildGuard, free_port};
+use crate::process::ChildGuard;
 
-/// Starting takes well under a second in memory and a few seconds creating a DynamoDB table;
-/// this only bounds a server that will never answer.
+/// Where every test clock starts: a Monday, noon in Tokyo, far from any local midnight in the
+/// zones the tests use, so "today" never changes under a test by accident.
+pub const CLOCK_START: &str = "2026-03-02T03:00:00Z";
+
+/// A server that will never answer is given up on after this (it starts in well under a second
+/// in memory, a few seconds when it creates a DynamoDB table).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Another process may take the free port before the server binds it: try a few.
-const START_ATTEMPTS: u32 = 3;
 
 /// Where the server keeps its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Storage {
-    /// The server's default in-memory store.
+    /// The in-memory store (the local server's default).
     InMemory,
-    /// DynamoDB Local at `endpoint`, in `table` (created by the server).
+    /// DynamoDB Local at `endpoint`, in `table`, created for this server.
     DynamoDb { endpoint: String, table: String },
+}
+
+/// What is keeping the server alive; dropping it stops the server.
+#[derive(Debug)]
+enum Running {
+    InProcess { _runtime: tokio::runtime::Runtime },
+    Binary { _process: ChildGuard },
 }
 
 /// A running local server, stopped when dropped.
@@ -38,64 +58,74 @@ pub enum Storage {
 pub struct LocalServer {
     api: Api,
     storage: Storage,
-    // Dropped last: the server outlives every use of `api`.
-    _process: ChildGuard,
+    _running: Running,
 }
 
 impl LocalServer {
-    /// A server on DynamoDB Local (`DYNAMODB_ENDPOINT`, which must be set and reachable) with a
-    /// fresh table named after `label`.
+    /// An in-process server on DynamoDB Local (`DYNAMODB_ENDPOINT`, which must be set and
+    /// reachable) with a fresh table named after `label`.
     #[track_caller]
     pub fn on_dynamodb(label: &str) -> LocalServer {
-        LocalServer::start(Storage::DynamoDb {
+        LocalServer::in_process(Storage::DynamoDb {
             endpoint: dynamodb::endpoint(),
             table: dynamodb::fresh_table_name(label),
         })
     }
 
-    /// A server on its in-memory store.
+    /// An in-process server on the in-memory store.
     #[track_caller]
     pub fn in_memory() -> LocalServer {
-        LocalServer::start(Storage::InMemory)
+        LocalServer::in_process(Storage::InMemory)
     }
 
     #[track_caller]
-    pub fn start(storage: Storage) -> LocalServer {
-        let program = binary("local-server");
-        let mut last_failure = String::new();
-        for _ in 0..START_ATTEMPTS {
-            let port = free_port();
-            let mut command = Command::new(&program);
-            command
-                .args(["--port", &port.to_string()])
-                .env("DEV_JWT_SECRET", DEV_JWT_SECRET)
-                .env("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET)
-                .env("RUST_LOG", "warn")
-                .env_remove("DYNAMODB_ENDPOINT")
-                .env_remove("TABLE_NAME");
-            if let Storage::DynamoDb { endpoint, table } = &storage {
-                command.args([
-                    "--dynamodb-endpoint",
-                    endpoint,
-                    "--table",
-                    table,
-                    "--create-table",
-                ]);
-            }
-            let mut process = ChildGuard::spawn("local-server", &mut command);
-            let api = Api::new(format!("http://127.0.0.1:{port}"));
-            match wait_until_ready(&api, &mut process) {
-                Ok(()) => {
-                    return LocalServer {
-                        api,
-                        storage,
-                        _process: process,
-                    };
+    pub fn in_process(storage: Storage) -> LocalServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime for the server");
+        let address = runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a free port on 127.0.0.1");
+            let address = listener.local_addr().expect("a bound address");
+            match &storage {
+                Storage::InMemory => spawn_app(MemoryStore::new(), listener),
+                Storage::DynamoDb { endpoint, table } => {
+                    let client = client_for_endpoint(endpoint).await;
+                    create_table(&client, table).await.unwrap_or_else(|error| {
+                        panic!("creating table {table} on DynamoDB Local at {endpoint}: {error}")
+                    });
+                    spawn_app(DynamoStore::new(client, table), listener);
                 }
-                Err(failure) => last_failure = failure,
             }
+            address
+        });
+        LocalServer {
+            api: Api::new(format!("http://{address}")),
+            storage,
+            _running: Running::InProcess { _runtime: runtime },
         }
-        panic!("the local server did not start ({START_ATTEMPTS} attempts): {last_failure}");
+    }
+
+    /// The `local-server` executable with its default (in-memory) store, on a port it picks
+    /// itself (`--port 0`) and prints.
+    #[track_caller]
+    pub fn binary() -> LocalServer {
+        let mut command = Command::new(binary("local-server"));
+        command
+            .args(["--host", "127.0.0.1", "--port", "0", "--clock", CLOCK_START])
+            .env("DEV_JWT_SECRET", DEV_JWT_SECRET)
+            .env("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("RUST_LOG", "warn");
+        let mut process = ChildGuard::spawn("local-server", &mut command);
+        let base_url = wait_for_address(&mut process).unwrap_or_else(|failure| panic!("{failure}"));
+        LocalServer {
+            api: Api::new(base_url),
+            storage: Storage::InMemory,
+            _running: Running::Binary { _process: process },
+        }
     }
 
     pub fn api(&self) -> &Api {
@@ -112,9 +142,9 @@ impl LocalServer {
         parse_clock(self.api.get("/_dev/clock").send())
     }
 
-    /// Moves the test clock forward (running any refund-window closures now due).
+    /// Moves the test clock forward (running the refund-window closures now due).
     #[track_caller]
-    pub fn advance_clock(&self, seconds: i64) -> Timestamp {
+    pub fn advance_clock(&self, seconds: u64) -> Timestamp {
         parse_clock(
             self.api
                 .post("/_dev/clock")
@@ -147,6 +177,23 @@ impl LocalServer {
     }
 }
 
+/// Serves the local server's [`App`] over `store` on `listener`, on the current runtime.
+fn spawn_app<S: Store + 'static>(store: S, listener: TcpListener) {
+    let clock = TestClock::new(CLOCK_START.parse().expect("CLOCK_START is RFC 3339"));
+    let app = Arc::new(App {
+        deps: Deps::new(Ledger::new(store), Arc::new(clock.clone())),
+        clock,
+        auth: DevAuth::new(DEV_JWT_SECRET),
+        webhook_secret: WebhookSecret::new(WEBHOOK_SECRET).expect("a non-empty secret"),
+    });
+    tokio::spawn(async move {
+        if let Err(error) = local_server::server::serve(app, listener).await {
+            // The test's next request fails with "no HTTP reply"; this says why.
+            eprintln!("the in-process local server stopped: {error}");
+        }
+    });
+}
+
 #[track_caller]
 fn parse_clock(reply: Reply) -> Timestamp {
     let body = reply.expect(200);
@@ -156,38 +203,41 @@ fn parse_clock(reply: Reply) -> Timestamp {
         .unwrap_or_else(|| panic!("the test clock answered {body}, expected {{\"now\": RFC 3339}}"))
 }
 
-/// Polls `GET /_dev/clock` until the server answers, or fails with its log if it exits first.
-fn wait_until_ready(api: &Api, process: &mut ChildGuard) -> Result<(), String> {
+/// Waits for the binary's `listening on http://<address>` line, then for `/_dev/clock` to
+/// answer; fails with its log if it exits first or never answers.
+fn wait_for_address(process: &mut ChildGuard) -> Result<String, String> {
     let deadline = Instant::now() + READY_TIMEOUT;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .into();
-    let url = format!("{}/_dev/clock", api.base_url());
     loop {
         if let Some(status) = process.exited() {
             return Err(format!(
-                "it exited ({status}); its log:\n{}",
+                "the local server exited ({status}); its log:\n{}",
                 process.log_tail()
             ));
         }
-        if let Ok(response) = agent.get(&url).call() {
-            if response.status() == 200 {
-                return Ok(());
-            }
-            return Err(format!(
-                "GET /_dev/clock answered {}; its log:\n{}",
-                response.status(),
-                process.log_tail()
-            ));
+        let log = process.log();
+        let address = log
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("listening on "))
+            .map(str::to_owned);
+        if let Some(base_url) = address {
+            let api = Api::new(base_url.clone());
+            let clock = api.get("/_dev/clock").send();
+            return if clock.status == 200 {
+                Ok(base_url)
+            } else {
+                Err(format!(
+                    "GET /_dev/clock answered {}; its log:\n{}",
+                    clock.status,
+                    process.log_tail()
+                ))
+            };
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "no answer on {url} within {READY_TIMEOUT:?}; its log:\n{}",
+                "the local server printed no `listening on` line within {READY_TIMEOUT:?}; its log:\n{}",
                 process.log_tail()
             ));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
