@@ -61,6 +61,9 @@ pub struct TxnView {
     pub at: Timestamp,
     #[serde(rename = "ref")]
     pub reference: String,
+    /// Window closed: how many coins became non-refundable (the balance is unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_refundable_coins: Option<u64>,
 }
 
 /// Whether `enroll_creator` enrolled the user now (201) or they already were (200).
@@ -177,6 +180,7 @@ impl<S: Store> Ledger<S> {
                     balance_after: record.balance_after,
                     at: record.at,
                     reference: record.reference,
+                    non_refundable_coins: record.non_refundable_coins,
                 })
                 .collect(),
             next_cursor,

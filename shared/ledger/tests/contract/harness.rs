@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use coins_ledger::capacity::{item_size_bytes, write_units};
 use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
@@ -246,13 +245,12 @@ pub struct World<S: Store> {
 }
 
 /// Retries enough for the concurrency tests: each failed attempt means another writer
-/// committed, so 64 attempts cover 50 concurrent writers on one wallet. Short backoff keeps
-/// the tests quick; nothing asserts on time.
+/// committed in between, so 64 attempts cover 50 concurrent writers on one wallet. The backoff
+/// is the production one: a shorter cap makes 50 contenders retry in lockstep and multiplies
+/// the wasted attempts. Nothing asserts on time.
 pub fn test_config() -> LedgerConfig {
     LedgerConfig {
         max_attempts: 64,
-        backoff_base: Duration::from_millis(1),
-        backoff_cap: Duration::from_millis(20),
         ..LedgerConfig::default()
     }
 }

@@ -26,4 +26,5 @@ async fn dynamodb_local_creates_a_table_and_enforces_a_condition() {
             .is_some_and(|e| e.is_conditional_check_failed_exception()),
         "{second:?}"
     );
+    crate::harness::drop_table(&store).await;
 }

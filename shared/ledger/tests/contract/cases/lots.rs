@@ -47,6 +47,7 @@ pub async fn a_lot_is_never_closed_early_and_closes_exactly_once<S: Store>(store
         (newest.kind, newest.coins, newest.balance_after),
         (TxnKind::WindowClosed, 0, 500)
     );
+    assert_eq!(newest.non_refundable_coins, Some(500));
     world.assert_conserved().await;
 }
 
