@@ -336,6 +336,41 @@ mod tests {
         assert!(wallet_invariant_breaches(&refunded, &[]).is_empty());
     }
 
+    proptest::proptest! {
+        /// Whatever the balances, an allocation takes exactly the coins asked, the
+        /// non-refundable balance first, then lots strictly oldest first.
+        #[test]
+        fn fifo_takes_exactly_the_coins_oldest_first(
+            non_refundable in 0u64..1_000,
+            lots in proptest::collection::vec(0u64..500, 0..12),
+            coins in 0u64..4_000,
+        ) {
+            let available = non_refundable + lots.iter().sum::<u64>();
+            match allocate_fifo(non_refundable, &lots, coins) {
+                Err(Shortfall { available: reported }) => {
+                    proptest::prop_assert!(coins > available);
+                    proptest::prop_assert_eq!(reported, available);
+                }
+                Ok(allocation) => {
+                    proptest::prop_assert!(coins <= available);
+                    proptest::prop_assert_eq!(allocation.from_non_refundable, non_refundable.min(coins));
+                    let from_lots: u64 = allocation.from_lots.iter().map(|&(_, take)| take).sum();
+                    proptest::prop_assert_eq!(allocation.from_non_refundable + from_lots, coins);
+                    for (position, &(index, take)) in allocation.from_lots.iter().enumerate() {
+                        proptest::prop_assert!(take > 0 && take <= lots[index]);
+                        // Every lot before the last one touched is spent to zero, and no
+                        // non-empty lot is skipped.
+                        if position + 1 < allocation.from_lots.len() {
+                            proptest::prop_assert_eq!(take, lots[index]);
+                        }
+                        let skipped = allocation.from_lots[..position].last().map_or(0, |&(i, _)| i + 1);
+                        proptest::prop_assert!(lots[skipped..index].iter().all(|&r| r == 0));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn broken_invariants_are_reported() {
         let (mut wallet, lots) = wallet_with(0, &[100]);

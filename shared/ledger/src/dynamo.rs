@@ -590,6 +590,70 @@ mod tests {
         assert_eq!(json["AttributeDefinitions"].as_array().unwrap().len(), 4);
     }
 
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::{
+        ProvisionedThroughputExceededException, TransactionCanceledException,
+    };
+
+    fn cancelled(codes: &[&str]) -> SdkError<TransactWriteItemsError, ()> {
+        let mut exception = TransactionCanceledException::builder();
+        for code in codes {
+            exception =
+                exception.cancellation_reasons(CancellationReason::builder().code(*code).build());
+        }
+        SdkError::service_error(
+            TransactWriteItemsError::TransactionCanceledException(exception.build()),
+            (),
+        )
+    }
+
+    #[test]
+    fn cancellation_reasons_name_the_writes_whose_condition_failed() {
+        assert_eq!(
+            classify_transaction(cancelled(&["None", "ConditionalCheckFailed", "None"])),
+            StoreError::ConditionFailed { writes: vec![1] }
+        );
+    }
+
+    #[test]
+    fn a_transaction_conflict_or_throttled_item_is_transient() {
+        assert!(matches!(
+            classify_transaction(cancelled(&["None", "TransactionConflict"])),
+            StoreError::Transient(_)
+        ));
+        assert!(matches!(
+            classify_transaction(cancelled(&["ThrottlingError", "None"])),
+            StoreError::Transient(_)
+        ));
+        assert!(matches!(
+            classify_transaction(cancelled(&["ValidationError"])),
+            StoreError::Fatal(_)
+        ));
+    }
+
+    #[test]
+    fn a_throttled_or_timed_out_single_write_is_retryable() {
+        let throttled = PutItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ProvisionedThroughputExceededException")
+                        .build(),
+                )
+                .build(),
+        );
+        assert!(matches!(
+            classify(SdkError::<PutItemError, ()>::service_error(throttled, ())),
+            StoreError::Transient(_)
+        ));
+        assert!(matches!(
+            classify(SdkError::<PutItemError, ()>::timeout_error("slow")),
+            StoreError::Ambiguous(_)
+        ));
+    }
+
     #[test]
     fn conditions_become_expressions_with_placeholders() {
         let expression = condition_expression(&Condition::AbsentOrExpired { now_epoch_s: 42 });

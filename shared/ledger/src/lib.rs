@@ -7,6 +7,10 @@
 //! - [`store`] is the small storage port; [`memory`] and [`dynamo`] implement it with the same
 //!   semantics, proven by one contract suite (`tests/contract`).
 //! - [`model`] is the single-table layout (see also `MODEL.md`); [`capacity`] prices writes.
+//!
+//! Tests: `DYNAMODB_ENDPOINT=http://127.0.0.1:8000 cargo test -p coins-ledger` runs the unit
+//! tests and the contract suite against both adapters; without a reachable DynamoDB Local the
+//! DynamoDB half fails with "DynamoDB Local is not running: run scripts/test, which starts it".
 
 pub mod audit;
 pub mod capacity;
