@@ -1,18 +1,12 @@
 //! The `payment-webhook` Lambda function: wiring only (see the library for the handler).
 
-use coins_http::{Config, Deps, WebhookSecretSource};
-use coins_ledger::dynamo::DynamoStore;
+use coins_http::{Deps, WebhookSecretSource};
 use lambda_http::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    coins_http::telemetry::init();
-    let config = Config::from_env()?;
-    let secret_source = WebhookSecretSource::from_env()?;
-    let aws = aws_config::load_from_env().await;
-    let secret = payment_webhook::load_secret(secret_source, &aws).await?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let deps = Deps::for_lambda(store, &config);
+    let (deps, aws) = Deps::cold_start().await?;
+    let secret = payment_webhook::load_secret(WebhookSecretSource::from_env()?, &aws).await?;
     lambda_http::run(service_fn(|req| async {
         Ok::<_, Error>(payment_webhook::handle(&deps, &secret, req).await)
     }))

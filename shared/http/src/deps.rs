@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
+use coins_ledger::dynamo::DynamoStore;
 use coins_ledger::{Ledger, LedgerConfig, Store};
 use coins_rules::{GiftCatalog, PriceBook};
 use jiff::Timestamp;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 /// The shared dependencies of the handlers, generic over the ledger's store so the same handler
 /// runs on DynamoDB (Lambda, or the local server by flag) and in memory (local server, tests).
@@ -38,6 +39,19 @@ impl<S: Store> Deps<S> {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+}
+
+impl Deps<DynamoStore> {
+    /// A Lambda function's cold start, done once per execution environment: JSON logs, the
+    /// configuration from the environment, and one DynamoDB client. The AWS configuration comes
+    /// back too, for a function that needs another service (the payment webhook's secret).
+    pub async fn cold_start() -> Result<(Self, aws_config::SdkConfig), ConfigError> {
+        crate::telemetry::init();
+        let config = Config::from_env()?;
+        let aws = aws_config::load_from_env().await;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
+        Ok((Deps::for_lambda(store, &config), aws))
     }
 }
 
