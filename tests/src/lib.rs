@@ -5,8 +5,10 @@
 pub mod binaries;
 pub mod client;
 pub mod dynamodb;
+pub mod events;
 pub mod flows;
 pub mod identity;
+pub mod lambda;
 pub mod payments;
 pub mod process;
 pub mod scenarios;
