@@ -35,6 +35,9 @@ const FUNCTIONS: [&str; 9] = [
 /// The baseline plus aws-config and one DynamoDB client: shows the SDK's share of init.
 const SDK_BASELINE: &str = "bare-lambda-sdk";
 
+/// The SDK baseline trusting only the AWS roots: shows the trust store's share of that.
+const SDK_AWS_ROOTS_BASELINE: &str = "bare-lambda-sdk-aws-roots";
+
 #[derive(Debug, Parser)]
 #[command(
     about = "Measures cold starts of the Lambda function binaries against a bare lambda_runtime baseline"
@@ -49,7 +52,7 @@ struct Args {
     /// The baseline binary every init time is compared with.
     #[arg(long, default_value = "bare-lambda")]
     baseline: String,
-    /// Binaries to measure besides the baseline (default: bare-lambda-sdk and every function).
+    /// Binaries to measure besides the baseline (default: the SDK baselines and every function).
     #[arg(long, value_delimiter = ',')]
     functions: Vec<String>,
     /// Replace a binary's fixture event: NAME=PATH (repeatable).
@@ -77,7 +80,9 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 /// full. The "first reply" column shows what each one answered.
 fn fixture(name: &str) -> Option<&'static str> {
     Some(match name {
-        "catalog" | "bare-lambda" | SDK_BASELINE => include_str!("../fixtures/catalog.json"),
+        "catalog" | "bare-lambda" | SDK_BASELINE | SDK_AWS_ROOTS_BASELINE => {
+            include_str!("../fixtures/catalog.json")
+        }
         "quote" => include_str!("../fixtures/quote.json"),
         "purchase" => include_str!("../fixtures/purchase.json"),
         "payment-webhook" => include_str!("../fixtures/payment-webhook.json"),
@@ -139,6 +144,7 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
     let mut names = vec![args.baseline.clone()];
     if args.functions.is_empty() {
         names.push(SDK_BASELINE.to_owned());
+        names.push(SDK_AWS_ROOTS_BASELINE.to_owned());
         names.extend(FUNCTIONS.iter().map(|name| (*name).to_owned()));
     } else {
         names.extend(

@@ -114,7 +114,7 @@ pub fn table(summaries: &[Summary], baseline_init_us: Option<u64>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<18} {:>4} {:>10} {:>19} {:>16} {:>12} {:>9}  first reply",
+        "{:<26} {:>4} {:>10} {:>19} {:>16} {:>12} {:>9}  first reply",
         "function",
         "runs",
         "init µs",
@@ -127,7 +127,7 @@ pub fn table(summaries: &[Summary], baseline_init_us: Option<u64>) -> String {
         let ratio = baseline_init_us.map_or_else(|| "n/a".to_owned(), |b| ratio(s.init_us, b));
         let _ = writeln!(
             out,
-            "{:<18} {:>4} {:>10} {:>19} {:>16} {:>12} {:>9}  {}",
+            "{:<26} {:>4} {:>10} {:>19} {:>16} {:>12} {:>9}  {}",
             s.name,
             s.runs,
             s.init_us,
