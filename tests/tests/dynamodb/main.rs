@@ -5,6 +5,7 @@
 //! every test here fails with a message saying so.
 
 mod access;
+mod concurrency;
 mod conflicts;
 mod history;
 mod invalid_requests;
