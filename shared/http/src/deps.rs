@@ -49,10 +49,34 @@ impl Deps<DynamoStore> {
     pub async fn cold_start() -> Result<(Self, aws_config::SdkConfig), ConfigError> {
         crate::telemetry::init();
         let config = Config::from_env()?;
-        let aws = aws_config::load_from_env().await;
+        let aws = aws_config_trusting_only_aws().load().await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
         Ok((Deps::for_lambda(store, &config), aws))
     }
+}
+
+/// The roots of Amazon Trust Services, which sign every AWS endpoint's certificate (DynamoDB,
+/// Secrets Manager, STS).
+const AWS_TRUST_ROOTS_PEM: &str = include_str!("aws-trust-roots.pem");
+
+/// The SDK configuration with an HTTPS client that trusts only the AWS roots. The default client
+/// reads and parses the whole system certificate store at start, which tripled a function's
+/// cold start (`scripts/bench-cold-start`); trusting only AWS's roots also narrows who can
+/// impersonate it. Endpoint overrides (`AWS_ENDPOINT_URL_DYNAMODB`) still apply.
+fn aws_config_trusting_only_aws() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let trust_store = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AWS_TRUST_ROOTS_PEM.as_bytes());
+    let tls_context = TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+        .expect("the compiled-in AWS roots are valid PEM");
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls_context)
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
 }
 
 /// The ledger's tunables from the function's configuration (the rest keep production defaults).
