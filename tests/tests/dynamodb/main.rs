@@ -11,6 +11,7 @@ mod history;
 mod invalid_requests;
 mod limits;
 mod main_flow;
+mod price_lists;
 mod refunds;
 mod rejections;
 mod webhooks;
