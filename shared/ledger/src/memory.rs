@@ -6,6 +6,7 @@
 //! expired items by itself: the conditions treat them as gone.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_dynamo::{AttributeValue, Item};
@@ -47,6 +48,54 @@ impl MemoryStore {
     }
 }
 
+/// The table keys a query can select, narrowed by its sort condition and resume point; `None`
+/// when nothing can match (e.g. a resume point outside the selection).
+fn table_range(query: &Query) -> Option<(Bound<Key>, Bound<Key>)> {
+    let key = |sk: String| Key::new(query.partition.clone(), sk);
+    // Every key of the partition sorts before ("<pk>\0", ""): the end when nothing narrower.
+    let partition_end = Bound::Excluded(Key::new(format!("{}\0", query.partition), ""));
+    let (mut lower, mut upper) = match &query.sort {
+        SortKey::All => (Bound::Included(key(String::new())), partition_end),
+        SortKey::BeginsWith(prefix) => (
+            Bound::Included(key(prefix.clone())),
+            prefix_end(prefix).map_or(partition_end, |end| Bound::Excluded(key(end))),
+        ),
+        SortKey::Before(bound) => (
+            Bound::Included(key(String::new())),
+            Bound::Excluded(key(bound.clone())),
+        ),
+    };
+    if let Some(start) = &query.start_after {
+        if query.descending {
+            upper = Bound::Excluded(start.clone());
+        } else {
+            lower = Bound::Excluded(start.clone());
+        }
+    }
+    let (Bound::Included(low) | Bound::Excluded(low)) = &lower else {
+        unreachable!("the lower bound is always set")
+    };
+    let (Bound::Included(high) | Bound::Excluded(high)) = &upper else {
+        unreachable!("the upper bound is always set")
+    };
+    // BTreeMap::range panics on an empty or inverted range.
+    let non_empty = low < high
+        || (low == high && matches!((&lower, &upper), (Bound::Included(_), Bound::Included(_))));
+    non_empty.then_some((lower, upper))
+}
+
+/// The least string greater than every string starting with `prefix`, if there is one.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 fn sort_matches(sort: &SortKey, value: &str) -> bool {
     match sort {
         SortKey::All => true,
@@ -83,41 +132,42 @@ impl Store for MemoryStore {
 
     async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
         let table = self.lock();
-        let mut selected: Vec<(String, Key, &Item)> = match query.index {
-            Index::Table => table
-                .range(Key::new(query.partition.clone(), "")..)
-                .take_while(|(key, _)| key.pk == query.partition)
-                .filter(|(key, _)| sort_matches(&query.sort, &key.sk))
-                .map(|(key, item)| (key.sk.clone(), key.clone(), item))
-                .collect(),
-            Index::OpenLotsByDeadline => table
-                .iter()
-                .filter(|(_, item)| string_attr(item, attr::GSI1PK) == Some(&query.partition))
-                .filter_map(|(key, item)| {
-                    let index_sk = string_attr(item, attr::GSI1SK)?;
-                    sort_matches(&query.sort, index_sk)
-                        .then(|| (index_sk.to_owned(), key.clone(), item))
-                })
-                .collect(),
-        };
-        selected.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let limit = query.limit.map_or(usize::MAX, |limit| limit as usize);
+        if query.index == Index::Table {
+            // A key range, as DynamoDB reads it: the cost is the page, not the partition (a
+            // wallet's partition holds its whole history).
+            let Some(range) = table_range(query) else {
+                return Ok(Vec::new());
+            };
+            let selected = |(key, _): &(&Key, &Item)| {
+                key.pk == query.partition && sort_matches(&query.sort, &key.sk)
+            };
+            let rows = table.range(range);
+            let page = if query.descending {
+                rows.rev()
+                    .take_while(selected)
+                    .take(limit)
+                    .collect::<Vec<_>>()
+            } else {
+                rows.take_while(selected).take(limit).collect()
+            };
+            return Ok(page.into_iter().map(|(_, item)| item.clone()).collect());
+        }
+        if query.start_after.is_some() {
+            return Err(StoreError::Fatal("start_after on the index".into()));
+        }
+        let mut selected: Vec<(&str, &Key, &Item)> = table
+            .iter()
+            .filter(|(_, item)| string_attr(item, attr::GSI1PK) == Some(&query.partition))
+            .filter_map(|(key, item)| {
+                let index_sk = string_attr(item, attr::GSI1SK)?;
+                sort_matches(&query.sort, index_sk).then_some((index_sk, key, item))
+            })
+            .collect();
+        selected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         if query.descending {
             selected.reverse();
         }
-        if let Some(start) = &query.start_after {
-            if query.index != Index::Table {
-                return Err(StoreError::Fatal("start_after on the index".into()));
-            }
-            let position = selected.iter().position(|(_, key, _)| {
-                if query.descending {
-                    key.sk < start.sk
-                } else {
-                    key.sk > start.sk
-                }
-            });
-            selected.drain(..position.unwrap_or(selected.len()));
-        }
-        let limit = query.limit.map_or(usize::MAX, |limit| limit as usize);
         Ok(selected
             .into_iter()
             .take(limit)
@@ -171,5 +221,37 @@ impl Store for MemoryStore {
 
     async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
         Ok(self.lock().values().cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(sort: SortKey, descending: bool, start_after: Option<Key>) -> Query {
+        Query {
+            descending,
+            start_after,
+            ..Query::table("USER#a", sort)
+        }
+    }
+
+    #[test]
+    fn a_query_reads_only_its_partition_and_prefix() {
+        let q = query(SortKey::BeginsWith("TXN#".into()), false, None);
+        let (lower, upper) = table_range(&q).unwrap();
+        assert_eq!(lower, Bound::Included(Key::new("USER#a", "TXN#")));
+        assert_eq!(upper, Bound::Excluded(Key::new("USER#a", "TXN$")));
+        let all = table_range(&query(SortKey::All, true, None)).unwrap();
+        assert_eq!(all.1, Bound::Excluded(Key::new("USER#a\0", "")));
+    }
+
+    #[test]
+    fn a_resume_point_outside_the_selection_selects_nothing_instead_of_panicking() {
+        let forged = Key::new("USER#a", "TXN#");
+        let q = query(SortKey::Before("TXN#".into()), false, Some(forged.clone()));
+        assert_eq!(table_range(&q), None);
+        let q = query(SortKey::All, true, Some(Key::new("USER#a", "")));
+        assert_eq!(table_range(&q), None);
     }
 }
