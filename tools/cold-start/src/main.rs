@@ -38,6 +38,10 @@ const SDK_BASELINE: &str = "bare-lambda-sdk";
 /// The SDK baseline trusting only the AWS roots: shows the trust store's share of that.
 const SDK_AWS_ROOTS_BASELINE: &str = "bare-lambda-sdk-aws-roots";
 
+/// The AWS-roots baseline with its client configured from the environment, without aws-config's
+/// loader: shows the loader's share.
+const SDK_DIRECT_BASELINE: &str = "bare-lambda-sdk-direct";
+
 #[derive(Debug, Parser)]
 #[command(
     about = "Measures cold starts of the Lambda function binaries against a bare lambda_runtime baseline"
@@ -80,7 +84,7 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 /// full. The "first reply" column shows what each one answered.
 fn fixture(name: &str) -> Option<&'static str> {
     Some(match name {
-        "catalog" | "bare-lambda" | SDK_BASELINE | SDK_AWS_ROOTS_BASELINE => {
+        "catalog" | "bare-lambda" | SDK_BASELINE | SDK_AWS_ROOTS_BASELINE | SDK_DIRECT_BASELINE => {
             include_str!("../fixtures/catalog.json")
         }
         "quote" => include_str!("../fixtures/quote.json"),
@@ -145,6 +149,7 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
     if args.functions.is_empty() {
         names.push(SDK_BASELINE.to_owned());
         names.push(SDK_AWS_ROOTS_BASELINE.to_owned());
+        names.push(SDK_DIRECT_BASELINE.to_owned());
         names.extend(FUNCTIONS.iter().map(|name| (*name).to_owned()));
     } else {
         names.extend(
