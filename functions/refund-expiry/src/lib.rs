@@ -14,7 +14,6 @@
 use aws_lambda_events::event::dynamodb::{Event as DynamoDbEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use coins_http::Deps;
-use coins_ledger::store::string_attr;
 use coins_ledger::{CloseOutcome, LedgerError, LotMarker, Store, SweepReport};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -137,8 +136,11 @@ fn classify(record: &EventRecord) -> RecordAction {
         // The ledger deletes a marker itself when a lot is refunded or closed early.
         return RecordAction::Ignore("removed by the application, not by TTL");
     }
-    let keys = &record.change.keys;
-    match (string_attr(keys, "pk"), string_attr(keys, "sk")) {
+    let key = |name: &str| match record.change.keys.get(name) {
+        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.as_str()),
+        _ => None,
+    };
+    match (key("pk"), key("sk")) {
         (Some(pk), Some(sk)) => match LotMarker::from_keys(pk, sk) {
             Ok(marker) => RecordAction::Close(marker),
             Err(_) => RecordAction::Ignore("not a lot marker"),
@@ -232,10 +234,10 @@ mod tests {
 
     use coins_http::TestClock;
     use coins_http::testing::{T0, at, buy_package, memory_deps};
+    use coins_ledger::model::Record;
     use coins_ledger::store::{Key, Query, StoreError, Transaction};
     use coins_ledger::{Ledger, LedgerConfig, MemoryStore, PurchaseId, UserId};
     use lambda_runtime::Context;
-    use serde_dynamo::Item;
 
     /// Just after alice's T0 purchase's window ended (start of 16 March, Tokyo).
     const AFTER_WINDOW: &str = "2026-03-15T15:00:00Z";
@@ -339,13 +341,16 @@ mod tests {
     }
 
     impl Store for Throttled {
-        async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
             self.inner.get(key).await
         }
-        async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
+        async fn query(&self, query: &Query) -> Result<Vec<Record>, StoreError> {
             self.inner.query(query).await
         }
-        async fn commit(&self, transaction: &Transaction) -> Result<(), StoreError> {
+        async fn query_keys(&self, query: &Query) -> Result<Vec<Key>, StoreError> {
+            self.inner.query_keys(query).await
+        }
+        async fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {
             if self.throttle.load(Ordering::SeqCst) {
                 return Err(StoreError::Transient(
                     "ProvisionedThroughputExceeded".into(),
@@ -353,7 +358,7 @@ mod tests {
             }
             self.inner.commit(transaction).await
         }
-        async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+        async fn scan_all(&self) -> Result<Vec<Record>, StoreError> {
             self.inner.scan_all().await
         }
     }

@@ -6,17 +6,12 @@
 
 use std::collections::HashMap;
 
-use serde_dynamo::Item;
-
 use crate::domain::wallet_invariant_breaches;
 use crate::error::LedgerError;
 use crate::ids::{PurchaseId, UserId};
 use crate::ledger::Ledger;
-use crate::model::{
-    HistoryRecord, LotRecord, PurchaseRecord, PurchaseStatus, TxnKind, WalletRecord, attr,
-    from_item, keys,
-};
-use crate::store::{Store, number_attr, string_attr};
+use crate::model::{LotRecord, PurchaseRecord, PurchaseStatus, Record, TxnKind, WalletRecord};
+use crate::store::Store;
 
 /// Totals found by the audit and every breach of an invariant.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -40,10 +35,6 @@ impl AuditReport {
     }
 }
 
-fn item_type(item: &Item) -> Option<&str> {
-    string_attr(item, attr::ITEM_TYPE)
-}
-
 impl<S: Store> Ledger<S> {
     /// Scans the table and checks every conservation invariant.
     pub async fn audit(&self) -> Result<AuditReport, LedgerError> {
@@ -59,33 +50,20 @@ impl<S: Store> Ledger<S> {
         let (mut history_purchased, mut history_gifted, mut history_refunded) =
             (0i128, 0i128, 0i128);
 
-        for item in items {
-            let sk = string_attr(&item, attr::SK).unwrap_or_default();
-            if sk == keys::DIAMONDS_SK {
-                let diamonds = number_attr(&item, attr::DIAMONDS).unwrap_or(0);
-                if diamonds < 0 {
-                    report
-                        .violations
-                        .push(format!("negative diamonds {diamonds}"));
-                }
-                report.diamonds += diamonds.unsigned_abs();
-                continue;
-            }
-            match item_type(&item) {
-                Some("wallet") => wallets.push(from_item(item)?),
-                Some("lot") => {
-                    let lot: LotRecord = from_item(item)?;
+        for record in items {
+            match record {
+                Record::Diamonds(shard) => report.diamonds += u128::from(shard.diamonds),
+                Record::Wallet(wallet) => wallets.push(wallet),
+                Record::Lot(lot) => {
                     *lots_per_purchase
                         .entry(lot.purchase_id.clone())
                         .or_default() += 1;
                     lots.entry(lot.user_id.clone()).or_default().push(lot);
                 }
-                Some("purchase") => {
-                    let purchase: PurchaseRecord = from_item(item)?;
+                Record::Purchase(purchase) => {
                     purchases.insert(purchase.purchase_id.clone(), purchase);
                 }
-                Some("history") => {
-                    let entry: HistoryRecord = from_item(item)?;
+                Record::History(entry) => {
                     let coins = i128::from(entry.coins);
                     match entry.kind {
                         TxnKind::Purchase => history_purchased += coins,
@@ -97,8 +75,12 @@ impl<S: Store> Ledger<S> {
                         TxnKind::WindowClosed => {}
                     }
                 }
-                Some("outbox_refund") => report.outbox_refunds += 1,
-                _ => {}
+                Record::OutboxRefund(_) => report.outbox_refunds += 1,
+                Record::LotMarker(_)
+                | Record::Quote(_)
+                | Record::PaymentEvent(_)
+                | Record::Idempotency(_)
+                | Record::Creator(_) => {}
             }
         }
 

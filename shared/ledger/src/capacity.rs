@@ -43,6 +43,11 @@ pub fn item_size_bytes(item: &Item) -> usize {
         .sum()
 }
 
+/// A record's size in its stored form.
+pub fn record_size_bytes(record: &crate::model::Record) -> Result<usize, crate::StoreError> {
+    Ok(item_size_bytes(&crate::dynamo::to_item(record)?))
+}
+
 /// Write units for writing an item of this size (at least one), doubled in a transaction.
 pub fn write_units(item_size_bytes: usize, transactional: bool) -> u64 {
     let units = item_size_bytes.max(1).div_ceil(WRITE_UNIT_BYTES) as u64;

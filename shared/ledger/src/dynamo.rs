@@ -3,7 +3,8 @@
 //! No domain logic lives here: a [`Write`] becomes a conditional `Put`/`Delete` or an `ADD`
 //! update, a cancelled transaction's `CancellationReasons` become
 //! [`StoreError::ConditionFailed`] (which writes) or [`StoreError::Transient`] (conflicts,
-//! throttling), and items convert with `serde_dynamo`. The table itself comes from
+//! throttling), and records convert to and from items with `serde_dynamo` ([`to_item`],
+//! [`from_item`]). The table itself comes from
 //! [`TABLE`], the one definition the SAM template mirrors ([`table_definition_json`]).
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_dynamo::Item;
 
-use crate::model::attr;
+use crate::model::{ItemType, Record, attr};
 use crate::store::{Condition, Index, Key, Query, SortKey, Store, StoreError, Transaction, Write};
 
 /// A key attribute: name and DynamoDB scalar type (`S` for all of ours).
@@ -108,6 +109,44 @@ pub fn table_definition_json() -> serde_json::Value {
         "BillingMode": t.billing_mode,
         "StreamSpecification": {"StreamViewType": t.stream_view_type}
     })
+}
+
+/// A record in its stored form.
+pub fn to_item(record: &Record) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(record).map_err(|error| StoreError::Fatal(format!("serialize: {error}")))
+}
+
+/// A stored item as its record, told apart by its `item_type`.
+pub fn from_item(item: Item) -> Result<Record, StoreError> {
+    let unreadable =
+        |error: serde_dynamo::Error| StoreError::Fatal(format!("unreadable item: {error}"));
+    let item_type = item
+        .get(attr::ITEM_TYPE)
+        .cloned()
+        .ok_or_else(|| StoreError::Fatal("unreadable item: no item_type".into()))?;
+    let item_type: ItemType = serde_dynamo::from_attribute_value(item_type).map_err(unreadable)?;
+    macro_rules! read_as {
+        ($($variant:ident),*) => {
+            match item_type {
+                $(ItemType::$variant => Record::$variant(
+                    serde_dynamo::from_item(item).map_err(unreadable)?
+                ),)*
+            }
+        };
+    }
+    Ok(read_as!(
+        Wallet,
+        Lot,
+        LotMarker,
+        History,
+        Quote,
+        Purchase,
+        PaymentEvent,
+        Idempotency,
+        Creator,
+        Diamonds,
+        OutboxRefund
+    ))
 }
 
 /// A client for DynamoDB Local (or any endpoint) with dummy static credentials in `us-east-1`.
@@ -323,15 +362,13 @@ fn condition_expression(condition: &Condition) -> Expression {
                 .insert(":version".into(), AttributeValue::N(version.to_string()));
             Some("#version = :version".to_owned())
         }
-        Condition::StringEquals {
-            name: attribute,
-            value,
-        } => {
-            name("#cond", attribute);
-            expression
-                .values
-                .insert(":cond".into(), AttributeValue::S(value.clone()));
-            Some("#cond = :cond".to_owned())
+        Condition::PurchaseStatusIs(status) => {
+            name("#status", attr::STATUS);
+            expression.values.insert(
+                ":status".into(),
+                AttributeValue::S(status.as_str().to_owned()),
+            );
+            Some("#status = :status".to_owned())
         }
     };
     expression.text = text;
@@ -349,18 +386,39 @@ fn key_map(key: &Key) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn sdk_item(item: &Item) -> HashMap<String, AttributeValue> {
-    item.clone().into()
+fn sdk_item(record: &Record) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    Ok(to_item(record)?.into())
+}
+
+/// `ADD` to a diamonds shard; `item_type` is set too, so every item says what it is.
+const ADD_DIAMONDS: &str = "SET #type = :type ADD #diamonds :by";
+
+/// The placeholders of [`ADD_DIAMONDS`].
+fn add_diamonds_placeholders(
+    diamonds: u64,
+) -> (HashMap<String, String>, HashMap<String, AttributeValue>) {
+    let item_type = serde_dynamo::to_attribute_value(ItemType::Diamonds)
+        .expect("a unit enum variant serializes");
+    (
+        HashMap::from([
+            ("#type".to_owned(), attr::ITEM_TYPE.to_owned()),
+            ("#diamonds".to_owned(), attr::DIAMONDS.to_owned()),
+        ]),
+        HashMap::from([
+            (":type".to_owned(), item_type),
+            (":by".to_owned(), AttributeValue::N(diamonds.to_string())),
+        ]),
+    )
 }
 
 fn transact_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
     let item = match write {
-        Write::Put { item, condition } => {
+        Write::Put { record, condition } => {
             let expression = condition_expression(condition);
             TransactWriteItem::builder().put(
                 Put::builder()
                     .table_name(table)
-                    .set_item(Some(sdk_item(item)))
+                    .set_item(Some(sdk_item(record)?))
                     .set_condition_expression(expression.text)
                     .set_expression_attribute_names(none_if_empty(expression.names))
                     .set_expression_attribute_values(none_if_empty(expression.values))
@@ -381,82 +439,26 @@ fn transact_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreE
                     .map_err(build_error)?,
             )
         }
-        Write::Increment { key, attribute, by } => TransactWriteItem::builder().update(
-            Update::builder()
-                .table_name(table)
-                .set_key(Some(key_map(key)))
-                .update_expression("ADD #counter :by")
-                .expression_attribute_names("#counter", *attribute)
-                .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
-                .build()
-                .map_err(build_error)?,
-        ),
+        Write::AddDiamonds { shard, diamonds } => {
+            let (names, values) = add_diamonds_placeholders(*diamonds);
+            TransactWriteItem::builder().update(
+                Update::builder()
+                    .table_name(table)
+                    .set_key(Some(key_map(shard)))
+                    .update_expression(ADD_DIAMONDS)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
     };
     Ok(item.build())
 }
 
 impl DynamoStore {
-    /// One write alone: a plain conditional write costs half a transactional one.
-    async fn commit_single(&self, write: &Write) -> Result<(), StoreError> {
-        match write {
-            Write::Put { item, condition } => {
-                let expression = condition_expression(condition);
-                self.client
-                    .put_item()
-                    .table_name(&*self.table)
-                    .set_item(Some(sdk_item(item)))
-                    .set_condition_expression(expression.text)
-                    .set_expression_attribute_names(none_if_empty(expression.names))
-                    .set_expression_attribute_values(none_if_empty(expression.values))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-            }
-            Write::Delete { key, condition } => {
-                let expression = condition_expression(condition);
-                self.client
-                    .delete_item()
-                    .table_name(&*self.table)
-                    .set_key(Some(key_map(key)))
-                    .set_condition_expression(expression.text)
-                    .set_expression_attribute_names(none_if_empty(expression.names))
-                    .set_expression_attribute_values(none_if_empty(expression.values))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-            }
-            Write::Increment { key, attribute, by } => {
-                self.client
-                    .update_item()
-                    .table_name(&*self.table)
-                    .set_key(Some(key_map(key)))
-                    .update_expression("ADD #counter :by")
-                    .expression_attribute_names("#counter", *attribute)
-                    .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Store for DynamoStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&*self.table)
-            .set_key(Some(key_map(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(output.item.map(Item::from))
-    }
-
-    async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
+    /// Every item a query selects, page by page up to its limit.
+    async fn query_items(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
         let (index_name, pk_name, sk_name, consistent) = match query.index {
             Index::Table => (None, attr::PK, attr::SK, true),
             // A GSI cannot be read consistently; callers reread what they act on.
@@ -527,7 +529,98 @@ impl Store for DynamoStore {
         Ok(items)
     }
 
-    async fn commit(&self, transaction: &Transaction) -> Result<(), StoreError> {
+    /// One write alone: a plain conditional write costs half a transactional one.
+    async fn commit_single(&self, write: &Write) -> Result<(), StoreError> {
+        match write {
+            Write::Put { record, condition } => {
+                let expression = condition_expression(condition);
+                self.client
+                    .put_item()
+                    .table_name(&*self.table)
+                    .set_item(Some(sdk_item(record)?))
+                    .set_condition_expression(expression.text)
+                    .set_expression_attribute_names(none_if_empty(expression.names))
+                    .set_expression_attribute_values(none_if_empty(expression.values))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
+            Write::Delete { key, condition } => {
+                let expression = condition_expression(condition);
+                self.client
+                    .delete_item()
+                    .table_name(&*self.table)
+                    .set_key(Some(key_map(key)))
+                    .set_condition_expression(expression.text)
+                    .set_expression_attribute_names(none_if_empty(expression.names))
+                    .set_expression_attribute_values(none_if_empty(expression.values))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
+            Write::AddDiamonds { shard, diamonds } => {
+                let (names, values) = add_diamonds_placeholders(*diamonds);
+                self.client
+                    .update_item()
+                    .table_name(&*self.table)
+                    .set_key(Some(key_map(shard)))
+                    .update_expression(ADD_DIAMONDS)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for DynamoStore {
+    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .set_key(Some(key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        output
+            .item
+            .map(|item| from_item(Item::from(item)))
+            .transpose()
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Record>, StoreError> {
+        if query.index != Index::Table {
+            return Err(StoreError::Fatal(
+                "the open-lots index holds keys only".into(),
+            ));
+        }
+        self.query_items(query)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn query_keys(&self, query: &Query) -> Result<Vec<Key>, StoreError> {
+        self.query_items(query)
+            .await?
+            .iter()
+            .map(|item| match (item.get(attr::PK), item.get(attr::SK)) {
+                (
+                    Some(serde_dynamo::AttributeValue::S(pk)),
+                    Some(serde_dynamo::AttributeValue::S(sk)),
+                ) => Ok(Key::new(pk.as_str(), sk.as_str())),
+                _ => Err(StoreError::Fatal("an item without pk/sk".into())),
+            })
+            .collect()
+    }
+
+    async fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {
         transaction.validate()?;
         if let [write] = transaction.writes.as_slice() {
             return self.commit_single(write).await;
@@ -540,14 +633,14 @@ impl Store for DynamoStore {
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .set_client_request_token(transaction.client_token.clone())
+            .set_client_request_token(transaction.client_token)
             .send()
             .await
             .map_err(classify_transaction)?;
         Ok(())
     }
 
-    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+    async fn scan_all(&self) -> Result<Vec<Record>, StoreError> {
         let mut items = Vec::new();
         let mut start_key = None;
         loop {
@@ -560,7 +653,9 @@ impl Store for DynamoStore {
                 .send()
                 .await
                 .map_err(classify)?;
-            items.extend(output.items.unwrap_or_default().into_iter().map(Item::from));
+            for item in output.items.unwrap_or_default() {
+                items.push(from_item(Item::from(item))?);
+            }
             match output.last_evaluated_key {
                 Some(last) if !last.is_empty() => start_key = Some(last),
                 _ => break,

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::LedgerError;
 use crate::ids::{IdempotencyKey, UserId};
-use crate::model::{IdempotencyRecord, ItemType, from_item, keys, to_item};
+use crate::model::{IdempotencyRecord, ItemType, keys};
 use crate::store::{Condition, Store, Write};
 
 /// SHA-256 (hex) of a request's canonical JSON form: same body, same hash.
@@ -51,10 +51,10 @@ pub async fn prior_response<S: Store, T: DeserializeOwned>(
     request_hash: &str,
     now: Timestamp,
 ) -> Result<Option<T>, LedgerError> {
-    let Some(item) = store.get(&keys::idempotency(user, key)).await? else {
+    let Some(record) = store.get(&keys::idempotency(user, key)).await? else {
         return Ok(None);
     };
-    let record: IdempotencyRecord = from_item(item)?;
+    let record = IdempotencyRecord::try_from(record)?;
     if record.expires_at < now.as_second() {
         return Ok(None);
     }
@@ -89,7 +89,7 @@ pub fn record_write<T: Serialize>(
         expires_at: (now + ttl).as_second(),
     };
     Ok(Write::Put {
-        item: to_item(&record)?,
+        record: record.into(),
         condition: Condition::AbsentOrExpired {
             now_epoch_s: now.as_second(),
         },

@@ -28,10 +28,18 @@ pub struct InvalidId {
 }
 
 fn random_suffix() -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
+    // One draw of 128 + 8 random bits, five a character: all but the last from the u128.
+    const _: () = assert!((RANDOM_CHARS - 1) * 5 <= 128);
+    let (high, low): (u128, u8) = rand::random();
     (0..RANDOM_CHARS)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .map(|index| {
+            let bits = if index < RANDOM_CHARS - 1 {
+                (high >> (5 * index)) as usize
+            } else {
+                usize::from(low)
+            };
+            char::from(ALPHABET[bits & 31])
+        })
         .collect()
 }
 

@@ -2,22 +2,18 @@
 //! increments, the open-lots index, TTL-as-condition) over a `BTreeMap` behind one mutex.
 //!
 //! It is the local server's default store and the fast half of the contract suite, so it is
-//! complete rather than a mock. Like DynamoDB with lagging TTL deletion, it never deletes
-//! expired items by itself: the conditions treat them as gone.
+//! complete rather than a mock. It keeps the records themselves (no attribute maps), so a
+//! request costs what the ledger does, not conversions. Like DynamoDB with lagging TTL
+//! deletion, it never deletes expired items by itself: the conditions treat them as gone.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_dynamo::{AttributeValue, Item};
+use crate::model::{DiamondsRecord, ItemType, Record};
+use crate::store::{Condition, Index, Key, Query, SortKey, Store, StoreError, Transaction, Write};
 
-use crate::model::attr;
-use crate::store::{
-    Condition, Index, Key, Query, SortKey, Store, StoreError, Transaction, Write, number_attr,
-    string_attr,
-};
-
-type Table = BTreeMap<Key, Item>;
+type Table = BTreeMap<Key, Record>;
 
 /// A table in memory. Clones share the same table.
 #[derive(Clone, Default, Debug)]
@@ -104,93 +100,114 @@ fn sort_matches(sort: &SortKey, value: &str) -> bool {
     }
 }
 
-fn increment(item: Option<&Item>, key: &Key, attribute: &str, by: u64) -> Result<Item, StoreError> {
-    let mut next = item.cloned().unwrap_or_else(|| {
-        let mut fresh = Item::default();
-        fresh.insert(attr::PK.to_owned(), AttributeValue::S(key.pk.clone()));
-        fresh.insert(attr::SK.to_owned(), AttributeValue::S(key.sk.clone()));
-        fresh
-    });
-    let current = match next.get(attribute) {
+/// A diamonds shard after `ADD diamonds :by`, created at 0 if absent.
+fn add_diamonds(current: Option<&Record>, shard: &Key, by: u64) -> Result<Record, StoreError> {
+    let diamonds = match current {
         None => 0,
-        Some(AttributeValue::N(_)) => number_attr(&next, attribute)
-            .ok_or_else(|| StoreError::Fatal(format!("{attribute} is not an integer")))?,
-        // DynamoDB refuses ADD on a non-number attribute.
-        Some(_) => return Err(StoreError::Fatal(format!("ADD on non-number {attribute}"))),
+        Some(Record::Diamonds(record)) => record.diamonds,
+        // DynamoDB refuses ADD on an attribute of another type; ours would be another item.
+        Some(other) => {
+            return Err(StoreError::Fatal(format!(
+                "ADD diamonds on a {:?} item",
+                other.item_type()
+            )));
+        }
     };
-    let sum = current
-        .checked_add(i128::from(by))
-        .ok_or_else(|| StoreError::Fatal("ADD overflow".into()))?;
-    next.insert(attribute.to_owned(), AttributeValue::N(sum.to_string()));
-    Ok(next)
+    Ok(Record::Diamonds(DiamondsRecord {
+        pk: shard.pk.clone(),
+        sk: shard.sk.clone(),
+        item_type: ItemType::Diamonds,
+        diamonds: diamonds
+            .checked_add(by)
+            .ok_or_else(|| StoreError::Fatal("ADD overflow".into()))?,
+    }))
+}
+
+/// The records a query selects, in its order.
+fn select<'t>(table: &'t Table, query: &Query) -> Result<Vec<&'t Record>, StoreError> {
+    let limit = query.limit.map_or(usize::MAX, |limit| limit as usize);
+    if query.index == Index::Table {
+        // A key range, as DynamoDB reads it: the cost is the page, not the partition (a
+        // wallet's partition holds its whole history).
+        let Some(range) = table_range(query) else {
+            return Ok(Vec::new());
+        };
+        let selected = |(key, _): &(&Key, &Record)| {
+            key.pk == query.partition && sort_matches(&query.sort, &key.sk)
+        };
+        let rows = table.range(range);
+        let page = if query.descending {
+            rows.rev()
+                .take_while(selected)
+                .take(limit)
+                .collect::<Vec<_>>()
+        } else {
+            rows.take_while(selected).take(limit).collect()
+        };
+        return Ok(page.into_iter().map(|(_, record)| record).collect());
+    }
+    if query.start_after.is_some() {
+        return Err(StoreError::Fatal("start_after on the index".into()));
+    }
+    let mut selected: Vec<(&str, &Key, &Record)> = table
+        .iter()
+        .filter_map(|(key, record)| {
+            let (index_pk, index_sk) = record.open_lots_index_key()?;
+            (index_pk == query.partition && sort_matches(&query.sort, index_sk))
+                .then_some((index_sk, key, record))
+        })
+        .collect();
+    selected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    if query.descending {
+        selected.reverse();
+    }
+    Ok(selected
+        .into_iter()
+        .take(limit)
+        .map(|(_, _, record)| record)
+        .collect())
 }
 
 impl Store for MemoryStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
         Ok(self.lock().get(key).cloned())
     }
 
-    async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
+    async fn query(&self, query: &Query) -> Result<Vec<Record>, StoreError> {
+        if query.index != Index::Table {
+            return Err(StoreError::Fatal(
+                "the open-lots index holds keys only".into(),
+            ));
+        }
         let table = self.lock();
-        let limit = query.limit.map_or(usize::MAX, |limit| limit as usize);
-        if query.index == Index::Table {
-            // A key range, as DynamoDB reads it: the cost is the page, not the partition (a
-            // wallet's partition holds its whole history).
-            let Some(range) = table_range(query) else {
-                return Ok(Vec::new());
-            };
-            let selected = |(key, _): &(&Key, &Item)| {
-                key.pk == query.partition && sort_matches(&query.sort, &key.sk)
-            };
-            let rows = table.range(range);
-            let page = if query.descending {
-                rows.rev()
-                    .take_while(selected)
-                    .take(limit)
-                    .collect::<Vec<_>>()
-            } else {
-                rows.take_while(selected).take(limit).collect()
-            };
-            return Ok(page.into_iter().map(|(_, item)| item.clone()).collect());
-        }
-        if query.start_after.is_some() {
-            return Err(StoreError::Fatal("start_after on the index".into()));
-        }
-        let mut selected: Vec<(&str, &Key, &Item)> = table
-            .iter()
-            .filter(|(_, item)| string_attr(item, attr::GSI1PK) == Some(&query.partition))
-            .filter_map(|(key, item)| {
-                let index_sk = string_attr(item, attr::GSI1SK)?;
-                sort_matches(&query.sort, index_sk).then_some((index_sk, key, item))
-            })
-            .collect();
-        selected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        if query.descending {
-            selected.reverse();
-        }
-        Ok(selected
+        Ok(select(&table, query)?.into_iter().cloned().collect())
+    }
+
+    async fn query_keys(&self, query: &Query) -> Result<Vec<Key>, StoreError> {
+        let table = self.lock();
+        Ok(select(&table, query)?
             .into_iter()
-            .take(limit)
-            .map(|(_, _, item)| item.clone())
+            .map(Record::key)
             .collect())
     }
 
-    async fn commit(&self, transaction: &Transaction) -> Result<(), StoreError> {
+    async fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {
         transaction.validate()?;
         let mut table = self.lock();
         // Evaluate every condition against the state before any write, as DynamoDB does, and
         // report every failing one (DynamoDB's CancellationReasons list them all).
+        let keys: Vec<Key> = transaction.writes.iter().map(Write::key).collect();
         let failed: Vec<usize> = transaction
             .writes
             .iter()
+            .zip(&keys)
             .enumerate()
-            .filter(|(_, write)| {
+            .filter(|(_, (write, key))| {
                 let condition = match write {
                     Write::Put { condition, .. } | Write::Delete { condition, .. } => condition,
-                    Write::Increment { .. } => &Condition::Always,
+                    Write::AddDiamonds { .. } => &Condition::Always,
                 };
-                let key = write.key().expect("validated");
-                !condition.holds(table.get(&key))
+                !condition.holds(table.get(key))
             })
             .map(|(index, _)| index)
             .collect();
@@ -198,28 +215,27 @@ impl Store for MemoryStore {
             return Err(StoreError::ConditionFailed { writes: failed });
         }
         // Compute every new state first so a failing increment leaves nothing half-applied.
-        let mut staged: Vec<(Key, Option<Item>)> = Vec::with_capacity(transaction.writes.len());
-        for write in &transaction.writes {
-            let key = write.key().expect("validated");
+        let mut staged: Vec<(Key, Option<Record>)> = Vec::with_capacity(keys.len());
+        for (write, key) in transaction.writes.into_iter().zip(keys) {
             let next = match write {
-                Write::Put { item, .. } => Some(item.clone()),
+                Write::Put { record, .. } => Some(record),
                 Write::Delete { .. } => None,
-                Write::Increment { attribute, by, .. } => {
-                    Some(increment(table.get(&key), &key, attribute, *by)?)
+                Write::AddDiamonds { diamonds, .. } => {
+                    Some(add_diamonds(table.get(&key), &key, diamonds)?)
                 }
             };
             staged.push((key, next));
         }
         for (key, next) in staged {
             match next {
-                Some(item) => table.insert(key, item),
+                Some(record) => table.insert(key, record),
                 None => table.remove(&key),
             };
         }
         Ok(())
     }
 
-    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+    async fn scan_all(&self) -> Result<Vec<Record>, StoreError> {
         Ok(self.lock().values().cloned().collect())
     }
 }

@@ -24,7 +24,6 @@
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -33,7 +32,7 @@ use coins_rules::money::Money;
 
 use crate::error::LedgerError;
 use crate::ids::{EventId, GiftTxnId, PurchaseId, QuoteId, UserId};
-use crate::store::{Key, StoreError};
+use crate::store::Key;
 
 /// Attribute names shared by the adapters and the table definition.
 pub mod attr {
@@ -167,6 +166,7 @@ pub enum ItemType {
     PaymentEvent,
     Idempotency,
     Creator,
+    Diamonds,
     OutboxRefund,
 }
 
@@ -609,16 +609,147 @@ pub struct OutboxRefundRecord {
     pub status: String,
 }
 
-/// Serializes a record into an item.
-pub fn to_item<T: Serialize>(record: &T) -> Result<serde_dynamo::Item, LedgerError> {
-    serde_dynamo::to_item(record)
-        .map_err(|error| LedgerError::Store(StoreError::Fatal(format!("serialize: {error}"))))
+/// One creator's diamonds on one shard: a counter only ever added to (DynamoDB `ADD`), so
+/// concurrent gifts to a hot creator never conflict on it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DiamondsRecord {
+    pub pk: String,
+    pub sk: String,
+    pub item_type: ItemType,
+    pub diamonds: u64,
 }
 
-/// Reads a record out of an item; a mismatch means corrupt or foreign data.
-pub fn from_item<T: DeserializeOwned>(item: serde_dynamo::Item) -> Result<T, LedgerError> {
-    serde_dynamo::from_item(item).map_err(|error| LedgerError::Corrupt(error.to_string()))
+/// Any item of the table, typed: what the storage port reads and writes. The adapters decide
+/// the stored form (`serde_dynamo` in [`crate::dynamo`]; the records themselves in memory), so
+/// the ledger never handles attribute maps.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Record {
+    Wallet(WalletRecord),
+    Lot(LotRecord),
+    LotMarker(LotMarkerRecord),
+    History(HistoryRecord),
+    Quote(QuoteRecord),
+    Purchase(PurchaseRecord),
+    PaymentEvent(PaymentEventRecord),
+    Idempotency(IdempotencyRecord),
+    Creator(CreatorRecord),
+    Diamonds(DiamondsRecord),
+    OutboxRefund(OutboxRefundRecord),
 }
+
+/// Applies `$body` to the record inside any variant, bound as `$inner`.
+macro_rules! each_record {
+    ($record:expr, $inner:ident => $body:expr) => {
+        match $record {
+            Record::Wallet($inner) => $body,
+            Record::Lot($inner) => $body,
+            Record::LotMarker($inner) => $body,
+            Record::History($inner) => $body,
+            Record::Quote($inner) => $body,
+            Record::Purchase($inner) => $body,
+            Record::PaymentEvent($inner) => $body,
+            Record::Idempotency($inner) => $body,
+            Record::Creator($inner) => $body,
+            Record::Diamonds($inner) => $body,
+            Record::OutboxRefund($inner) => $body,
+        }
+    };
+}
+
+impl Record {
+    pub fn pk(&self) -> &str {
+        each_record!(self, r => &r.pk)
+    }
+
+    pub fn sk(&self) -> &str {
+        each_record!(self, r => &r.sk)
+    }
+
+    pub fn key(&self) -> Key {
+        Key::new(self.pk(), self.sk())
+    }
+
+    pub fn item_type(&self) -> ItemType {
+        each_record!(self, r => r.item_type)
+    }
+
+    /// The optimistic-concurrency version (wallets only).
+    pub fn version(&self) -> Option<u64> {
+        match self {
+            Record::Wallet(wallet) => Some(wallet.version),
+            _ => None,
+        }
+    }
+
+    /// The TTL attribute `expires_at`, epoch seconds, on the items that expire.
+    pub fn expires_at(&self) -> Option<i64> {
+        match self {
+            Record::LotMarker(marker) => Some(marker.expires_at),
+            Record::Quote(quote) => Some(quote.expires_at),
+            Record::Idempotency(record) => Some(record.expires_at),
+            _ => None,
+        }
+    }
+
+    /// The open-lots index key (`gsi1pk`, `gsi1sk`): open lots only.
+    pub fn open_lots_index_key(&self) -> Option<(&str, &str)> {
+        match self {
+            Record::Lot(lot) => Some((&lot.gsi1pk, &lot.gsi1sk)),
+            _ => None,
+        }
+    }
+
+    /// A purchase's status.
+    pub fn purchase_status(&self) -> Option<PurchaseStatus> {
+        match self {
+            Record::Purchase(purchase) => Some(purchase.status),
+            _ => None,
+        }
+    }
+}
+
+/// `From<XRecord> for Record` and `TryFrom<Record> for XRecord`; reading the wrong type where
+/// a key promised another is corrupt data.
+macro_rules! record_conversions {
+    ($($variant:ident($record:ty)),* $(,)?) => {$(
+        impl From<$record> for Record {
+            fn from(record: $record) -> Record {
+                Record::$variant(record)
+            }
+        }
+
+        impl TryFrom<Record> for $record {
+            type Error = LedgerError;
+
+            fn try_from(record: Record) -> Result<Self, LedgerError> {
+                match record {
+                    Record::$variant(inner) => Ok(inner),
+                    other => Err(LedgerError::Corrupt(format!(
+                        "expected {} at {:?}, found {:?}",
+                        stringify!($variant),
+                        other.key(),
+                        other.item_type()
+                    ))),
+                }
+            }
+        }
+    )*};
+}
+
+record_conversions!(
+    Wallet(WalletRecord),
+    Lot(LotRecord),
+    LotMarker(LotMarkerRecord),
+    History(HistoryRecord),
+    Quote(QuoteRecord),
+    Purchase(PurchaseRecord),
+    PaymentEvent(PaymentEventRecord),
+    Idempotency(IdempotencyRecord),
+    Creator(CreatorRecord),
+    Diamonds(DiamondsRecord),
+    OutboxRefund(OutboxRefundRecord),
+);
 
 /// The lot a TTL'd marker stands for, parsed back from the marker's keys in a stream image.
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -1,15 +1,14 @@
 //! The storage port: the few operations the ledger needs from a table, with DynamoDB's semantics.
 //!
 //! The domain computes; the store only reads items and commits a set of item writes atomically,
-//! each write guarded by a [`Condition`] or applied as a commutative [`Write::Increment`]. Both
-//! adapters ([`crate::memory::MemoryStore`], [`crate::dynamo::DynamoStore`]) implement exactly this,
-//! so one contract suite proves they behave the same.
+//! each write guarded by a [`Condition`] or applied as a commutative [`Write::AddDiamonds`]. Items
+//! cross the port as typed [`Record`]s: each adapter owns its stored form. Both adapters
+//! ([`crate::memory::MemoryStore`], [`crate::dynamo::DynamoStore`]) implement exactly this, so
+//! one contract suite proves they behave the same.
 
 use std::future::Future;
 
-use serde_dynamo::{AttributeValue, Item};
-
-use crate::model::attr;
+use crate::model::{PurchaseStatus, Record};
 
 /// The primary key of an item.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -24,30 +23,6 @@ impl Key {
             pk: pk.into(),
             sk: sk.into(),
         }
-    }
-
-    /// The key of a stored item; `None` if the item lacks `pk` or `sk` as strings.
-    pub fn of(item: &Item) -> Option<Key> {
-        Some(Key {
-            pk: string_attr(item, attr::PK)?.to_owned(),
-            sk: string_attr(item, attr::SK)?.to_owned(),
-        })
-    }
-}
-
-/// A string attribute of an item.
-pub fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(value)) => Some(value),
-        _ => None,
-    }
-}
-
-/// A number attribute of an item, as an integer (all our numbers are integers).
-pub fn number_attr(item: &Item, name: &str) -> Option<i128> {
-    match item.get(name) {
-        Some(AttributeValue::N(value)) => value.parse().ok(),
-        _ => None,
     }
 }
 
@@ -66,8 +41,8 @@ pub enum Condition {
     Exists,
     /// Optimistic concurrency: the item exists with this `version`.
     VersionIs(u64),
-    /// The item exists and a string attribute has this value (e.g. `status = pending`).
-    StringEquals { name: &'static str, value: String },
+    /// The item is a purchase in this status (`status = :status`).
+    PurchaseStatusIs(PurchaseStatus),
 }
 
 impl Condition {
@@ -81,48 +56,56 @@ impl Condition {
     }
 
     /// Evaluates the condition on the item's current state, as DynamoDB would.
-    pub fn holds(&self, current: Option<&Item>) -> bool {
+    pub fn holds(&self, current: Option<&Record>) -> bool {
         match (self, current) {
             (Condition::Always, _) => true,
             (Condition::Absent | Condition::AbsentOrExpired { .. }, None) => true,
             (Condition::Absent, Some(_)) => false,
-            (Condition::AbsentOrExpired { now_epoch_s }, Some(item)) => {
-                number_attr(item, attr::EXPIRES_AT)
-                    .is_some_and(|expires_at| expires_at < i128::from(*now_epoch_s))
-            }
+            (Condition::AbsentOrExpired { now_epoch_s }, Some(record)) => record
+                .expires_at()
+                .is_some_and(|expires_at| expires_at < *now_epoch_s),
             (Condition::Exists, current) => current.is_some(),
-            (Condition::VersionIs(version), Some(item)) => {
-                number_attr(item, attr::VERSION) == Some(i128::from(*version))
+            (Condition::VersionIs(version), Some(record)) => record.version() == Some(*version),
+            (Condition::PurchaseStatusIs(status), Some(record)) => {
+                record.purchase_status() == Some(*status)
             }
-            (Condition::StringEquals { name, value }, Some(item)) => {
-                string_attr(item, name) == Some(value.as_str())
-            }
-            (Condition::VersionIs(_) | Condition::StringEquals { .. }, None) => false,
+            (Condition::VersionIs(_) | Condition::PurchaseStatusIs(_), None) => false,
         }
     }
 }
 
 /// One item write inside a commit.
+// A record is a few hundred bytes and a transaction holds at most 100 writes, moved once into
+// the store: boxing each record would cost an allocation per write for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Debug)]
 pub enum Write {
-    /// Replaces the whole item (it must hold `pk` and `sk`).
-    Put { item: Item, condition: Condition },
+    /// Replaces the whole item.
+    Put {
+        record: Record,
+        condition: Condition,
+    },
     /// Deletes the item.
     Delete { key: Key, condition: Condition },
-    /// Adds `by` to a number attribute, creating the item or attribute at 0 first (DynamoDB
-    /// `ADD`). Commutative, so concurrent increments never conflict on a version.
-    Increment {
-        key: Key,
-        attribute: &'static str,
-        by: u64,
-    },
+    /// Adds to a creator's diamonds shard, creating it at 0 first (DynamoDB `ADD`).
+    /// Commutative, so concurrent gifts never conflict on a version.
+    AddDiamonds { shard: Key, diamonds: u64 },
 }
 
 impl Write {
-    pub fn key(&self) -> Option<Key> {
+    pub fn key(&self) -> Key {
         match self {
-            Write::Put { item, .. } => Key::of(item),
-            Write::Delete { key, .. } | Write::Increment { key, .. } => Some(key.clone()),
+            Write::Put { record, .. } => record.key(),
+            Write::Delete { key, .. } => key.clone(),
+            Write::AddDiamonds { shard, .. } => shard.clone(),
+        }
+    }
+
+    /// The key without copying it.
+    fn key_parts(&self) -> (&str, &str) {
+        match self {
+            Write::Put { record, .. } => (record.pk(), record.sk()),
+            Write::Delete { key, .. } | Write::AddDiamonds { shard: key, .. } => (&key.pk, &key.sk),
         }
     }
 }
@@ -153,8 +136,7 @@ impl Transaction {
         self.writes.len() - 1
     }
 
-    /// Checks what DynamoDB would refuse outright: no writes, too many, one item twice, an
-    /// item without its key.
+    /// Checks what DynamoDB would refuse outright: no writes, too many, one item twice.
     pub fn validate(&self) -> Result<(), StoreError> {
         if self.writes.is_empty() || self.writes.len() > MAX_TRANSACTION_WRITES {
             return Err(StoreError::Fatal(format!(
@@ -162,12 +144,13 @@ impl Transaction {
                 self.writes.len()
             )));
         }
-        let mut keys = std::collections::HashSet::new();
-        for write in &self.writes {
-            let key = write
-                .key()
-                .ok_or_else(|| StoreError::Fatal("an item without pk/sk".into()))?;
-            if !keys.insert(key.clone()) {
+        // At most 100 writes: comparing pairs is cheaper than hashing every key.
+        for (index, write) in self.writes.iter().enumerate() {
+            let key = write.key_parts();
+            if self.writes[..index]
+                .iter()
+                .any(|earlier| earlier.key_parts() == key)
+            {
                 return Err(StoreError::Fatal(format!(
                     "one transaction writes {key:?} twice"
                 )));
@@ -242,38 +225,52 @@ pub enum StoreError {
 /// The storage port. Reads of the table are strongly consistent.
 pub trait Store: Clone + Send + Sync + 'static {
     /// Reads one item.
-    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Item>, StoreError>> + Send;
+    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
-    /// Reads items of one partition in sort-key order (reversed if `descending`).
-    fn query(&self, query: &Query) -> impl Future<Output = Result<Vec<Item>, StoreError>> + Send;
+    /// Reads items of one table partition in sort-key order (reversed if `descending`).
+    fn query(&self, query: &Query) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
+
+    /// The keys of the items a query selects, in its order: the only read of the open-lots
+    /// index, which projects keys alone.
+    fn query_keys(
+        &self,
+        query: &Query,
+    ) -> impl Future<Output = Result<Vec<Key>, StoreError>> + Send;
 
     /// Applies all writes or none.
     fn commit(
         &self,
-        transaction: &Transaction,
+        transaction: Transaction,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every item in the table (audits and tests only: a full scan).
-    fn scan_all(&self) -> impl Future<Output = Result<Vec<Item>, StoreError>> + Send;
+    fn scan_all(&self) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::ids::{IdempotencyKey, UserId};
+    use crate::model::{IdempotencyRecord, ItemType, WalletRecord, keys};
 
-    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
-        Item::from(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect::<HashMap<_, _>>(),
-        )
+    fn idempotency_record(expires_at: i64) -> Record {
+        let user = UserId::new("a").unwrap();
+        let key = keys::idempotency(&user, &IdempotencyKey::new("k").unwrap());
+        Record::Idempotency(IdempotencyRecord {
+            pk: key.pk,
+            sk: key.sk,
+            item_type: ItemType::Idempotency,
+            user_id: user,
+            request_hash: String::new(),
+            response: String::new(),
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+            expires_at,
+        })
     }
 
     #[test]
     fn an_expired_record_counts_as_absent() {
-        let record = item(&[("expires_at", AttributeValue::N("100".into()))]);
+        let record = idempotency_record(100);
         let at = |now_epoch_s| Condition::AbsentOrExpired { now_epoch_s };
         assert!(at(101).holds(Some(&record)));
         assert!(!at(100).holds(Some(&record)));
@@ -283,10 +280,14 @@ mod tests {
 
     #[test]
     fn a_version_condition_needs_the_item_at_that_version() {
-        let wallet = item(&[("version", AttributeValue::N("7".into()))]);
+        let user = UserId::new("a").unwrap();
+        let mut wallet = WalletRecord::empty(&user, jiff::Timestamp::UNIX_EPOCH);
+        wallet.version = 7;
+        let wallet = Record::Wallet(wallet);
         assert!(Condition::VersionIs(7).holds(Some(&wallet)));
         assert!(!Condition::VersionIs(6).holds(Some(&wallet)));
         assert!(!Condition::VersionIs(7).holds(None));
+        assert!(!Condition::VersionIs(7).holds(Some(&idempotency_record(1))));
         assert_eq!(Condition::version(0), Condition::Absent);
     }
 
@@ -299,10 +300,9 @@ mod tests {
             condition: Condition::Always,
         });
         assert!(tx.validate().is_ok());
-        tx.push(Write::Increment {
-            key,
-            attribute: "n",
-            by: 1,
+        tx.push(Write::AddDiamonds {
+            shard: key,
+            diamonds: 1,
         });
         assert!(matches!(tx.validate(), Err(StoreError::Fatal(_))));
         assert!(Transaction::new(None).validate().is_err());

@@ -10,7 +10,7 @@ use super::{Ledger, zone};
 use crate::error::LedgerError;
 use crate::ids::{PurchaseId, UserId};
 use crate::model::{
-    CreatorRecord, HistoryRecord, ItemType, TxnKind, WalletRecord, attr, from_item, keys, to_item,
+    CreatorRecord, DiamondsRecord, HistoryRecord, ItemType, TxnKind, WalletRecord, keys,
 };
 use crate::store::{Condition, Key, Query, SortKey, Store, StoreError, Transaction, Write};
 
@@ -163,7 +163,7 @@ impl<S: Store> Ledger<S> {
             .query(&query)
             .await?
             .into_iter()
-            .map(from_item::<HistoryRecord>)
+            .map(HistoryRecord::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let more = records.len() > limit as usize;
         records.truncate(limit as usize);
@@ -198,7 +198,7 @@ impl<S: Store> Ledger<S> {
         let mut retry = self.retry();
         loop {
             let current = match self.store.get(&keys::wallet(user)).await? {
-                Some(item) => from_item::<WalletRecord>(item)?,
+                Some(record) => WalletRecord::try_from(record)?,
                 None => WalletRecord::empty(user, now),
             };
             let limit = current.daily_limit.request(requested, now);
@@ -211,10 +211,10 @@ impl<S: Store> Ledger<S> {
             next.updated_at = now;
             let mut transaction = Transaction::new(None);
             transaction.push(Write::Put {
-                item: to_item(&next)?,
+                record: next.into(),
                 condition: Condition::version(current.version),
             });
-            match self.store.commit(&transaction).await {
+            match self.store.commit(transaction).await {
                 Ok(()) => return Ok(limit),
                 Err(error) => retry.after(error).await?,
             }
@@ -238,12 +238,12 @@ impl<S: Store> Ledger<S> {
         };
         let mut transaction = Transaction::new(None);
         transaction.push(Write::Put {
-            item: to_item(&record)?,
+            record: record.into(),
             condition: Condition::Absent,
         });
         let mut retry = self.retry();
         loop {
-            match self.store.commit(&transaction).await {
+            match self.store.commit(transaction.clone()).await {
                 Ok(()) => return Ok(Enrollment::Created),
                 Err(StoreError::ConditionFailed { .. }) => return Ok(Enrollment::AlreadyEnrolled),
                 Err(error) => retry.after(error).await?,
@@ -262,7 +262,7 @@ impl<S: Store> Ledger<S> {
         user: &UserId,
     ) -> Result<Option<CreatorRecord>, LedgerError> {
         match self.store.get(&keys::creator_profile(user)).await? {
-            Some(item) => Ok(Some(from_item(item)?)),
+            Some(record) => Ok(Some(CreatorRecord::try_from(record)?)),
             None => Ok(None),
         }
     }
@@ -276,17 +276,17 @@ impl<S: Store> Ledger<S> {
             .ok_or(LedgerError::NotFound)?;
         let mut diamonds: u64 = 0;
         for shard in 0..profile.diamond_shards {
-            let Some(item) = self
+            let Some(record) = self
                 .store
                 .get(&keys::diamonds_shard(creator, shard))
                 .await?
             else {
                 continue;
             };
-            let shard = crate::store::number_attr(&item, attr::DIAMONDS).unwrap_or(0);
-            let shard = u64::try_from(shard)
-                .map_err(|_| LedgerError::Corrupt(format!("diamond shard holds {shard}")))?;
-            diamonds = diamonds.checked_add(shard).ok_or(LedgerError::Overflow)?;
+            let shard = DiamondsRecord::try_from(record)?;
+            diamonds = diamonds
+                .checked_add(shard.diamonds)
+                .ok_or(LedgerError::Overflow)?;
         }
         Ok(Earnings {
             creator_id: creator.clone(),

@@ -11,9 +11,7 @@ use crate::domain;
 use crate::error::LedgerError;
 use crate::idempotency::{client_token, prior_response, record_write, request_hash};
 use crate::ids::{GiftTxnId, IdempotencyKey, TxnId, UserId};
-use crate::model::{
-    GiftDetails, GiftTarget, HistoryRecord, ItemType, TxnKind, attr, keys, stable_hash, to_item,
-};
+use crate::model::{GiftDetails, GiftTarget, HistoryRecord, ItemType, TxnKind, keys};
 use crate::store::{Condition, MAX_TRANSACTION_WRITES, Store, Transaction, Write};
 
 /// Lots one gift may touch: a transaction holds 100 writes, and a gift also writes the wallet,
@@ -90,11 +88,8 @@ impl<S: Store> Ledger<S> {
             .creator_profile(&request.recipient)
             .await?
             .ok_or(LedgerError::RecipientNotCreator)?;
-        // By hash of the gift id: spread evenly, and the same shard on every retry.
-        let shard = u16::try_from(
-            stable_hash(gift_txn_id.as_str()) % u64::from(profile.diamond_shards.max(1)),
-        )
-        .expect("a value below a u16 shard count fits a u16");
+        // Picked once per call: spread evenly, and the same shard on every retry.
+        let shard = rand::random_range(0..profile.diamond_shards.max(1));
         let mut retry = self.retry();
         loop {
             if let Some(prior) =
@@ -146,12 +141,12 @@ impl<S: Store> Ledger<S> {
                 &version_text,
             ])));
             transaction.push(Write::Put {
-                item: to_item(&debit.wallet)?,
+                record: debit.wallet.into(),
                 condition: Condition::version(snapshot.wallet.version),
             });
-            for lot in &debit.lots_spent_from {
+            for lot in debit.lots_spent_from {
                 transaction.push(Write::Put {
-                    item: to_item(lot)?,
+                    record: lot.into(),
                     condition: Condition::Exists,
                 });
             }
@@ -162,13 +157,12 @@ impl<S: Store> Ledger<S> {
                 });
             }
             transaction.push(Write::Put {
-                item: to_item(&history)?,
+                record: history.into(),
                 condition: Condition::Absent,
             });
-            transaction.push(Write::Increment {
-                key: keys::diamonds_shard(&request.recipient, shard),
-                attribute: attr::DIAMONDS,
-                by: request.coins,
+            transaction.push(Write::AddDiamonds {
+                shard: keys::diamonds_shard(&request.recipient, shard),
+                diamonds: request.coins,
             });
             transaction.push(record_write(
                 &request.sender,
@@ -178,7 +172,7 @@ impl<S: Store> Ledger<S> {
                 now,
                 self.config.idempotency_ttl,
             )?);
-            match self.store.commit(&transaction).await {
+            match self.store.commit(transaction).await {
                 Ok(()) => return Ok(receipt),
                 Err(error) => retry.after(error).await?,
             }

@@ -9,9 +9,7 @@ use crate::domain;
 use crate::error::LedgerError;
 use crate::idempotency::client_token;
 use crate::ids::{PurchaseId, TxnId, UserId};
-use crate::model::{
-    HistoryRecord, ItemType, LOT_INDEX_SHARDS, PurchaseStatus, TxnKind, attr, keys, to_item,
-};
+use crate::model::{HistoryRecord, ItemType, LOT_INDEX_SHARDS, PurchaseStatus, TxnKind, keys};
 use crate::store::{Condition, Index, Key, Query, SortKey, Store, Transaction, Write};
 
 /// What `close_lot` did.
@@ -98,7 +96,7 @@ impl<S: Store> Ledger<S> {
                 &snapshot.wallet.version.to_string(),
             ])));
             transaction.push(Write::Put {
-                item: to_item(&wallet)?,
+                record: wallet.clone().into(),
                 condition: Condition::version(snapshot.wallet.version),
             });
             transaction.push(Write::Delete {
@@ -106,18 +104,15 @@ impl<S: Store> Ledger<S> {
                 condition: Condition::Exists,
             });
             transaction.push(Write::Put {
-                item: to_item(&purchase)?,
-                condition: Condition::StringEquals {
-                    name: attr::STATUS,
-                    value: PurchaseStatus::Credited.as_str().to_owned(),
-                },
+                record: purchase.clone().into(),
+                condition: Condition::PurchaseStatusIs(PurchaseStatus::Credited),
             });
             transaction.push(Write::Put {
-                item: to_item(&history)?,
+                record: history.clone().into(),
                 condition: Condition::Absent,
             });
             let non_refundable_coins = lot.remaining;
-            match self.store.commit(&transaction).await {
+            match self.store.commit(transaction).await {
                 Ok(()) => {
                     return Ok(CloseOutcome::Closed {
                         non_refundable_coins,
@@ -150,11 +145,11 @@ impl<S: Store> Ledger<S> {
                 limit: Some(budget),
                 start_after: None,
             };
-            let due = self.store.query(&query).await?;
+            let due = self.store.query_keys(&query).await?;
             budget = budget.saturating_sub(u32::try_from(due.len()).unwrap_or(u32::MAX));
-            for item in due {
-                let Some((user, purchase)) = Key::of(&item).as_ref().and_then(lot_from_key) else {
-                    tracing::error!(?item, "unreadable key in the open-lots index");
+            for key in due {
+                let Some((user, purchase)) = lot_from_key(&key) else {
+                    tracing::error!(?key, "unreadable key in the open-lots index");
                     report.failed += 1;
                     continue;
                 };

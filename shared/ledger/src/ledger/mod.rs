@@ -26,7 +26,7 @@ pub use refunds::{RefundBy, RefundReceipt};
 
 use crate::error::LedgerError;
 use crate::ids::UserId;
-use crate::model::{LotRecord, WalletRecord, from_item, keys};
+use crate::model::{LotRecord, Record, WalletRecord, keys};
 use crate::store::{Query, SortKey, Store, StoreError};
 
 /// Tunables; the defaults suit production.
@@ -113,12 +113,16 @@ impl<S: Store> Ledger<S> {
         );
         let mut wallet = None;
         let mut lots = Vec::new();
-        for item in self.store.query(&query).await? {
-            let sk = crate::store::string_attr(&item, crate::model::attr::SK).unwrap_or_default();
-            if sk == keys::WALLET_SK {
-                wallet = Some(from_item::<WalletRecord>(item)?);
-            } else if sk.starts_with(keys::LOT_SK_PREFIX) {
-                lots.push(from_item::<LotRecord>(item)?);
+        for record in self.store.query(&query).await? {
+            match record {
+                Record::Wallet(record) => wallet = Some(record),
+                Record::Lot(lot) => lots.push(lot),
+                other => {
+                    return Err(LedgerError::Corrupt(format!(
+                        "{:?} among a wallet's lots",
+                        other.key()
+                    )));
+                }
             }
         }
         Ok(Snapshot {

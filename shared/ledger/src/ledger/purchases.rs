@@ -14,8 +14,7 @@ use crate::idempotency::{client_token, prior_response, record_write, request_has
 use crate::ids::{EventId, IdempotencyKey, PurchaseId, QuoteId, TxnId, UserId};
 use crate::model::{
     HistoryRecord, ItemType, LotMarkerRecord, LotRecord, PaymentEventRecord, PaymentKind,
-    PaymentRejection, PurchaseRecord, PurchaseStatus, Quote, QuoteRecord, TxnKind, attr, from_item,
-    keys, to_item,
+    PaymentRejection, PurchaseRecord, PurchaseStatus, Quote, QuoteRecord, TxnKind, keys,
 };
 use crate::store::{Condition, Store, StoreError, Transaction, Write};
 
@@ -98,12 +97,12 @@ impl<S: Store> Ledger<S> {
         let record = QuoteRecord::from(quote.clone());
         let mut transaction = Transaction::new(None);
         transaction.push(Write::Put {
-            item: to_item(&record)?,
+            record: record.clone().into(),
             condition: Condition::Absent,
         });
         let mut retry = self.retry();
         loop {
-            match self.store.commit(&transaction).await {
+            match self.store.commit(transaction.clone()).await {
                 Ok(()) => return Ok(()),
                 // Quote ids are fresh random ids: a failed "absent" means our own earlier
                 // attempt landed (lost response), unless the stored quote is someone else's.
@@ -122,12 +121,12 @@ impl<S: Store> Ledger<S> {
 
     /// The user's quote, expired or not (the caller decides); another user's is not found.
     pub async fn get_quote(&self, user: &UserId, quote_id: &QuoteId) -> Result<Quote, LedgerError> {
-        let item = self
+        let record = self
             .store
             .get(&keys::quote(quote_id))
             .await?
             .ok_or(LedgerError::NotFound)?;
-        let record: QuoteRecord = from_item(item)?;
+        let record = QuoteRecord::try_from(record)?;
         if record.user_id != *user {
             return Err(LedgerError::NotFound);
         }
@@ -139,12 +138,12 @@ impl<S: Store> Ledger<S> {
         &self,
         purchase_id: &PurchaseId,
     ) -> Result<PurchaseRecord, LedgerError> {
-        let item = self
+        let record = self
             .store
             .get(&keys::purchase(purchase_id))
             .await?
             .ok_or(LedgerError::NotFound)?;
-        from_item(item)
+        PurchaseRecord::try_from(record)
     }
 
     /// Creates a pending purchase at the quoted price. `zone` is the buyer's IANA zone (from the
@@ -215,7 +214,7 @@ impl<S: Store> Ledger<S> {
                 purchase_id.as_str(),
             ])));
             transaction.push(Write::Put {
-                item: to_item(&record)?,
+                record: record.clone().into(),
                 condition: Condition::Absent,
             });
             transaction.push(record_write(
@@ -226,7 +225,7 @@ impl<S: Store> Ledger<S> {
                 now,
                 self.config.idempotency_ttl,
             )?);
-            match self.store.commit(&transaction).await {
+            match self.store.commit(transaction).await {
                 Ok(()) => return Ok(receipt),
                 Err(error) => retry.after(error).await?,
             }
@@ -305,11 +304,8 @@ impl<S: Store> Ledger<S> {
             };
             purchase.settled_by_event = Some(event.event_id.clone());
             transaction.push(Write::Put {
-                item: to_item(&purchase)?,
-                condition: Condition::StringEquals {
-                    name: attr::STATUS,
-                    value: PurchaseStatus::Pending.as_str().to_owned(),
-                },
+                record: purchase.clone().into(),
+                condition: Condition::PurchaseStatusIs(PurchaseStatus::Pending),
             });
             let event_record = PaymentEventRecord {
                 pk: event_key.pk.clone(),
@@ -325,10 +321,10 @@ impl<S: Store> Ledger<S> {
                 received_at: now,
             };
             transaction.push(Write::Put {
-                item: to_item(&event_record)?,
+                record: event_record.clone().into(),
                 condition: Condition::Absent,
             });
-            match self.store.commit(&transaction).await {
+            match self.store.commit(transaction).await {
                 Ok(()) => return Ok(outcome),
                 Err(error) => retry.after(error).await?,
             }
@@ -384,19 +380,19 @@ impl<S: Store> Ledger<S> {
         purchase.lot_sk = Some(lot.sk.clone());
         let writes = vec![
             Write::Put {
-                item: to_item(&wallet)?,
+                record: wallet.clone().into(),
                 condition: Condition::version(snapshot.wallet.version),
             },
             Write::Put {
-                item: to_item(&lot)?,
+                record: lot.clone().into(),
                 condition: Condition::Absent,
             },
             Write::Put {
-                item: to_item(&marker)?,
+                record: marker.clone().into(),
                 condition: Condition::Absent,
             },
             Write::Put {
-                item: to_item(&history)?,
+                record: history.clone().into(),
                 condition: Condition::Absent,
             },
         ];

@@ -14,7 +14,7 @@ use crate::idempotency::client_token;
 use crate::ids::{PurchaseId, TxnId, UserId};
 use crate::model::{
     HistoryRecord, ItemType, OutboxRefundRecord, PurchaseRecord, PurchaseStatus, RefundReason,
-    TxnKind, attr, keys, to_item,
+    TxnKind, keys,
 };
 use crate::store::{Condition, Store, Transaction, Write};
 
@@ -155,25 +155,22 @@ impl<S: Store> Ledger<S> {
                 status: "pending".to_owned(),
             };
             transaction.push(Write::Put {
-                item: to_item(&wallet)?,
+                record: wallet.clone().into(),
                 condition: Condition::version(snapshot.wallet.version),
             });
             transaction.push(Write::Put {
-                item: to_item(&purchase)?,
-                condition: Condition::StringEquals {
-                    name: attr::STATUS,
-                    value: PurchaseStatus::Credited.as_str().to_owned(),
-                },
+                record: purchase.clone().into(),
+                condition: Condition::PurchaseStatusIs(PurchaseStatus::Credited),
             });
             transaction.push(Write::Put {
-                item: to_item(&history)?,
+                record: history.clone().into(),
                 condition: Condition::Absent,
             });
             transaction.push(Write::Put {
-                item: to_item(&outbox)?,
+                record: outbox.clone().into(),
                 condition: Condition::Absent,
             });
-            match self.store.commit(&transaction).await {
+            match self.store.commit(transaction).await {
                 Ok(()) => return Ok(receipt(&purchase)),
                 Err(error) => retry.after(error).await?,
             }

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use coins_ledger::capacity::item_size_bytes;
-use coins_ledger::store::{Store, string_attr};
+use coins_ledger::capacity::record_size_bytes;
+use coins_ledger::store::Store;
 use coins_ledger::{MemoryStore, RefundBy};
 
 use crate::harness::{MeteredStore, MeteredWrite, World, at, user};
@@ -107,11 +107,9 @@ async fn write_units_per_operation_and_hot_item_sizes() {
 
     // The largest item of each type.
     let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
-    for item in metered.scan_all().await.unwrap() {
-        let kind = string_attr(&item, "item_type")
-            .map(str::to_owned)
-            .unwrap_or_else(|| "diamonds_shard".to_owned());
-        let size = item_size_bytes(&item);
+    for record in metered.scan_all().await.unwrap() {
+        let kind = format!("{:?}", record.item_type());
+        let size = record_size_bytes(&record).unwrap();
         let largest = sizes.entry(kind).or_default();
         *largest = (*largest).max(size);
     }
@@ -131,12 +129,12 @@ async fn write_units_per_operation_and_hot_item_sizes() {
         println!("| {kind} | {size} |");
     }
     for hot in [
-        "wallet",
-        "lot",
-        "diamonds_shard",
-        "lot_marker",
-        "history",
-        "idempotency",
+        "Wallet",
+        "Lot",
+        "Diamonds",
+        "LotMarker",
+        "History",
+        "Idempotency",
     ] {
         let size = sizes[hot];
         assert!(size < 1024, "{hot} is {size} bytes, over 1 KB");

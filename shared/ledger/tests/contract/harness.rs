@@ -4,9 +4,10 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use coins_ledger::capacity::{item_size_bytes, write_units};
+use coins_ledger::capacity::{record_size_bytes, write_units};
 use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
-use coins_ledger::store::{Key, Query, Store, StoreError, Transaction};
+use coins_ledger::model::Record;
+use coins_ledger::store::{Key, Query, Store, StoreError, Transaction, Write};
 use coins_ledger::{
     AuditReport, EventId, GiftReceipt, GiftRequest, GiftTarget, IdempotencyKey, Ledger,
     LedgerConfig, LedgerError, MemoryStore, PaymentEvent, PaymentKind, PaymentOutcome, PurchaseId,
@@ -14,7 +15,6 @@ use coins_ledger::{
 };
 use coins_rules::money::Money;
 use jiff::{SignedDuration, Timestamp};
-use serde_dynamo::Item;
 
 pub const TOKYO: &str = "Asia/Tokyo";
 
@@ -119,7 +119,7 @@ impl<S: Store> FaultyStore<S> {
 }
 
 impl<S: Store> Store for FaultyStore<S> {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
         let hidden = {
             let mut hidden = self.hidden.lock().unwrap();
             let position = hidden.iter().position(|k| k == key);
@@ -131,11 +131,15 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.get(key).await
     }
 
-    async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
+    async fn query(&self, query: &Query) -> Result<Vec<Record>, StoreError> {
         self.inner.query(query).await
     }
 
-    async fn commit(&self, transaction: &Transaction) -> Result<(), StoreError> {
+    async fn query_keys(&self, query: &Query) -> Result<Vec<Key>, StoreError> {
+        self.inner.query_keys(query).await
+    }
+
+    async fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {
         *self.commits.lock().unwrap() += 1;
         let fault = self.plan.lock().unwrap().pop_front();
         match fault {
@@ -156,7 +160,7 @@ impl<S: Store> Store for FaultyStore<S> {
         }
     }
 
-    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+    async fn scan_all(&self) -> Result<Vec<Record>, StoreError> {
         self.inner.scan_all().await
     }
 }
@@ -196,34 +200,32 @@ impl<S: Store> MeteredStore<S> {
 }
 
 impl<S: Store> Store for MeteredStore<S> {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
         self.inner.get(key).await
     }
 
-    async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
+    async fn query(&self, query: &Query) -> Result<Vec<Record>, StoreError> {
         self.inner.query(query).await
     }
 
-    async fn commit(&self, transaction: &Transaction) -> Result<(), StoreError> {
-        let keys: Vec<Key> = transaction
-            .writes
-            .iter()
-            .map(|write| write.key().expect("a keyed write"))
-            .collect();
+    async fn query_keys(&self, query: &Query) -> Result<Vec<Key>, StoreError> {
+        self.inner.query_keys(query).await
+    }
+
+    async fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {
+        let keys: Vec<Key> = transaction.writes.iter().map(Write::key).collect();
         let mut before = Vec::new();
         for key in &keys {
             before.push(self.inner.get(key).await?);
         }
-        self.inner.commit(transaction).await?;
         let transactional = transaction.writes.len() > 1;
+        self.inner.commit(transaction).await?;
         let mut measured = Vec::new();
         for (key, before) in keys.iter().zip(before) {
             let after = self.inner.get(key).await?;
             // AWS bills the larger of the item before and after the write.
-            let bytes = before
-                .as_ref()
-                .map_or(0, item_size_bytes)
-                .max(after.as_ref().map_or(0, item_size_bytes));
+            let size = |record: Option<Record>| record.map_or(Ok(0), |r| record_size_bytes(&r));
+            let bytes = size(before)?.max(size(after)?);
             measured.push(MeteredWrite {
                 sk: key.sk.clone(),
                 bytes,
@@ -234,7 +236,7 @@ impl<S: Store> Store for MeteredStore<S> {
         Ok(())
     }
 
-    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+    async fn scan_all(&self) -> Result<Vec<Record>, StoreError> {
         self.inner.scan_all().await
     }
 }

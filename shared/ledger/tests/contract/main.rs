@@ -35,9 +35,9 @@ contract!(
     // the port
     a_conditional_put_fails_once_the_item_exists,
     a_transaction_with_one_failing_condition_writes_nothing,
-    increments_create_and_add,
+    diamonds_are_added_to_a_shard_created_at_zero,
     an_expired_record_may_be_replaced_but_a_live_one_not,
-    string_conditions_guard_status_changes,
+    status_conditions_guard_purchase_changes,
     queries_order_limit_and_resume,
     the_index_finds_items_by_deadline,
     // purchases and payments

@@ -1,7 +1,7 @@
 //! Refund-window closure: by marker event, by sweep, never early, idempotent.
 
 use coins_ledger::model::{LotMarker, keys};
-use coins_ledger::store::{Key, Store, number_attr};
+use coins_ledger::store::{Key, Store};
 use coins_ledger::{CloseOutcome, TxnKind};
 use jiff::SignedDuration;
 
@@ -63,8 +63,8 @@ pub async fn the_marker_expires_at_the_deadline_and_names_its_lot<S: Store>(stor
         .unwrap()
         .expect("a marker per open lot");
     assert_eq!(
-        number_attr(&marker, "expires_at"),
-        Some(i128::from(at("2026-03-15T15:00:00Z").as_second()))
+        marker.expires_at(),
+        Some(at("2026-03-15T15:00:00Z").as_second())
     );
     // What the refund-expiry function does with the stream's REMOVE record.
     let parsed = LotMarker::from_keys(&key.pk, &key.sk).unwrap();

@@ -1,6 +1,6 @@
 //! Refunds and every way one is refused.
 
-use coins_ledger::model::{OutboxRefundRecord, RefundReason, from_item, keys};
+use coins_ledger::model::{OutboxRefundRecord, RefundReason, keys};
 use coins_ledger::store::Store;
 use coins_ledger::{LedgerError, PurchaseStatus, RefundBy, TxnKind};
 use coins_rules::refund::AdminOverride;
@@ -28,7 +28,7 @@ pub async fn a_refund_inside_the_window_reverses_the_coins_and_queues_the_money<
     assert_eq!(world.balance(&fan, later).await, 0);
 
     let outbox = store.get(&keys::outbox_refund(&purchase)).await.unwrap();
-    let outbox: OutboxRefundRecord = from_item(outbox.expect("a refund instruction")).unwrap();
+    let outbox = OutboxRefundRecord::try_from(outbox.expect("a refund instruction")).unwrap();
     assert_eq!(
         (outbox.amount, outbox.reason),
         (yen(700), RefundReason::Customer)
