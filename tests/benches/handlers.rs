@@ -90,7 +90,7 @@ fn funded(runtime: &tokio::runtime::Runtime) -> Deps<MemoryStore> {
         let sender = UserId::new(SENDER).expect("a user id");
         let now = deps.now();
         let priced = deps
-            .price_book
+            .price_book()
             .quote(
                 "JP".parse::<BillingCountry>().expect("JP"),
                 Channel::Web,

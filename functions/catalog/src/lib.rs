@@ -40,7 +40,7 @@ fn packages<S: Store>(
         .parse()
         .map_err(ApiError::invalid)?;
     let list = deps
-        .price_book
+        .price_book()
         .package_list(claims.billing_country, channel)?;
     response::ok(&list)
 }
@@ -53,8 +53,8 @@ struct GiftCatalogBody<'a> {
 
 fn gift_catalog<S: Store>(deps: &Deps<S>) -> Result<Response<Body>, ApiError> {
     response::ok(&GiftCatalogBody {
-        version: deps.gifts.version(),
-        gifts: deps.gifts.gifts(),
+        version: deps.gifts().version(),
+        gifts: deps.gifts().gifts(),
     })
 }
 

@@ -90,7 +90,7 @@ async fn send_gift<S: Store>(deps: &Deps<S>, req: &Request) -> Result<Response<B
     let now = deps.now();
     claims.check_age(now)?;
     check_recipient(claims.user_id.as_str(), ask.recipient.as_str())?;
-    let coins = deps.gifts.price(&ask.gift_id, ask.quantity)?;
+    let coins = deps.gifts().price(&ask.gift_id, ask.quantity)?;
     let request = GiftRequest {
         sender: claims.user_id.clone(),
         recipient: ask.recipient,

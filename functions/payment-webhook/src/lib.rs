@@ -197,7 +197,7 @@ mod tests {
     async fn pending_purchase(deps: &Deps<MemoryStore>) -> (String, String) {
         let user = UserId::new("alice").unwrap();
         let priced = deps
-            .price_book
+            .price_book()
             .quote(
                 "JP".parse().unwrap(),
                 Channel::Web,

@@ -98,7 +98,7 @@ mod tests {
     /// A stored quote for alice (billed in Japan) of the 700-coin web package.
     async fn quote_for_alice(deps: &Deps<MemoryStore>) -> String {
         let priced = deps
-            .price_book
+            .price_book()
             .quote(
                 "JP".parse().unwrap(),
                 Channel::Web,

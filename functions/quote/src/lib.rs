@@ -87,7 +87,7 @@ async fn create_quote<S: Store>(deps: &Deps<S>, req: &Request) -> Result<Respons
     let now = deps.now();
     claims.check_age(now)?;
     let priced = deps
-        .price_book
+        .price_book()
         .quote(claims.billing_country, ask.channel, ask.item)?;
     let stored = stored_quote(&priced, &claims.user_id, now);
     deps.ledger.save_quote(&stored).await?;

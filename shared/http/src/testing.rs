@@ -157,7 +157,7 @@ pub async fn buy_package(
     let package: PackageId = package.parse().expect("a package id");
     let now = deps.now();
     let priced = deps
-        .price_book
+        .price_book()
         .quote(country, Channel::Web, QuoteItem::Package(package))
         .expect("the package is sold there");
     let quote = stored_quote(&priced, &user, now);

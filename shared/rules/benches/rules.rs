@@ -1,4 +1,5 @@
-//! Hot-path timings of the rules: quotes, refund windows and the age gate.
+//! Hot-path timings of the rules: quotes, refund windows and the age gate; and what loading the
+//! price book costs a cold start.
 //!
 //! Run: `cargo bench -p coins-rules --bench rules -- --warm-up-time 1 --measurement-time 3`.
 //! Targets: a quote at most 1 µs (median), a refund window and an age check at most 300 ns.
@@ -30,6 +31,15 @@ fn quotes(c: &mut Criterion) {
         let de = "DE".parse().unwrap();
         let custom = QuoteItem::Custom { coins: 1234 };
         b.iter(|| book.quote(black_box(de), black_box(Channel::Web), black_box(custom)))
+    });
+}
+
+/// Parsing, validating and pricing every package of the embedded book: paid once per cold
+/// start by the functions that price (catalog, quote).
+fn price_book_load(c: &mut Criterion) {
+    let text = include_str!("../data/price_book.json");
+    c.bench_function("price_book/load_embedded", |b| {
+        b.iter(|| PriceBook::from_json(black_box(text)).expect("the embedded book is valid"))
     });
 }
 
@@ -73,5 +83,5 @@ fn age_gate(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, quotes, refund_window, age_gate);
+criterion_group!(benches, quotes, price_book_load, refund_window, age_gate);
 criterion_main!(benches);
