@@ -96,7 +96,7 @@ impl<S: Store> Ledger<S> {
                 &snapshot.wallet.version.to_string(),
             ])));
             transaction.push(Write::Put {
-                record: wallet.clone().into(),
+                record: wallet.into(),
                 condition: Condition::version(snapshot.wallet.version),
             });
             transaction.push(Write::Delete {
@@ -104,11 +104,11 @@ impl<S: Store> Ledger<S> {
                 condition: Condition::Exists,
             });
             transaction.push(Write::Put {
-                record: purchase.clone().into(),
+                record: purchase.into(),
                 condition: Condition::PurchaseStatusIs(PurchaseStatus::Credited),
             });
             transaction.push(Write::Put {
-                record: history.clone().into(),
+                record: history.into(),
                 condition: Condition::Absent,
             });
             let non_refundable_coins = lot.remaining;

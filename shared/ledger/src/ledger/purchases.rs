@@ -97,7 +97,7 @@ impl<S: Store> Ledger<S> {
         let record = QuoteRecord::from(quote.clone());
         let mut transaction = Transaction::new(None);
         transaction.push(Write::Put {
-            record: record.clone().into(),
+            record: record.into(),
             condition: Condition::Absent,
         });
         let mut retry = self.retry();
@@ -214,7 +214,7 @@ impl<S: Store> Ledger<S> {
                 purchase_id.as_str(),
             ])));
             transaction.push(Write::Put {
-                record: record.clone().into(),
+                record: record.into(),
                 condition: Condition::Absent,
             });
             transaction.push(record_write(
@@ -321,7 +321,7 @@ impl<S: Store> Ledger<S> {
                 received_at: now,
             };
             transaction.push(Write::Put {
-                record: event_record.clone().into(),
+                record: event_record.into(),
                 condition: Condition::Absent,
             });
             match self.store.commit(transaction).await {
@@ -384,15 +384,15 @@ impl<S: Store> Ledger<S> {
                 condition: Condition::version(snapshot.wallet.version),
             },
             Write::Put {
-                record: lot.clone().into(),
+                record: lot.into(),
                 condition: Condition::Absent,
             },
             Write::Put {
-                record: marker.clone().into(),
+                record: marker.into(),
                 condition: Condition::Absent,
             },
             Write::Put {
-                record: history.clone().into(),
+                record: history.into(),
                 condition: Condition::Absent,
             },
         ];

@@ -155,7 +155,7 @@ impl<S: Store> Ledger<S> {
                 status: "pending".to_owned(),
             };
             transaction.push(Write::Put {
-                record: wallet.clone().into(),
+                record: wallet.into(),
                 condition: Condition::version(snapshot.wallet.version),
             });
             transaction.push(Write::Put {
@@ -163,11 +163,11 @@ impl<S: Store> Ledger<S> {
                 condition: Condition::PurchaseStatusIs(PurchaseStatus::Credited),
             });
             transaction.push(Write::Put {
-                record: history.clone().into(),
+                record: history.into(),
                 condition: Condition::Absent,
             });
             transaction.push(Write::Put {
-                record: outbox.clone().into(),
+                record: outbox.into(),
                 condition: Condition::Absent,
             });
             match self.store.commit(transaction).await {
