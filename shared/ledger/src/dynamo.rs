@@ -633,7 +633,9 @@ impl Store for DynamoStore {
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .set_client_request_token(transaction.client_token)
+            // Random per call: the SDK's resend of this request (a lost response) reuses it and
+            // applies once; the ledger's own retries re-read first and never need it.
+            .client_request_token(format!("{:032x}", rand::random::<u128>()))
             .send()
             .await
             .map_err(classify_transaction)?;

@@ -22,26 +22,6 @@ pub fn request_hash<T: Serialize>(canonical: &T) -> Result<String, LedgerError> 
     Ok(hex::encode(Sha256::digest(json)))
 }
 
-/// A `ClientRequestToken` (36 chars, DynamoDB's maximum) from the parts that pin a
-/// transaction's content: the idempotency key (or event/purchase id), ids fixed for the whole
-/// call (one of them random) and the wallet version the writes were computed from.
-///
-/// DynamoDB answers `IdempotentParameterMismatch` to a token presented again with different
-/// content (DynamoDB Local does so for 20 concurrent deliveries of one webhook), so a token must
-/// never span two calls: duplicates across calls are caught by our own records instead. Within
-/// a call, the same parts always build the same writes, so the SDK's resend of a request whose
-/// response was lost is applied once.
-pub fn client_token(parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0u8]);
-    }
-    let mut token = hex::encode(hasher.finalize());
-    token.truncate(36);
-    token
-}
-
 /// The stored response of an earlier request with this key, if one is still in force; a
 /// different request under the same key is [`LedgerError::IdempotencyKeyReused`].
 pub async fn prior_response<S: Store, T: DeserializeOwned>(
@@ -105,13 +85,5 @@ mod tests {
         let a = request_hash(&("gift", "rose", 5)).unwrap();
         assert_eq!(a, request_hash(&("gift", "rose", 5)).unwrap());
         assert_ne!(a, request_hash(&("gift", "rose", 6)).unwrap());
-    }
-
-    #[test]
-    fn client_tokens_fit_dynamodb_and_separate_their_parts() {
-        let token = client_token(&["user", "key", "7"]);
-        assert_eq!(token.len(), 36);
-        assert_ne!(token, client_token(&["user", "key7"]));
-        assert_eq!(token, client_token(&["user", "key", "7"]));
     }
 }

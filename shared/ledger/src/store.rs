@@ -115,20 +115,14 @@ impl Write {
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct Transaction {
     pub writes: Vec<Write>,
-    /// DynamoDB's `ClientRequestToken` (≤ 36 chars): the same token and content within 10
-    /// minutes apply once, which makes the SDK's own retries of a lost response safe.
-    pub client_token: Option<String>,
 }
 
 /// DynamoDB's limit on items in one `TransactWriteItems`.
 pub const MAX_TRANSACTION_WRITES: usize = 100;
 
 impl Transaction {
-    pub fn new(client_token: Option<String>) -> Self {
-        Transaction {
-            writes: Vec::new(),
-            client_token,
-        }
+    pub fn new() -> Self {
+        Transaction::default()
     }
 
     pub fn push(&mut self, write: Write) -> usize {
@@ -294,7 +288,7 @@ mod tests {
     #[test]
     fn a_transaction_may_not_write_one_item_twice() {
         let key = Key::new("USER#a", "WALLET");
-        let mut tx = Transaction::new(None);
+        let mut tx = Transaction::new();
         tx.push(Write::Delete {
             key: key.clone(),
             condition: Condition::Always,
@@ -305,6 +299,6 @@ mod tests {
             diamonds: 1,
         });
         assert!(matches!(tx.validate(), Err(StoreError::Fatal(_))));
-        assert!(Transaction::new(None).validate().is_err());
+        assert!(Transaction::new().validate().is_err());
     }
 }

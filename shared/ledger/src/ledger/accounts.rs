@@ -209,7 +209,7 @@ impl<S: Store> Ledger<S> {
                 .checked_add(1)
                 .ok_or(LedgerError::Overflow)?;
             next.updated_at = now;
-            let mut transaction = Transaction::new(None);
+            let mut transaction = Transaction::new();
             transaction.push(Write::Put {
                 record: next.into(),
                 condition: Condition::version(current.version),
@@ -236,7 +236,7 @@ impl<S: Store> Ledger<S> {
             enrolled_at: now,
             diamond_shards: self.config.creator_shards,
         };
-        let mut transaction = Transaction::new(None);
+        let mut transaction = Transaction::new();
         transaction.push(Write::Put {
             record: record.into(),
             condition: Condition::Absent,

@@ -9,7 +9,7 @@ use coins_rules::limits::local_day;
 use super::{Ledger, zone};
 use crate::domain;
 use crate::error::LedgerError;
-use crate::idempotency::{client_token, prior_response, record_write, request_hash};
+use crate::idempotency::{prior_response, record_write, request_hash};
 use crate::ids::{GiftTxnId, IdempotencyKey, TxnId, UserId};
 use crate::model::{GiftDetails, GiftTarget, HistoryRecord, ItemType, TxnKind, keys};
 use crate::store::{Condition, MAX_TRANSACTION_WRITES, Store, Transaction, Write};
@@ -132,14 +132,7 @@ impl<S: Store> Ledger<S> {
                 }),
             };
 
-            let version_text = snapshot.wallet.version.to_string();
-            let mut transaction = Transaction::new(Some(client_token(&[
-                "gift",
-                request.sender.as_str(),
-                key.as_str(),
-                gift_txn_id.as_str(),
-                &version_text,
-            ])));
+            let mut transaction = Transaction::new();
             transaction.push(Write::Put {
                 record: debit.wallet.into(),
                 condition: Condition::version(snapshot.wallet.version),

@@ -7,7 +7,6 @@ use jiff::Timestamp;
 use super::Ledger;
 use crate::domain;
 use crate::error::LedgerError;
-use crate::idempotency::client_token;
 use crate::ids::{PurchaseId, TxnId, UserId};
 use crate::model::{HistoryRecord, ItemType, LOT_INDEX_SHARDS, PurchaseStatus, TxnKind, keys};
 use crate::store::{Condition, Index, Key, Query, SortKey, Store, Transaction, Write};
@@ -89,12 +88,7 @@ impl<S: Store> Ledger<S> {
                 non_refundable_coins: Some(lot.remaining),
                 gift: None,
             };
-            let mut transaction = Transaction::new(Some(client_token(&[
-                "close",
-                purchase_id.as_str(),
-                entry_id.as_str(),
-                &snapshot.wallet.version.to_string(),
-            ])));
+            let mut transaction = Transaction::new();
             transaction.push(Write::Put {
                 record: wallet.into(),
                 condition: Condition::version(snapshot.wallet.version),

@@ -10,7 +10,7 @@ use coins_rules::refund::refundable_until;
 use super::{Ledger, zone};
 use crate::domain;
 use crate::error::LedgerError;
-use crate::idempotency::{client_token, prior_response, record_write, request_hash};
+use crate::idempotency::{prior_response, record_write, request_hash};
 use crate::ids::{EventId, IdempotencyKey, PurchaseId, QuoteId, TxnId, UserId};
 use crate::model::{
     HistoryRecord, ItemType, LotMarkerRecord, LotRecord, PaymentEventRecord, PaymentKind,
@@ -95,7 +95,7 @@ impl<S: Store> Ledger<S> {
     /// Stores a quote priced by the function layer.
     pub async fn save_quote(&self, quote: &Quote) -> Result<(), LedgerError> {
         let record = QuoteRecord::from(quote.clone());
-        let mut transaction = Transaction::new(None);
+        let mut transaction = Transaction::new();
         transaction.push(Write::Put {
             record: record.into(),
             condition: Condition::Absent,
@@ -207,12 +207,7 @@ impl<S: Store> Ledger<S> {
                 total_coins: record.total_coins,
                 amount: record.amount,
             };
-            let mut transaction = Transaction::new(Some(client_token(&[
-                "purchase",
-                user.as_str(),
-                key.as_str(),
-                purchase_id.as_str(),
-            ])));
+            let mut transaction = Transaction::new();
             transaction.push(Write::Put {
                 record: record.into(),
                 condition: Condition::Absent,
@@ -240,9 +235,8 @@ impl<S: Store> Ledger<S> {
         now: Timestamp,
     ) -> Result<PaymentOutcome, LedgerError> {
         let event_key = keys::payment_event(&event.event_id);
-        // Fixed for the whole call, so every retry of one attempt's content reuses its token,
-        // and concurrent deliveries of one event never share a token.
-        let call = TxnId::generate();
+        // The credit's history entry: one id for the whole call, whatever the retries.
+        let entry_id = TxnId::generate();
         let mut retry = self.retry();
         loop {
             if self.store.get(&event_key).await?.is_some() {
@@ -259,13 +253,7 @@ impl<S: Store> Ledger<S> {
                     status: purchase.status,
                 });
             }
-            // The token parts pin the content: the event, this call and (when crediting) the
-            // wallet version the writes were computed from.
-            let mut transaction = Transaction::new(Some(client_token(&[
-                "payment",
-                event.event_id.as_str(),
-                call.as_str(),
-            ])));
+            let mut transaction = Transaction::new();
             let outcome = match event.kind {
                 PaymentKind::Failed => {
                     purchase.status = PurchaseStatus::Failed;
@@ -283,14 +271,8 @@ impl<S: Store> Ledger<S> {
                         PaymentOutcome::Rejected { reason }
                     }
                     Ok(()) => {
-                        let (credit_writes, balance, version) =
-                            self.credit_writes(&mut purchase, &call, now).await?;
-                        transaction.client_token = Some(client_token(&[
-                            "payment",
-                            event.event_id.as_str(),
-                            call.as_str(),
-                            &version.to_string(),
-                        ]));
+                        let (credit_writes, balance) =
+                            self.credit_writes(&mut purchase, &entry_id, now).await?;
                         for write in credit_writes {
                             transaction.push(write);
                         }
@@ -332,13 +314,13 @@ impl<S: Store> Ledger<S> {
     }
 
     /// The writes crediting a pending purchase as one lot; marks `purchase` credited. Returns
-    /// the writes, the new balance and the wallet version they were computed from.
+    /// the writes and the new balance.
     async fn credit_writes(
         &self,
         purchase: &mut PurchaseRecord,
         entry_id: &TxnId,
         now: Timestamp,
-    ) -> Result<(Vec<Write>, u64, u64), LedgerError> {
+    ) -> Result<(Vec<Write>, u64), LedgerError> {
         let buyer_zone = zone(&purchase.zone)?;
         let until = refundable_until(now, &buyer_zone);
         let user = purchase.user_id.clone();
@@ -396,7 +378,7 @@ impl<S: Store> Ledger<S> {
                 condition: Condition::Absent,
             },
         ];
-        Ok((writes, wallet.balance, snapshot.wallet.version))
+        Ok((writes, wallet.balance))
     }
 }
 

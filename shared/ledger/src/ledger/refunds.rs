@@ -10,7 +10,6 @@ use coins_rules::refund::{AdminOverride, check_refund};
 use super::Ledger;
 use crate::domain;
 use crate::error::LedgerError;
-use crate::idempotency::client_token;
 use crate::ids::{PurchaseId, TxnId, UserId};
 use crate::model::{
     HistoryRecord, ItemType, OutboxRefundRecord, PurchaseRecord, PurchaseStatus, RefundReason,
@@ -66,7 +65,7 @@ impl<S: Store> Ledger<S> {
             }
         };
         // Both fixed for the whole call: the nonce recognises our own refund after a lost
-        // response, and stable content keeps one token per attempt content.
+        // response, and the history entry keeps one id whatever the retries.
         let nonce = TxnId::generate().to_string();
         let entry_id = TxnId::generate();
         let mut retry = self.retry();
@@ -98,12 +97,7 @@ impl<S: Store> Ledger<S> {
                 .iter()
                 .find(|lot| lot.purchase_id == *purchase_id);
 
-            let mut transaction = Transaction::new(Some(client_token(&[
-                "refund",
-                purchase_id.as_str(),
-                &nonce,
-                &snapshot.wallet.version.to_string(),
-            ])));
+            let mut transaction = Transaction::new();
             let wallet = match (open_lot, purchase.closed_remaining) {
                 (Some(lot), _) => {
                     check_refund(until, now, lot.untouched(), admin_override)?;

@@ -86,7 +86,6 @@ fn purchase(pk: &str, status: PurchaseStatus) -> Record {
 fn put(record: Record, condition: Condition) -> Transaction {
     Transaction {
         writes: vec![Write::Put { record, condition }],
-        client_token: None,
     }
 }
 
@@ -119,7 +118,6 @@ pub async fn a_transaction_with_one_failing_condition_writes_nothing<S: Store>(s
                 diamonds: 1,
             },
         ],
-        client_token: Some("t-1".into()),
     };
     assert_eq!(
         store.commit(transaction).await,
@@ -143,7 +141,6 @@ pub async fn diamonds_are_added_to_a_shard_created_at_zero<S: Store>(store: S) {
                 shard: shard.clone(),
                 diamonds,
             }],
-            client_token: None,
         };
         store.commit(transaction).await.unwrap();
     }
