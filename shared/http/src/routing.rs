@@ -47,6 +47,11 @@ impl Route {
         format!("{} {}", self.method, self.path)
     }
 
+    /// Whether `key` is this route's key, without building it.
+    pub fn has_key(&self, key: &str) -> bool {
+        key.split_once(' ') == Some((self.method, self.path))
+    }
+
     /// The path parameters if `path` fits this template (ignoring the method).
     pub fn match_path(&self, path: &str) -> Option<HashMap<String, String>> {
         let mut template = self.path.trim_end_matches('/').split('/');
@@ -111,7 +116,7 @@ pub fn resolve(routes: &[Route], req: Request) -> Result<(Route, Request), ApiEr
     if let Some(key) = route_key.filter(|key| key != "$default") {
         let route = routes
             .iter()
-            .find(|route| route.key() == key)
+            .find(|route| route.has_key(&key))
             .ok_or_else(|| ApiError::NotFound(format!("no route {key} in this function")))?;
         return Ok((*route, req));
     }
@@ -163,6 +168,8 @@ mod tests {
     #[test]
     fn the_route_key_is_api_gateways() {
         assert_eq!(ROUTES[0].key(), "POST /v1/purchases/{purchase_id}/refund");
+        assert!(ROUTES[0].has_key("POST /v1/purchases/{purchase_id}/refund"));
+        assert!(!ROUTES[0].has_key("GET /v1/purchases/{purchase_id}/refund"));
     }
 
     #[test]

@@ -17,9 +17,10 @@ use crate::store::{Condition, Store, Write};
 
 /// SHA-256 (hex) of a request's canonical JSON form: same body, same hash.
 pub fn request_hash<T: Serialize>(canonical: &T) -> Result<String, LedgerError> {
-    let json = serde_json::to_vec(canonical)
+    let mut hasher = Sha256::new();
+    serde_json::to_writer(&mut hasher, canonical)
         .map_err(|error| LedgerError::Corrupt(format!("canonical request: {error}")))?;
-    Ok(hex::encode(Sha256::digest(json)))
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The stored response of an earlier request with this key, if one is still in force; a

@@ -27,20 +27,22 @@ pub struct InvalidId {
     pub reason: &'static str,
 }
 
-fn random_suffix() -> String {
+/// `prefix` followed by [`RANDOM_CHARS`] random characters.
+fn random_id(prefix: &str) -> String {
     // One draw of 128 + 8 random bits, five a character: all but the last from the u128.
     const _: () = assert!((RANDOM_CHARS - 1) * 5 <= 128);
     let (high, low): (u128, u8) = rand::random();
-    (0..RANDOM_CHARS)
-        .map(|index| {
-            let bits = if index < RANDOM_CHARS - 1 {
-                (high >> (5 * index)) as usize
-            } else {
-                usize::from(low)
-            };
-            char::from(ALPHABET[bits & 31])
-        })
-        .collect()
+    let mut id = String::with_capacity(prefix.len() + RANDOM_CHARS);
+    id.push_str(prefix);
+    id.extend((0..RANDOM_CHARS).map(|index| {
+        let bits = if index < RANDOM_CHARS - 1 {
+            (high >> (5 * index)) as usize
+        } else {
+            usize::from(low)
+        };
+        char::from(ALPHABET[bits & 31])
+    }));
+    id
 }
 
 fn validate(kind: &'static str, value: &str, max_chars: usize) -> Result<(), InvalidId> {
@@ -111,7 +113,7 @@ macro_rules! minted_id {
 
             /// A fresh random id.
             pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, random_suffix()))
+                Self(random_id($prefix))
             }
         }
     };

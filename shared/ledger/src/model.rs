@@ -52,7 +52,8 @@ pub mod attr {
 /// index partitions so a purchase burst does not make one of them hot; the sweep reads them all.
 pub const LOT_INDEX_SHARDS: u8 = 8;
 
-/// Key builders. Ids cannot contain `#`, so every key parses back unambiguously.
+/// Key builders. Ids cannot contain `#`, so every key parses back unambiguously. Plain
+/// concatenation where no number is formatted: keys are built on every request.
 pub mod keys {
     use super::*;
 
@@ -66,7 +67,7 @@ pub mod keys {
     pub const LOT_INDEX_PK_PREFIX: &str = "LOTDUE#";
 
     pub fn user_pk(user: &UserId) -> String {
-        format!("{USER_PK_PREFIX}{user}")
+        [USER_PK_PREFIX, user.as_str()].concat()
     }
 
     pub fn wallet(user: &UserId) -> Key {
@@ -86,28 +87,31 @@ pub mod keys {
     }
 
     pub fn marker(user: &UserId, purchase: &PurchaseId) -> Key {
-        Key::new(user_pk(user), format!("{MARKER_SK_PREFIX}{purchase}"))
+        Key::new(
+            user_pk(user),
+            [MARKER_SK_PREFIX, purchase.as_str()].concat(),
+        )
     }
 
     pub fn quote(quote: &QuoteId) -> Key {
-        Key::new(format!("QUOTE#{quote}"), "QUOTE")
+        Key::new(["QUOTE#", quote.as_str()].concat(), "QUOTE")
     }
 
     pub fn purchase(purchase: &PurchaseId) -> Key {
-        Key::new(format!("PURCHASE#{purchase}"), "PURCHASE")
+        Key::new(["PURCHASE#", purchase.as_str()].concat(), "PURCHASE")
     }
 
     pub fn payment_event(event: &EventId) -> Key {
-        Key::new(format!("PAYEVENT#{event}"), "PAYEVENT")
+        Key::new(["PAYEVENT#", event.as_str()].concat(), "PAYEVENT")
     }
 
     /// Keys are scoped to the user: two users may pick the same key.
     pub fn idempotency(user: &UserId, key: &crate::ids::IdempotencyKey) -> Key {
-        Key::new(format!("IDEM#{user}#{key}"), "IDEM")
+        Key::new(["IDEM#", user.as_str(), "#", key.as_str()].concat(), "IDEM")
     }
 
     pub fn creator_pk(creator: &UserId) -> String {
-        format!("CREATOR#{creator}")
+        ["CREATOR#", creator.as_str()].concat()
     }
 
     pub fn creator_profile(creator: &UserId) -> Key {
@@ -124,7 +128,7 @@ pub mod keys {
     }
 
     pub fn outbox_refund(purchase: &PurchaseId) -> Key {
-        Key::new(format!("OUTBOX#{purchase}"), "REFUND")
+        Key::new(["OUTBOX#", purchase.as_str()].concat(), "REFUND")
     }
 
     pub fn lot_index_pk(shard: u8) -> String {
