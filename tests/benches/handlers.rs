@@ -32,6 +32,10 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, Context, LambdaEvent, Request, Response, Service, service_fn};
 use serde_json::json;
 
+// The allocator the function binaries run with.
+#[global_allocator]
+static ALLOCATOR: coins_http::Allocator = coins_http::Allocator;
+
 /// The fixtures' instant: 2026-03-02 noon in Tokyo.
 const NOW: &str = "2026-03-02T03:00:00Z";
 const SENDER: &str = "fan-bench";

@@ -3,6 +3,9 @@
 use coins_http::Deps;
 use lambda_http::{Error, service_fn};
 
+#[global_allocator]
+static ALLOCATOR: coins_http::Allocator = coins_http::Allocator;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let (deps, _) = Deps::cold_start().await?;

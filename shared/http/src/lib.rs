@@ -27,3 +27,7 @@ pub use error::ApiError;
 pub use routing::{Route, resolve};
 pub use telemetry::serve;
 pub use webhook::{SignatureError, WebhookSecret};
+
+/// The global allocator every function binary declares (`#[global_allocator]` in its
+/// `main.rs`), named once here so all of them, and the handler benchmark, use the same one.
+pub use mimalloc::MiMalloc as Allocator;
