@@ -32,6 +32,9 @@ const FUNCTIONS: [&str; 9] = [
     "refund-expiry",
 ];
 
+/// The baseline on a single-threaded runtime, as the functions run: shows that choice's share.
+const CURRENT_THREAD_BASELINE: &str = "bare-lambda-current-thread";
+
 /// The baseline plus aws-config and one DynamoDB client: shows the SDK's share of init.
 const SDK_BASELINE: &str = "bare-lambda-sdk";
 
@@ -84,7 +87,12 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 /// full. The "first reply" column shows what each one answered.
 fn fixture(name: &str) -> Option<&'static str> {
     Some(match name {
-        "catalog" | "bare-lambda" | SDK_BASELINE | SDK_AWS_ROOTS_BASELINE | SDK_DIRECT_BASELINE => {
+        "catalog"
+        | "bare-lambda"
+        | CURRENT_THREAD_BASELINE
+        | SDK_BASELINE
+        | SDK_AWS_ROOTS_BASELINE
+        | SDK_DIRECT_BASELINE => {
             include_str!("../fixtures/catalog.json")
         }
         "quote" => include_str!("../fixtures/quote.json"),
@@ -147,6 +155,7 @@ struct Target {
 fn targets(args: &Args) -> Result<Vec<Target>, String> {
     let mut names = vec![args.baseline.clone()];
     if args.functions.is_empty() {
+        names.push(CURRENT_THREAD_BASELINE.to_owned());
         names.push(SDK_BASELINE.to_owned());
         names.push(SDK_AWS_ROOTS_BASELINE.to_owned());
         names.push(SDK_DIRECT_BASELINE.to_owned());
