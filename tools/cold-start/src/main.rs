@@ -59,7 +59,7 @@ struct Args {
     /// The baseline binary every init time is compared with.
     #[arg(long, default_value = "bare-lambda")]
     baseline: String,
-    /// Binaries to measure besides the baseline (default: the SDK baselines and every function).
+    /// Binaries to measure besides the baseline (default: the other baselines and every function).
     #[arg(long, value_delimiter = ',')]
     functions: Vec<String>,
     /// Replace a binary's fixture event: NAME=PATH (repeatable).
