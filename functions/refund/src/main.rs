@@ -7,7 +7,7 @@ use lambda_http::{Error, service_fn};
 static ALLOCATOR: coins_http::Allocator = coins_http::Allocator;
 
 // Lambda hands an environment one event at a time: a single-threaded runtime starts ~0.5 ms
-// sooner than a worker pool that would sit idle (infra/README.md, "Cold start").
+// sooner than a worker pool that would sit idle (infra/README.md, "Cold starts").
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let (deps, _) = Deps::cold_start().await?;
