@@ -623,59 +623,86 @@ pub struct DiamondsRecord {
     pub diamonds: u64,
 }
 
-/// Any item of the table, typed: what the storage port reads and writes. The adapters decide
-/// the stored form (`serde_dynamo` in [`crate::dynamo`]; the records themselves in memory), so
-/// the ledger never handles attribute maps.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
-#[serde(untagged)]
-pub enum Record {
-    Wallet(WalletRecord),
-    Lot(LotRecord),
-    LotMarker(LotMarkerRecord),
-    History(HistoryRecord),
-    Quote(QuoteRecord),
-    Purchase(PurchaseRecord),
-    PaymentEvent(PaymentEventRecord),
-    Idempotency(IdempotencyRecord),
-    Creator(CreatorRecord),
-    Diamonds(DiamondsRecord),
-    OutboxRefund(OutboxRefundRecord),
-}
-
-/// Applies `$body` to the record inside any variant, bound as `$inner`.
-macro_rules! each_record {
-    ($record:expr, $inner:ident => $body:expr) => {
-        match $record {
-            Record::Wallet($inner) => $body,
-            Record::Lot($inner) => $body,
-            Record::LotMarker($inner) => $body,
-            Record::History($inner) => $body,
-            Record::Quote($inner) => $body,
-            Record::Purchase($inner) => $body,
-            Record::PaymentEvent($inner) => $body,
-            Record::Idempotency($inner) => $body,
-            Record::Creator($inner) => $body,
-            Record::Diamonds($inner) => $body,
-            Record::OutboxRefund($inner) => $body,
+/// Declares [`Record`] as written and derives from its one list of variants what every variant
+/// has: the key and item type accessors, `From<XRecord> for Record` and `TryFrom<Record> for
+/// XRecord` (reading the wrong type where a key promised another is corrupt data).
+macro_rules! record_enum {
+    ($(#[$meta:meta])* pub enum Record { $($variant:ident($record:ident)),* $(,)? }) => {
+        $(#[$meta])*
+        pub enum Record {
+            $($variant($record)),*
         }
+
+        impl Record {
+            pub fn pk(&self) -> &str {
+                match self {
+                    $(Record::$variant(record) => &record.pk),*
+                }
+            }
+
+            pub fn sk(&self) -> &str {
+                match self {
+                    $(Record::$variant(record) => &record.sk),*
+                }
+            }
+
+            pub fn item_type(&self) -> ItemType {
+                match self {
+                    $(Record::$variant(record) => record.item_type),*
+                }
+            }
+        }
+
+        $(
+            impl From<$record> for Record {
+                fn from(record: $record) -> Record {
+                    Record::$variant(record)
+                }
+            }
+
+            impl TryFrom<Record> for $record {
+                type Error = LedgerError;
+
+                fn try_from(record: Record) -> Result<Self, LedgerError> {
+                    match record {
+                        Record::$variant(inner) => Ok(inner),
+                        other => Err(LedgerError::Corrupt(format!(
+                            "expected {} at {:?}, found {:?}",
+                            stringify!($variant),
+                            other.key(),
+                            other.item_type()
+                        ))),
+                    }
+                }
+            }
+        )*
     };
 }
 
+record_enum! {
+    /// Any item of the table, typed: what the storage port reads and writes. The adapters decide
+    /// the stored form (`serde_dynamo` in [`crate::dynamo`]; the records themselves in memory), so
+    /// the ledger never handles attribute maps.
+    #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+    #[serde(untagged)]
+    pub enum Record {
+        Wallet(WalletRecord),
+        Lot(LotRecord),
+        LotMarker(LotMarkerRecord),
+        History(HistoryRecord),
+        Quote(QuoteRecord),
+        Purchase(PurchaseRecord),
+        PaymentEvent(PaymentEventRecord),
+        Idempotency(IdempotencyRecord),
+        Creator(CreatorRecord),
+        Diamonds(DiamondsRecord),
+        OutboxRefund(OutboxRefundRecord),
+    }
+}
+
 impl Record {
-    pub fn pk(&self) -> &str {
-        each_record!(self, r => &r.pk)
-    }
-
-    pub fn sk(&self) -> &str {
-        each_record!(self, r => &r.sk)
-    }
-
     pub fn key(&self) -> Key {
         Key::new(self.pk(), self.sk())
-    }
-
-    pub fn item_type(&self) -> ItemType {
-        each_record!(self, r => r.item_type)
     }
 
     /// The optimistic-concurrency version (wallets only).
@@ -712,48 +739,6 @@ impl Record {
         }
     }
 }
-
-/// `From<XRecord> for Record` and `TryFrom<Record> for XRecord`; reading the wrong type where
-/// a key promised another is corrupt data.
-macro_rules! record_conversions {
-    ($($variant:ident($record:ty)),* $(,)?) => {$(
-        impl From<$record> for Record {
-            fn from(record: $record) -> Record {
-                Record::$variant(record)
-            }
-        }
-
-        impl TryFrom<Record> for $record {
-            type Error = LedgerError;
-
-            fn try_from(record: Record) -> Result<Self, LedgerError> {
-                match record {
-                    Record::$variant(inner) => Ok(inner),
-                    other => Err(LedgerError::Corrupt(format!(
-                        "expected {} at {:?}, found {:?}",
-                        stringify!($variant),
-                        other.key(),
-                        other.item_type()
-                    ))),
-                }
-            }
-        }
-    )*};
-}
-
-record_conversions!(
-    Wallet(WalletRecord),
-    Lot(LotRecord),
-    LotMarker(LotMarkerRecord),
-    History(HistoryRecord),
-    Quote(QuoteRecord),
-    Purchase(PurchaseRecord),
-    PaymentEvent(PaymentEventRecord),
-    Idempotency(IdempotencyRecord),
-    Creator(CreatorRecord),
-    Diamonds(DiamondsRecord),
-    OutboxRefund(OutboxRefundRecord),
-);
 
 /// The lot a TTL'd marker stands for, parsed back from the marker's keys in a stream image.
 #[derive(Clone, PartialEq, Eq, Debug)]
