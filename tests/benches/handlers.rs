@@ -19,22 +19,17 @@
 use std::convert::Infallible;
 use std::hint::black_box;
 
-use coins_http::Deps;
-use coins_http::convert::stored_quote;
-use coins_http::testing::{enroll, memory_deps};
-use coins_ledger::{
-    EventId, IdempotencyKey, MemoryStore, PaymentEvent, PaymentKind, PaymentOutcome, UserId,
-};
-use coins_rules::{BillingCountry, Channel, QuoteItem};
+use coins_ledger::MemoryStore;
+use coins_runtime::Deps;
+use coins_testkit::{Event, buy_package, enroll, memory_deps};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use e2e_tests::events::ApiGatewayEvent;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, Context, LambdaEvent, Request, Response, Service, service_fn};
 use serde_json::json;
 
 // The allocator the function binaries run with.
 #[global_allocator]
-static ALLOCATOR: coins_http::Allocator = coins_http::Allocator;
+static ALLOCATOR: coins_runtime::Allocator = coins_runtime::Allocator;
 
 /// The fixtures' instant: 2026-03-02 noon in Tokyo.
 const NOW: &str = "2026-03-02T03:00:00Z";
@@ -91,52 +86,14 @@ fn fresh() -> Deps<MemoryStore> {
 fn funded(runtime: &tokio::runtime::Runtime) -> Deps<MemoryStore> {
     let deps = fresh();
     runtime.block_on(async {
-        let sender = UserId::new(SENDER).expect("a user id");
-        let now = deps.now();
-        let priced = deps
-            .price_book()
-            .quote(
-                "JP".parse::<BillingCountry>().expect("JP"),
-                Channel::Web,
-                QuoteItem::Custom { coins: 70 },
-            )
-            .expect("custom amounts are sold in Japan");
-        let quote = stored_quote(&priced, &sender, now);
-        deps.ledger.save_quote(&quote).await.expect("quote saved");
-        let key = IdempotencyKey::new("bench-funding").expect("a key");
-        let receipt = deps
-            .ledger
-            .create_purchase(&sender, &quote.quote_id, "Asia/Tokyo", now, &key)
-            .await
-            .expect("purchase created");
-        let outcome = deps
-            .ledger
-            .apply_payment(
-                &PaymentEvent {
-                    event_id: EventId::new("evt-bench-funding").expect("an event id"),
-                    kind: PaymentKind::Succeeded,
-                    purchase_id: receipt.purchase_id.clone(),
-                    amount: receipt.amount.to_string(),
-                    currency: receipt.amount.currency().code().to_owned(),
-                    country: "JP".into(),
-                },
-                now,
-            )
-            .await
-            .expect("payment applied");
-        assert!(
-            matches!(outcome, PaymentOutcome::Credited { .. }),
-            "{outcome:?}"
-        );
+        buy_package(&deps, SENDER, "JP", "Asia/Tokyo", "coins_70").await;
         enroll(&deps, CREATOR).await;
     });
     deps
 }
 
-fn sender_event(fixture: &str) -> ApiGatewayEvent {
-    let mut event = ApiGatewayEvent::load(fixture);
-    event.0["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = SENDER.into();
-    event
+fn sender_event(fixture: &str) -> Event {
+    Event::load(fixture).user(SENDER)
 }
 
 /// Checks a serialized response is an API Gateway response with `status`, so a benchmark of a
@@ -146,18 +103,10 @@ fn assert_status(response: &[u8], status: u64) {
     assert_eq!(value["statusCode"], status, "{value}");
 }
 
-/// The JSON log subscriber the functions install (`coins_http::telemetry::init`), to a sink.
+/// The JSON log subscriber the functions install (`coins_runtime::telemetry::init`), to a sink.
 fn json_logs() -> impl tracing::Subscriber + Send + Sync {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_current_span(true)
-        .with_span_list(false)
-        .flatten_event(true)
-        .with_target(false)
-        .with_ansi(false)
-        .with_writer(std::io::sink)
-        .finish()
+    let filter = tracing_subscriber::EnvFilter::new("info");
+    coins_runtime::telemetry::json_logs(filter, std::io::sink)
 }
 
 /// Benchmarks `$handler` on the event `$event` (bytes), each invocation on a store built by
@@ -227,7 +176,7 @@ fn handlers(c: &mut Criterion) {
         "quote",
         quote::handle,
         |_: &tokio::runtime::Runtime| fresh(),
-        sender_event("post-quote.json").to_json().into_bytes(),
+        sender_event("post-quote").to_json().into_bytes(),
         201
     );
     // POST /v1/gifts: 5 roses from a funded wallet to a creator.
@@ -236,11 +185,8 @@ fn handlers(c: &mut Criterion) {
         "gift",
         gift::handle,
         funded,
-        sender_event("post-gift.json")
-            .body(
-                &json!({"gift_id": "rose", "quantity": 5, "recipient_id": CREATOR, "target": {"kind": "live", "id": "live-8812"}})
-                    .to_string(),
-            )
+        sender_event("post-gift")
+            .body(json!({"gift_id": "rose", "quantity": 5, "recipient_id": CREATOR, "target": {"kind": "live", "id": "live-8812"}}))
             .to_json()
             .into_bytes(),
         201

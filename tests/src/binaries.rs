@@ -36,19 +36,12 @@ pub fn binary(name: &str) -> PathBuf {
         })
 }
 
-/// The workspace root (the parent of this package), for fixtures and `cargo lambda`.
+/// The workspace root (the parent of this package), for `cargo lambda`.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ sits inside the workspace")
         .to_path_buf()
-}
-
-/// A fixture file of this package (`tests/fixtures/<name>`).
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
 }
 
 #[cfg(test)]

@@ -13,9 +13,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coins_http::{Deps, TestClock, WebhookSecret};
+use coins_http::WebhookSecret;
 use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
 use coins_ledger::{Ledger, MemoryStore, Store};
+use coins_runtime::{Deps, TestClock};
 use jiff::Timestamp;
 use local_server::App;
 use local_server::auth::DevAuth;

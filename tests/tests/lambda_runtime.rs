@@ -8,7 +8,7 @@
 
 use e2e_tests::User;
 use e2e_tests::dynamodb;
-use e2e_tests::events::ApiGatewayEvent;
+use e2e_tests::events::{Caller, Event};
 use e2e_tests::flows::{new_key, str_field, u64_field};
 use e2e_tests::lambda::{LambdaFunction, http_response};
 use e2e_tests::payments::{self, WEBHOOK_SECRET, signature_header};
@@ -61,7 +61,7 @@ fn start_all(names: &[&str], env: &[(&'static str, String)]) -> Vec<LambdaFuncti
 
 /// Invokes `function` with `event` and returns the HTTP status and JSON body it answered.
 #[track_caller]
-fn call(function: &mut LambdaFunction, event: ApiGatewayEvent) -> (u16, Value) {
+fn call(function: &mut LambdaFunction, event: Event) -> (u16, Value) {
     let payload = function.invoke(&event.0);
     let content_type = payload["headers"]["content-type"].as_str().unwrap_or("");
     assert!(
@@ -78,7 +78,7 @@ fn the_gift_catalog_is_served_through_the_lambda_runtime_interface() {
     let mut catalog = start_all(&["catalog"], &env).remove(0);
     let (status, body) = call(
         &mut catalog,
-        ApiGatewayEvent::load("get-gift-catalog.json").user(&User::new("fan")),
+        Event::load("get-gift-catalog").caller(&User::new("fan")),
     );
     assert_eq!(status, 200, "{body}");
     assert!(body["version"].is_string(), "{body}");
@@ -121,17 +121,17 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
     let fan = User::new("fan");
     let creator = User::new("creator");
 
-    let (status, quoted) = call(quote, ApiGatewayEvent::load("post-quote.json").user(&fan));
+    let (status, quoted) = call(quote, Event::load("post-quote").caller(&fan));
     assert_eq!(status, 201, "{quoted}");
     assert_eq!(quoted["country"], "JP");
     assert_eq!(quoted["coins"], 700);
 
     let (status, bought) = call(
         purchase,
-        ApiGatewayEvent::load("post-purchase.json")
-            .user(&fan)
-            .header("idempotency-key", &new_key("purchase"))
-            .body(&json!({ "quote_id": quoted["quote_id"] }).to_string()),
+        Event::load("post-purchase")
+            .caller(&fan)
+            .header("idempotency-key", Some(&new_key("purchase")))
+            .raw_body(&json!({ "quote_id": quoted["quote_id"] }).to_string()),
     );
     assert_eq!(status, 201, "{bought}");
     assert_eq!(bought["status"], "pending");
@@ -151,9 +151,9 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
         jiff::Timestamp::now().as_second(),
         event.as_bytes(),
     );
-    let delivery = ApiGatewayEvent::load("post-payment-webhook.json")
-        .body(&event)
-        .header("payment-signature", &signature);
+    let delivery = Event::load("post-payment-webhook")
+        .raw_body(&event)
+        .header("payment-signature", Some(&signature));
     let (status, ack) = call(webhook, delivery.clone());
     assert_eq!(
         (status, &ack["outcome"]),
@@ -166,7 +166,7 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
         (200, &json!("replayed")),
         "{replay}"
     );
-    let forged = ApiGatewayEvent::load("post-payment-webhook.json").body(&event);
+    let forged = Event::load("post-payment-webhook").raw_body(&event);
     let (status, problem) = call(webhook, forged);
     assert_eq!(
         (status, &problem["code"]),
@@ -174,18 +174,15 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
         "{problem}"
     );
 
-    let (status, enrolled) = call(
-        creators,
-        ApiGatewayEvent::load("post-creator.json").user(&creator),
-    );
+    let (status, enrolled) = call(creators, Event::load("post-creator").caller(&creator));
     assert_eq!(status, 201, "{enrolled}");
 
     let (status, sent) = call(
         gift,
-        ApiGatewayEvent::load("post-gift.json")
-            .user(&fan)
-            .header("idempotency-key", &new_key("gift"))
-            .body(
+        Event::load("post-gift")
+            .caller(&fan)
+            .header("idempotency-key", Some(&new_key("gift")))
+            .raw_body(
                 &json!({"gift_id": "rose", "quantity": 5, "recipient_id": creator.sub, "target": {"kind": "live", "id": "live-8812"}})
                     .to_string(),
             ),
@@ -194,7 +191,7 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
     assert_eq!(sent["coins_spent"], 5);
     assert_eq!(u64_field(&sent, "balance"), 700 - 5);
 
-    let (status, view) = call(wallet, ApiGatewayEvent::load("get-wallet.json").user(&fan));
+    let (status, view) = call(wallet, Event::load("get-wallet").caller(&fan));
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["balance"], 695);
     assert_eq!(view["lots"][0]["purchase_id"], bought["purchase_id"]);
@@ -203,10 +200,10 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
     // An error crosses the runtime interface as problem+json too.
     let (status, problem) = call(
         gift,
-        ApiGatewayEvent::load("post-gift.json")
-            .user(&fan)
-            .header("idempotency-key", &new_key("gift"))
-            .body(&json!({"gift_id": "rose", "quantity": 1, "recipient_id": fan.sub, "target": {"kind": "live", "id": "l"}}).to_string()),
+        Event::load("post-gift")
+            .caller(&fan)
+            .header("idempotency-key", Some(&new_key("gift")))
+            .raw_body(&json!({"gift_id": "rose", "quantity": 1, "recipient_id": fan.sub, "target": {"kind": "live", "id": "l"}}).to_string()),
     );
     assert_eq!(
         (status, &problem["code"]),

@@ -1,9 +1,10 @@
 //! `catalog`: what can be bought and sent — the caller's localized price list and the gift
 //! catalog. Read-only: it prices from the rules and never touches the table.
 
-use coins_http::{ApiError, Claims, Deps, Route, query_param, resolve, response, serve};
+use coins_http::{ApiError, Claims, Route, query_param, resolve, response, serve};
 use coins_ledger::Store;
 use coins_rules::Channel;
+use coins_runtime::Deps;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
@@ -21,7 +22,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
         match route {
             PACKAGES => packages(deps, &claims, &req),
             GIFT_CATALOG => gift_catalog(deps),
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::method_not_allowed()),
         }
     })
     .await
@@ -61,13 +62,10 @@ fn gift_catalog<S: Store>(deps: &Deps<S>) -> Result<Response<Body>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coins_http::testing::{Event, T0, assert_problem, memory_deps, read};
+    use coins_testkit::{Event, T0, assert_problem, memory_deps, read};
 
     fn fixture(name: &str) -> Event {
-        Event::load(format!(
-            "{}/tests/fixtures/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
+        Event::load(name)
     }
 
     #[tokio::test]

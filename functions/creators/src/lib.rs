@@ -1,10 +1,11 @@
 //! `creators`: enrolling the caller as a creator (age-gated: receiving gifts is gated like
 //! buying and sending) and reading their diamonds with what they pay out.
 
-use coins_http::{ApiError, Claims, Deps, Route, resolve, response, serve};
+use coins_http::{ApiError, Claims, Route, resolve, response, serve};
 use coins_ledger::{Enrollment, Store};
 use coins_rules::Money;
 use coins_rules::gifts::payout_value;
+use coins_runtime::Deps;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -22,7 +23,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
         match route {
             ENROLL => enroll(deps, &claims).await,
             EARNINGS => earnings(deps, &claims).await,
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::method_not_allowed()),
         }
     })
     .await
@@ -70,14 +71,11 @@ async fn earnings<S: Store>(deps: &Deps<S>, claims: &Claims) -> Result<Response<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coins_http::testing::{Event, T0, assert_problem, memory_deps, read};
+    use coins_testkit::{Event, T0, assert_problem, memory_deps, read};
     use serde_json::json;
 
     fn fixture(name: &str) -> Event {
-        Event::load(format!(
-            "{}/tests/fixtures/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
+        Event::load(name)
     }
 
     #[tokio::test]

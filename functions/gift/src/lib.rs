@@ -4,21 +4,17 @@
 //! Idempotent on the `Idempotency-Key` header; gifts are final (never refunded). The sender is
 //! age-gated; the recipient passed the gate when they enrolled as a creator.
 
-use coins_http::{
-    ApiError, Claims, Deps, IdempotencyKey, Route, json_body, resolve, response, serve,
-};
-use coins_ledger::{GiftRequest, GiftTarget, Store, UserId};
-use coins_rules::GiftId;
-use coins_rules::gifts::{TargetKind, check_recipient};
+use coins_http::{ApiError, Claims, IdempotencyKey, Route, json_body, resolve, response, serve};
+use coins_ids::UserId;
+use coins_ledger::{GiftRequest, Store};
+use coins_rules::{GiftId, GiftTarget};
+use coins_runtime::Deps;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
 /// `POST /v1/gifts`.
 pub const SEND_GIFT: Route = Route::post("/v1/gifts");
 pub const ROUTES: &[Route] = &[SEND_GIFT];
-
-/// Longest live or video id accepted.
-const MAX_TARGET_ID_LEN: usize = 128;
 
 pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
     serve(req, |req| async move {
@@ -28,77 +24,30 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
     .await
 }
 
-/// The body as sent.
+/// The body as sent; the target is checked by its own type as it parses.
 #[derive(Deserialize)]
 struct GiftBody {
     gift_id: String,
     quantity: u32,
     recipient_id: String,
-    target: TargetBody,
-}
-
-#[derive(Deserialize)]
-struct TargetBody {
-    kind: TargetKind,
-    id: String,
-}
-
-/// The body, validated.
-struct GiftAsk {
-    gift_id: GiftId,
-    quantity: u32,
-    recipient: UserId,
     target: GiftTarget,
-}
-
-impl TryFrom<GiftBody> for GiftAsk {
-    type Error = ApiError;
-
-    fn try_from(body: GiftBody) -> Result<Self, ApiError> {
-        let gift_id = body.gift_id.parse::<GiftId>().map_err(ApiError::invalid)?;
-        if body.quantity == 0 {
-            return Err(ApiError::invalid("quantity must be at least 1"));
-        }
-        let recipient = UserId::new(body.recipient_id)
-            .map_err(|error| ApiError::invalid(format!("recipient_id: {error}")))?;
-        let id = body.target.id;
-        if id.is_empty() || id.len() > MAX_TARGET_ID_LEN || id.chars().any(char::is_control) {
-            return Err(ApiError::invalid(format!(
-                "target.id must be 1 to {MAX_TARGET_ID_LEN} printable characters"
-            )));
-        }
-        let kind = match body.target.kind {
-            TargetKind::Live => "live",
-            TargetKind::Video => "video",
-        };
-        Ok(GiftAsk {
-            gift_id,
-            quantity: body.quantity,
-            recipient,
-            target: GiftTarget {
-                kind: kind.to_owned(),
-                id,
-            },
-        })
-    }
 }
 
 async fn send_gift<S: Store>(deps: &Deps<S>, req: &Request) -> Result<Response<Body>, ApiError> {
     let claims = Claims::from_request(req)?;
     let key = IdempotencyKey::from_request(req)?.into_ledger()?;
-    let ask = GiftAsk::try_from(json_body::<GiftBody>(req)?)?;
+    let body: GiftBody = json_body(req)?;
+    let gift_id = body.gift_id.parse::<GiftId>().map_err(ApiError::invalid)?;
+    let recipient = UserId::new(body.recipient_id)
+        .map_err(|error| ApiError::invalid(format!("recipient_id: {error}")))?;
     let now = deps.now();
     claims.check_age(now)?;
-    check_recipient(claims.user_id.as_str(), ask.recipient.as_str())?;
-    let coins = deps.gifts().price(&ask.gift_id, ask.quantity)?;
     let request = GiftRequest {
-        sender: claims.user_id.clone(),
-        recipient: ask.recipient,
-        gift_id: ask.gift_id.to_string(),
-        quantity: ask.quantity,
-        coins,
-        target: ask.target,
-        sender_zone: claims.zone_name().to_owned(),
+        order: deps.gifts().order(&gift_id, body.quantity)?,
+        sender: claims.user_id,
+        recipient,
+        target: body.target,
+        sender_zone: claims.zone,
     };
     let receipt = deps.ledger.send_gift(&request, now, &key).await?;
     tracing::info!(
@@ -112,15 +61,12 @@ async fn send_gift<S: Store>(deps: &Deps<S>, req: &Request) -> Result<Response<B
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coins_http::testing::{Event, T0, assert_problem, buy_package, enroll, memory_deps, read};
     use coins_ledger::MemoryStore;
+    use coins_testkit::{Event, T0, assert_problem, buy_package, enroll, memory_deps, read, zone};
     use serde_json::{Value, json};
 
     fn fixture() -> Event {
-        Event::load(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/post-gift.json"
-        ))
+        Event::load("post-gift")
     }
 
     /// alice has 700+ coins; carol is a creator.
@@ -132,7 +78,7 @@ mod tests {
     async fn balance(deps: &Deps<MemoryStore>, user: &str) -> u64 {
         let user = UserId::new(user).unwrap();
         deps.ledger
-            .wallet(&user, "Asia/Tokyo", deps.now())
+            .wallet(&user, &zone("Asia/Tokyo"), deps.now())
             .await
             .unwrap()
             .balance

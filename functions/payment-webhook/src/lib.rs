@@ -7,10 +7,11 @@
 //! still acknowledged, since retrying it cannot change the outcome.
 
 use coins_http::webhook::SIGNATURE_HEADER;
-use coins_http::{
-    ApiError, Deps, Route, WebhookSecret, WebhookSecretSource, body, resolve, response, serve,
-};
-use coins_ledger::{EventId, PaymentEvent, PaymentKind, PaymentOutcome, PurchaseId, Store};
+use coins_http::{ApiError, Problem, Route, WebhookSecret, body, resolve, response, serve};
+use coins_ids::{EventId, PurchaseId};
+use coins_ledger::{Payment, PaymentEvent, PaymentOutcome, Store};
+use coins_rules::{Currency, Money};
+use coins_runtime::{Deps, SdkConfig, Secret, SecretError};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
@@ -50,27 +51,44 @@ enum EventType {
 #[derive(Deserialize)]
 struct EventData {
     purchase_id: String,
-    /// A decimal string, compared exactly with the quoted gross by the ledger.
+    /// A decimal string in the currency's minor digits.
     amount: String,
     currency: String,
     country: String,
 }
 
+/// Parsed once, here: the ledger gets money and a country, never the provider's strings.
 impl TryFrom<EventBody> for PaymentEvent {
     type Error = ApiError;
 
     fn try_from(event: EventBody) -> Result<Self, ApiError> {
+        let invalid = |field: &str, error: &dyn std::fmt::Display| {
+            ApiError::invalid(format!("{field}: {error}"))
+        };
+        let data = event.data;
+        let payment = match event.kind {
+            EventType::Failed => Payment::Failed,
+            EventType::Succeeded => {
+                let currency: Currency = data
+                    .currency
+                    .to_ascii_uppercase()
+                    .parse()
+                    .map_err(|e| invalid("data.currency", &e))?;
+                Payment::Succeeded {
+                    paid: Money::parse(&data.amount, currency)
+                        .map_err(|e| invalid("data.amount", &e))?,
+                    country: data
+                        .country
+                        .parse()
+                        .map_err(|e| invalid("data.country", &e))?,
+                }
+            }
+        };
         Ok(PaymentEvent {
-            event_id: EventId::new(event.id).map_err(|e| ApiError::invalid(format!("id: {e}")))?,
-            kind: match event.kind {
-                EventType::Succeeded => PaymentKind::Succeeded,
-                EventType::Failed => PaymentKind::Failed,
-            },
-            purchase_id: PurchaseId::new(event.data.purchase_id)
-                .map_err(|e| ApiError::invalid(format!("data.purchase_id: {e}")))?,
-            amount: event.data.amount,
-            currency: event.data.currency,
-            country: event.data.country,
+            event_id: EventId::new(event.id).map_err(|e| invalid("id", &e))?,
+            purchase_id: PurchaseId::new(data.purchase_id)
+                .map_err(|e| invalid("data.purchase_id", &e))?,
+            payment,
         })
     }
 }
@@ -94,12 +112,16 @@ async fn receive<S: Store>(
     let mut signatures = req.headers().get_all(SIGNATURE_HEADER).iter();
     let header = match (signatures.next(), signatures.next()) {
         (Some(value), None) => Some(value.to_str().map_err(|_| {
-            ApiError::InvalidSignature("the Payment-Signature header is not ASCII".into())
+            ApiError::new(
+                Problem::InvalidSignature,
+                "the Payment-Signature header is not ASCII",
+            )
         })?),
         (None, _) => None,
         (Some(_), Some(_)) => {
-            return Err(ApiError::InvalidSignature(
-                "more than one Payment-Signature header".into(),
+            return Err(ApiError::new(
+                Problem::InvalidSignature,
+                "more than one Payment-Signature header",
             ));
         }
     };
@@ -131,46 +153,22 @@ async fn receive<S: Store>(
     })
 }
 
-/// Why the webhook secret could not be loaded at cold start.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    #[error("reading the webhook secret from Secrets Manager failed: {0}")]
-    SecretsManager(String),
-    #[error("the webhook secret {arn} has no string value")]
-    NoString { arn: String },
-    #[error("the webhook secret is empty")]
-    Empty,
-}
-
-/// Resolves the secret once per cold start: from Secrets Manager by ARN on AWS, or the plain
-/// value for local runs.
-pub async fn load_secret(
-    source: WebhookSecretSource,
-    aws: &aws_config::SdkConfig,
-) -> Result<WebhookSecret, SecretError> {
-    match source {
-        WebhookSecretSource::Plain(secret) => Ok(secret),
-        WebhookSecretSource::SecretsManager { arn } => {
-            let output = aws_sdk_secretsmanager::Client::new(aws)
-                .get_secret_value()
-                .secret_id(&arn)
-                .send()
-                .await
-                .map_err(|error| SecretError::SecretsManager(error.to_string()))?;
-            let value = output
-                .secret_string()
-                .ok_or(SecretError::NoString { arn })?;
-            WebhookSecret::new(value.trim()).map_err(|_| SecretError::Empty)
-        }
-    }
+/// The webhook secret, once per cold start: `PAYMENT_WEBHOOK_SECRET_ARN` (Secrets Manager, on
+/// AWS) or `PAYMENT_WEBHOOK_SECRET` (local runs).
+pub async fn load_secret(aws: &SdkConfig) -> Result<WebhookSecret, SecretError> {
+    let value = Secret::from_env("PAYMENT_WEBHOOK_SECRET")?
+        .load(aws)
+        .await?;
+    Ok(WebhookSecret::new(value).expect("a loaded secret is never empty"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coins_http::testing::{Event, T0, assert_problem, at, memory_deps, read};
-    use coins_ledger::{IdempotencyKey, MemoryStore, UserId};
+    use coins_ids::{IdempotencyKey, UserId};
+    use coins_ledger::{MemoryStore, Quote};
     use coins_rules::{Channel, QuoteItem};
+    use coins_testkit::{Event, T0, assert_problem, at, memory_deps, read, zone};
     use jiff::{SignedDuration, Timestamp};
     use serde_json::{Value, json};
 
@@ -179,10 +177,7 @@ mod tests {
     }
 
     fn fixture() -> Event {
-        Event::load(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/post-webhook.json"
-        ))
+        Event::load("post-payment-webhook")
     }
 
     /// The fixture with `body`, signed at `at` with `secret`.
@@ -204,14 +199,14 @@ mod tests {
                 QuoteItem::Package("coins_700".parse().unwrap()),
             )
             .unwrap();
-        let quote = coins_http::convert::stored_quote(&priced, &user, deps.now());
+        let quote = Quote::new(priced, &user, deps.now());
         deps.ledger.save_quote(&quote).await.unwrap();
         let receipt = deps
             .ledger
             .create_purchase(
                 &user,
                 &quote.quote_id,
-                "Asia/Tokyo",
+                &zone("Asia/Tokyo"),
                 deps.now(),
                 &IdempotencyKey::new(format!("k-{}", quote.quote_id)).unwrap(),
             )
@@ -237,7 +232,7 @@ mod tests {
     async fn balance(deps: &Deps<MemoryStore>) -> u64 {
         let user = UserId::new("alice").unwrap();
         deps.ledger
-            .wallet(&user, "Asia/Tokyo", deps.now())
+            .wallet(&user, &zone("Asia/Tokyo"), deps.now())
             .await
             .unwrap()
             .balance

@@ -1,19 +1,3 @@
 //! The `payment-webhook` Lambda function: wiring only (see the library for the handler).
 
-use coins_http::{Deps, WebhookSecretSource};
-use lambda_http::{Error, service_fn};
-
-#[global_allocator]
-static ALLOCATOR: coins_http::Allocator = coins_http::Allocator;
-
-// Lambda hands an environment one event at a time: a single-threaded runtime starts ~0.5 ms
-// sooner than a worker pool that would sit idle (infra/README.md, "Cold starts").
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let (deps, aws) = Deps::cold_start().await?;
-    let secret = payment_webhook::load_secret(WebhookSecretSource::from_env()?, &aws).await?;
-    lambda_http::run(service_fn(|req| async {
-        Ok::<_, Error>(payment_webhook::handle(&deps, &secret, req).await)
-    }))
-    .await
-}
+coins_runtime::http_function!(payment_webhook::handle, payment_webhook::load_secret);

@@ -5,9 +5,11 @@
 //! payment webhook, never here.
 
 use coins_http::{
-    ApiError, Claims, Deps, IdempotencyKey, Route, json_body, resolve, response, serve,
+    ApiError, Claims, IdempotencyKey, Problem, Route, json_body, resolve, response, serve,
 };
-use coins_ledger::{QuoteId, Store};
+use coins_ids::QuoteId;
+use coins_ledger::Store;
+use coins_runtime::Deps;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
@@ -56,15 +58,19 @@ async fn create_purchase<S: Store>(
     // The quote is bound to the billing country it was priced for; if the caller's billing
     // country changed since, the price is not theirs to pay.
     let quote = deps.ledger.get_quote(&claims.user_id, &quote_id).await?;
-    if quote.country != claims.billing_country.as_str() {
-        return Err(ApiError::RegionMismatch(format!(
-            "the quote was priced for {}, your billing country is {}",
-            quote.country, claims.billing_country
-        )));
+    let priced_for = quote.priced.country();
+    if priced_for != claims.billing_country {
+        return Err(ApiError::new(
+            Problem::RegionMismatch,
+            format!(
+                "the quote was priced for {priced_for}, your billing country is {}",
+                claims.billing_country
+            ),
+        ));
     }
     let receipt = deps
         .ledger
-        .create_purchase(&claims.user_id, &quote_id, claims.zone_name(), now, &key)
+        .create_purchase(&claims.user_id, &quote_id, &claims.zone, now, &key)
         .await?;
     tracing::info!(purchase_id = %receipt.purchase_id, quote_id = %quote_id, "purchase created");
     response::created(&PurchaseBody {
@@ -81,18 +87,15 @@ async fn create_purchase<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coins_http::convert::stored_quote;
-    use coins_http::testing::{Event, T0, assert_problem, memory_deps, read};
-    use coins_ledger::{MemoryStore, UserId};
+    use coins_ids::UserId;
+    use coins_ledger::{MemoryStore, Quote};
     use coins_rules::{Channel, QuoteItem};
+    use coins_testkit::{Event, T0, assert_problem, memory_deps, read};
     use jiff::SignedDuration;
     use serde_json::json;
 
     fn fixture() -> Event {
-        Event::load(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/post-purchase.json"
-        ))
+        Event::load("post-purchase")
     }
 
     /// A stored quote for alice (billed in Japan) of the 700-coin web package.
@@ -105,7 +108,7 @@ mod tests {
                 QuoteItem::Package("coins_700".parse().unwrap()),
             )
             .unwrap();
-        let quote = stored_quote(&priced, &UserId::new("alice").unwrap(), deps.now());
+        let quote = Quote::new(priced, &UserId::new("alice").unwrap(), deps.now());
         deps.ledger.save_quote(&quote).await.unwrap();
         quote.quote_id.to_string()
     }

@@ -3,10 +3,10 @@
 //! The pricing country is the billing country of the verified identity, never anything in the
 //! request: a quote cannot be shopped from another country's price list.
 
-use coins_http::convert::stored_quote;
-use coins_http::{ApiError, Claims, Deps, Route, json_body, resolve, response, serve};
-use coins_ledger::Store;
+use coins_http::{ApiError, Claims, Route, json_body, resolve, response, serve};
+use coins_ledger::{Quote, Store};
 use coins_rules::{Channel, PackageId, Price, QuoteItem};
+use coins_runtime::Deps;
 use jiff::Timestamp;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -89,9 +89,10 @@ async fn create_quote<S: Store>(deps: &Deps<S>, req: &Request) -> Result<Respons
     let priced = deps
         .price_book()
         .quote(claims.billing_country, ask.channel, ask.item)?;
-    let stored = stored_quote(&priced, &claims.user_id, now);
+    let stored = Quote::new(priced, &claims.user_id, now);
     deps.ledger.save_quote(&stored).await?;
-    tracing::info!(quote_id = %stored.quote_id, total_coins = stored.total_coins, "quote issued");
+    let priced = &stored.priced;
+    tracing::info!(quote_id = %stored.quote_id, total_coins = priced.total_coins(), "quote issued");
     response::created(&QuoteBody {
         quote_id: stored.quote_id.as_str(),
         channel: priced.channel(),
@@ -111,15 +112,12 @@ async fn create_quote<S: Store>(deps: &Deps<S>, req: &Request) -> Result<Respons
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coins_http::testing::{Event, T0, assert_problem, at, memory_deps, read};
-    use coins_ledger::{QuoteId, UserId};
+    use coins_ids::{QuoteId, UserId};
+    use coins_testkit::{Event, T0, assert_problem, at, memory_deps, read};
     use serde_json::json;
 
     fn fixture() -> Event {
-        Event::load(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/post-quote.json"
-        ))
+        Event::load("post-quote")
     }
 
     #[tokio::test]
@@ -143,7 +141,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            stored.price.gross.to_string(),
+            stored.priced.price().gross().to_string(),
             body["price"]["gross"].as_str().unwrap()
         );
         assert_eq!(stored.expires_at, at("2026-03-01T03:15:00Z"));

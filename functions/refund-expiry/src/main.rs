@@ -1,15 +1,3 @@
 //! The `refund-expiry` Lambda function: wiring only (see the library for the handler).
 
-use coins_http::Deps;
-use lambda_runtime::{Error, service_fn};
-
-#[global_allocator]
-static ALLOCATOR: coins_http::Allocator = coins_http::Allocator;
-
-// Lambda hands an environment one event at a time: a single-threaded runtime starts ~0.5 ms
-// sooner than a worker pool that would sit idle (infra/README.md, "Cold starts").
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let (deps, _) = Deps::cold_start().await?;
-    lambda_runtime::run(service_fn(|event| refund_expiry::handle(&deps, event))).await
-}
+coins_runtime::event_function!(refund_expiry::handle);

@@ -5,9 +5,13 @@
 //! The coins are reversed and a refund instruction for the payment provider is recorded in the
 //! same write (the ledger's outbox), so money and coins never diverge.
 
-use coins_http::{ApiError, Claims, Deps, Route, json_body, path_param, resolve, response, serve};
-use coins_ledger::{PurchaseId, RefundBy, Store};
+use coins_http::{
+    ApiError, Claims, Problem, Route, json_body, path_param, resolve, response, serve,
+};
+use coins_ids::PurchaseId;
+use coins_ledger::{RefundBy, Store};
 use coins_rules::AdminOverride;
+use coins_runtime::Deps;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +28,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
         let by = match route {
             REFUND => RefundBy::Owner(claims.user_id.clone()),
             ADMIN_REFUND => admin(&claims, &req)?,
-            _ => return Err(ApiError::MethodNotAllowed),
+            _ => return Err(ApiError::method_not_allowed()),
         };
         refund(deps, &req, by).await
     })
@@ -66,7 +70,7 @@ async fn refund<S: Store>(
 ) -> Result<Response<Body>, ApiError> {
     // An id that cannot exist is simply not found.
     let purchase_id = PurchaseId::new(path_param(req, "purchase_id")?)
-        .map_err(|_| ApiError::NotFound("no such purchase".into()))?;
+        .map_err(|_| ApiError::new(Problem::NotFound, "no such purchase"))?;
     let receipt = deps
         .ledger
         .refund_purchase(&by, &purchase_id, deps.now())
@@ -86,15 +90,14 @@ async fn refund<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coins_http::testing::{Event, T0, assert_problem, buy_package, enroll, memory_deps, read};
-    use coins_ledger::{GiftRequest, GiftTarget, IdempotencyKey, MemoryStore, UserId};
+    use coins_ids::{IdempotencyKey, UserId};
+    use coins_ledger::{GiftRequest, MemoryStore};
+    use coins_rules::{GiftCatalog, GiftTarget, TargetKind};
+    use coins_testkit::{Event, T0, assert_problem, buy_package, enroll, memory_deps, read, zone};
     use serde_json::json;
 
     fn fixture(name: &str) -> Event {
-        Event::load(format!(
-            "{}/tests/fixtures/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
+        Event::load(name)
     }
 
     fn refund_of(purchase: &PurchaseId) -> Event {
@@ -110,7 +113,7 @@ mod tests {
     async fn balance(deps: &Deps<MemoryStore>) -> u64 {
         let alice = UserId::new("alice").unwrap();
         deps.ledger
-            .wallet(&alice, "Asia/Tokyo", deps.now())
+            .wallet(&alice, &zone("Asia/Tokyo"), deps.now())
             .await
             .unwrap()
             .balance
@@ -121,14 +124,11 @@ mod tests {
         let request = GiftRequest {
             sender: UserId::new("alice").unwrap(),
             recipient: UserId::new("carol").unwrap(),
-            gift_id: "rose".into(),
-            quantity: 1,
-            coins: 1,
-            target: GiftTarget {
-                kind: "live".into(),
-                id: "l1".into(),
-            },
-            sender_zone: "Asia/Tokyo".into(),
+            order: GiftCatalog::embedded()
+                .order(&"rose".parse().unwrap(), 1)
+                .unwrap(),
+            target: GiftTarget::new(TargetKind::Live, "l1").unwrap(),
+            sender_zone: zone("Asia/Tokyo"),
         };
         deps.ledger
             .send_gift(&request, deps.now(), &IdempotencyKey::new("g1").unwrap())

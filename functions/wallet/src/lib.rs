@@ -3,11 +3,10 @@
 //! The wallet is always the caller's (`sub`): no route takes a user id, so no one can read or
 //! change another user's wallet by naming it.
 
-use coins_http::{
-    ApiError, Claims, Deps, Route, body, json_body, query_param, resolve, response, serve,
-};
-use coins_ledger::Store;
+use coins_http::{ApiError, Claims, Route, body, json_body, query_param, resolve, response, serve};
+use coins_ledger::{DEFAULT_PAGE, MAX_PAGE, Store};
 use coins_rules::limits::DailyLimit;
+use coins_runtime::Deps;
 use jiff::Timestamp;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -20,11 +19,6 @@ pub const TRANSACTIONS: Route = Route::get("/v1/wallet/transactions");
 pub const LIMITS: Route = Route::put("/v1/wallet/limits");
 pub const ROUTES: &[Route] = &[WALLET, TRANSACTIONS, LIMITS];
 
-/// History page size when the client does not say.
-pub const DEFAULT_PAGE: u32 = 20;
-/// Largest history page (API.md, and the ledger's own cap).
-pub const MAX_PAGE: u32 = 100;
-
 pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
     serve(req, |req| async move {
         let (route, req) = resolve(ROUTES, req)?;
@@ -33,7 +27,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
             WALLET => wallet(deps, &claims).await,
             TRANSACTIONS => transactions(deps, &claims, &req).await,
             LIMITS => set_limit(deps, &claims, &req).await,
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::method_not_allowed()),
         }
     })
     .await
@@ -42,7 +36,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
 async fn wallet<S: Store>(deps: &Deps<S>, claims: &Claims) -> Result<Response<Body>, ApiError> {
     let view = deps
         .ledger
-        .wallet(&claims.user_id, claims.zone_name(), deps.now())
+        .wallet(&claims.user_id, &claims.zone, deps.now())
         .await?;
     response::ok(&view)
 }
@@ -126,15 +120,12 @@ async fn set_limit<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coins_http::testing::{Event, T0, assert_problem, buy_package, memory_deps, read};
+    use coins_testkit::{Event, T0, assert_problem, buy_package, memory_deps, read};
     use jiff::SignedDuration;
     use serde_json::json;
 
     fn fixture(name: &str) -> Event {
-        Event::load(format!(
-            "{}/tests/fixtures/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
+        Event::load(name)
     }
 
     #[tokio::test]

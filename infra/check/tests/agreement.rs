@@ -5,23 +5,12 @@
 
 use std::collections::BTreeSet;
 
+use coins_testkit::function_names;
 use infra_check::{
     Access, normalise_table, openapi_routes, parse_template, read, resources_of_type,
     template_routes, template_table,
 };
 use serde_json::{Value as Json, json};
-
-const FUNCTIONS: [&str; 9] = [
-    "catalog",
-    "quote",
-    "purchase",
-    "payment-webhook",
-    "wallet",
-    "creators",
-    "gift",
-    "refund",
-    "refund-expiry",
-];
 
 fn template() -> Json {
     parse_template(&read("infra/template.yaml").expect("template readable"))
@@ -182,10 +171,7 @@ fn every_function_is_one_workspace_binary_built_by_cargo_lambda_for_arm64() {
             "{binary} is deployed twice"
         );
     }
-    assert_eq!(
-        binaries,
-        FUNCTIONS.iter().map(|f| (*f).to_owned()).collect()
-    );
+    assert_eq!(binaries, function_names().into_iter().collect());
 }
 
 /// Every statement of a function's role, found through its `Role: !GetAtt <Role>.Arn`.
@@ -220,8 +206,8 @@ fn actions(statement: &Json) -> Vec<&str> {
 fn each_function_has_its_own_role_and_none_may_scan_or_delete_tables() {
     let template = template();
     let mut roles = BTreeSet::new();
-    for binary in FUNCTIONS {
-        let function = function_by_binary(&template, binary);
+    for binary in function_names() {
+        let function = function_by_binary(&template, &binary);
         let role = function
             .pointer("/Properties/Role/Fn::GetAtt/0")
             .and_then(Json::as_str)
@@ -254,8 +240,8 @@ fn each_function_has_its_own_role_and_none_may_scan_or_delete_tables() {
 #[test]
 fn catalog_cannot_touch_the_table_and_only_refund_expiry_reads_the_open_lots_index() {
     let template = template();
-    for binary in FUNCTIONS {
-        let function = function_by_binary(&template, binary);
+    for binary in function_names() {
+        let function = function_by_binary(&template, &binary);
         let statements = role_statements(&template, function);
         let dynamodb_actions: Vec<&str> = statements
             .iter()
@@ -348,8 +334,8 @@ fn the_webhook_secret_is_read_from_secrets_manager_and_never_held_in_the_environ
         json!("AWS::SecretsManager::Secret")
     );
 
-    for binary in FUNCTIONS {
-        let function = function_by_binary(&template, binary);
+    for binary in function_names() {
+        let function = function_by_binary(&template, &binary);
         let reads_secret = role_statements(&template, function)
             .iter()
             .any(|s| actions(s).contains(&"secretsmanager:GetSecretValue"));

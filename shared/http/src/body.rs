@@ -10,7 +10,7 @@ use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -25,9 +25,10 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 pub fn raw_body(req: &Request) -> Result<&[u8], ApiError> {
     let body = req.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge {
-            limit_bytes: MAX_BODY_BYTES,
-        });
+        return Err(ApiError::new(
+            Problem::PayloadTooLarge,
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
     }
     Ok(body)
 }
@@ -102,8 +103,8 @@ impl IdempotencyKey {
 
     /// The ledger's key (which also refuses `#`, its key separator, and anything over its own
     /// length limit) for the idempotency record.
-    pub fn into_ledger(self) -> Result<coins_ledger::IdempotencyKey, ApiError> {
-        coins_ledger::IdempotencyKey::new(self.0)
+    pub fn into_ledger(self) -> Result<coins_ids::IdempotencyKey, ApiError> {
+        coins_ids::IdempotencyKey::new(self.0)
             .map_err(|error| ApiError::invalid(format!("Idempotency-Key: {error}")))
     }
 }
@@ -126,7 +127,12 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .first(name)
         .filter(|value| !value.is_empty())
         .map(str::to_owned)
-        .ok_or_else(|| ApiError::NotFound(format!("missing path parameter `{name}`")))
+        .ok_or_else(|| {
+            ApiError::new(
+                Problem::NotFound,
+                format!("missing path parameter `{name}`"),
+            )
+        })
 }
 
 /// For a field that is required but may be `null` (`{"daily_coins": null}` removes a limit):

@@ -7,16 +7,15 @@
 
 use std::collections::HashMap;
 
-use coins_ledger::UserId;
+use coins_ids::UserId;
 use coins_rules::age::check_age;
-use coins_rules::{AgeOk, BillingCountry, BillingRegion};
+use coins_rules::{AgeOk, BillingCountry, BillingRegion, Zone};
 use jiff::Timestamp;
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 
 /// The scope that opens the admin routes.
 pub const ADMIN_SCOPE: &str = "coins:admin";
@@ -33,7 +32,7 @@ pub struct Claims {
     /// `billing_region`: ISO 3166-2 subdivision of the billing country (`US-AL`), if given.
     pub billing_region: Option<BillingRegion>,
     /// `zoneinfo`: the IANA zone the user's local days (refund windows, limits, age) are counted in.
-    pub zone: TimeZone,
+    pub zone: Zone,
     /// `scope`, split on spaces.
     pub scopes: Vec<String>,
 }
@@ -51,7 +50,7 @@ pub enum ClaimsError {
 
 impl From<ClaimsError> for ApiError {
     fn from(error: ClaimsError) -> Self {
-        ApiError::Unauthenticated(error.to_string())
+        ApiError::new(Problem::Unauthenticated, error)
     }
 }
 
@@ -106,13 +105,8 @@ impl Claims {
                 }
             },
         };
-        let zone_name = get("zoneinfo")?;
-        let zone = TimeZone::get(zone_name).map_err(|_| {
-            invalid(
-                "zoneinfo",
-                format!("{zone_name:?} is not an IANA time zone"),
-            )
-        })?;
+        let zone =
+            Zone::get(get("zoneinfo")?).map_err(|error| invalid("zoneinfo", error.to_string()))?;
         let scopes = claims
             .get("scope")
             .map(|scope| scope.split_whitespace().map(str::to_owned).collect())
@@ -136,9 +130,10 @@ impl Claims {
         if self.has_scope(ADMIN_SCOPE) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
-                "this route needs the `{ADMIN_SCOPE}` scope"
-            )))
+            Err(ApiError::new(
+                Problem::Forbidden,
+                format!("this route needs the `{ADMIN_SCOPE}` scope"),
+            ))
         }
     }
 
@@ -150,13 +145,8 @@ impl Claims {
             self.billing_country,
             self.billing_region,
             now,
-            &self.zone,
+            self.zone.tz(),
         )?)
-    }
-
-    /// The IANA name of the user's zone (for storing with a purchase).
-    pub fn zone_name(&self) -> &str {
-        self.zone.iana_name().unwrap_or("UTC")
     }
 }
 
@@ -211,7 +201,7 @@ mod tests {
         assert_eq!(claims.birthdate, jiff::civil::date(1990, 4, 1));
         assert_eq!(claims.billing_country.as_str(), "JP");
         assert_eq!(claims.billing_region, None);
-        assert_eq!(claims.zone_name(), "Asia/Tokyo");
+        assert_eq!(claims.zone.name(), "Asia/Tokyo");
         assert!(claims.has_scope(ADMIN_SCOPE));
         assert!(claims.require_admin().is_ok());
     }

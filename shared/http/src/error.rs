@@ -1,8 +1,10 @@
 //! The one error type of the HTTP boundary and its `application/problem+json` rendering.
 //!
-//! Every rejection a client can see is a variant here, with a stable snake_case `code` (the
-//! contract of API.md) and one HTTP status. Internal failures are logged with the request id and
-//! answered with a bare 500: no error body ever carries an internal message.
+//! Every answer a client can get that is not a success is a [`Problem`]: a stable snake_case
+//! `code` (the contract of API.md), one HTTP status and one title, all in one table
+//! ([`Problem::describe`]). The ledger's and the rules' errors say what happened; which problem
+//! each one is, is decided here, once. Internal failures are logged with the request id and
+//! answered with a bare 500 or 503: no error body ever carries an internal message.
 
 use std::fmt;
 
@@ -12,7 +14,8 @@ use serde::Serialize;
 
 use coins_ledger::LedgerError;
 use coins_ledger::store::StoreError;
-use coins_rules::{AgeBelowMinimum, GiftError, QuoteError, RefundRejected};
+use coins_rules::gifts::BadTargetId;
+use coins_rules::{AgeBelowMinimum, GiftError, QuoteError, RefundRejected, SelfGift};
 
 /// The `Content-Type` of every error body (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -20,176 +23,195 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// An error source we do not show to clients (storage, serialization, configuration).
 pub type InternalError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Everything a request can fail with, as the client sees it.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// 400 `invalid_request`: malformed JSON, a missing or wrong-typed field, an unknown enum
-    /// value, an amount out of bounds, a missing or bad header. The text is shown to the client.
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// 413 `payload_too_large`: the body is larger than [`crate::body::MAX_BODY_BYTES`].
-    #[error("the request body is larger than {limit_bytes} bytes")]
-    PayloadTooLarge { limit_bytes: usize },
-    /// 401 `unauthenticated`: no verified identity, or its claims are incomplete or invalid.
-    #[error("{0}")]
-    Unauthenticated(String),
-    /// 403 `age_restricted`: the caller is under the minimum age of their jurisdiction.
-    #[error("you must be at least {minimum_age} years old to do this")]
-    AgeRestricted { minimum_age: u32 },
-    /// 403 `forbidden`: authenticated, but not allowed (e.g. an admin route without `coins:admin`).
-    #[error("{0}")]
-    Forbidden(String),
-    /// 404 `not_found`: no such route or resource (or not the caller's).
-    #[error("{0}")]
-    NotFound(String),
-    /// 405 `method_not_allowed`: the path exists, the method does not.
-    #[error("method not allowed on this path")]
+/// What went wrong, as a client sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Problem {
+    /// Malformed JSON, a missing or wrong-typed field, an unknown enum value, an amount out of
+    /// bounds, a missing or bad header.
+    InvalidRequest,
+    /// The body is larger than [`crate::body::MAX_BODY_BYTES`].
+    PayloadTooLarge,
+    /// No verified identity, or its claims are incomplete or invalid.
+    Unauthenticated,
+    /// The caller is under the minimum age of their jurisdiction.
+    AgeRestricted,
+    /// Authenticated, but not allowed (an admin route without `coins:admin`, a country we do not
+    /// sell in).
+    Forbidden,
+    /// No such route or resource (or not the caller's).
+    NotFound,
+    /// The path exists, the method does not.
     MethodNotAllowed,
-    /// 409 `insufficient_coins`.
-    #[error("{0}")]
-    InsufficientCoins(String),
-    /// 409 `coins_already_spent`: some of the purchase's coins are spent, so it is not refundable.
-    #[error("{0}")]
-    CoinsAlreadySpent(String),
-    /// 409 `refund_window_closed`.
-    #[error("{0}")]
-    RefundWindowClosed(String),
-    /// 409 `already_refunded`.
-    #[error("{0}")]
-    AlreadyRefunded(String),
-    /// 409 `quote_expired`.
-    #[error("{0}")]
-    QuoteExpired(String),
-    /// 409 `spending_limit_reached`: the gift would pass the caller's daily limit.
-    #[error("{0}")]
-    SpendingLimitReached(String),
-    /// 409 `purchase_not_credited`: the purchase is pending, failed or rejected, so there is
-    /// nothing to refund.
-    #[error("{0}")]
-    PurchaseNotCredited(String),
-    /// 409 `gift_too_fragmented`: the gift would consume more purchase lots than one atomic
-    /// write can touch; a smaller gift goes through.
-    #[error("{0}")]
-    GiftTooFragmented(String),
-    /// 422 `idempotency_key_reused`: the same `Idempotency-Key` came with a different body.
-    #[error("{0}")]
-    IdempotencyKeyReused(String),
-    /// 422 `region_mismatch`: the quote or payment belongs to another billing country.
-    #[error("{0}")]
-    RegionMismatch(String),
-    /// 422 `self_gift`.
-    #[error("{0}")]
-    SelfGift(String),
-    /// 422 `recipient_not_creator`.
-    #[error("{0}")]
-    RecipientNotCreator(String),
-    /// 422 `channel_not_allowed`: e.g. a custom amount outside the web shop.
-    #[error("{0}")]
-    ChannelNotAllowed(String),
-    /// 400 `invalid_signature`: the payment webhook's signature is missing, malformed, stale or wrong.
-    #[error("{0}")]
-    InvalidSignature(String),
-    /// 503 `unavailable`: a transient failure (throttling, a lost transaction race); safe to retry
-    /// with the same idempotency key.
-    #[error("the service is busy; retry with the same Idempotency-Key")]
-    Unavailable(#[source] InternalError),
-    /// 500 `internal`: logged with the request id, never described to the client.
-    #[error("internal error")]
-    Internal(#[source] InternalError),
+    InsufficientCoins,
+    /// Some of the purchase's coins are spent, so it is not refundable.
+    CoinsAlreadySpent,
+    RefundWindowClosed,
+    AlreadyRefunded,
+    QuoteExpired,
+    /// The gift would pass the caller's daily limit.
+    SpendingLimitReached,
+    /// The purchase is pending, failed or rejected, so there is nothing to refund.
+    PurchaseNotCredited,
+    /// The gift would consume more purchase lots than one atomic write can touch.
+    GiftTooFragmented,
+    /// The same `Idempotency-Key` came with a different body.
+    IdempotencyKeyReused,
+    /// The quote or payment belongs to another billing country.
+    RegionMismatch,
+    SelfGift,
+    RecipientNotCreator,
+    /// E.g. a custom amount outside the web shop.
+    ChannelNotAllowed,
+    /// A webhook's signature is missing, malformed, stale or wrong.
+    InvalidSignature,
+    /// A transient failure (throttling, a lost transaction race): safe to retry with the same
+    /// idempotency key.
+    Unavailable,
+    /// Logged with the request id, never described to the client.
+    Internal,
 }
 
-impl ApiError {
-    /// Wraps any error we will not show to the client.
-    pub fn internal(error: impl Into<InternalError>) -> Self {
-        ApiError::Internal(error.into())
-    }
-
-    pub fn invalid(detail: impl fmt::Display) -> Self {
-        ApiError::InvalidRequest(detail.to_string())
-    }
-
-    pub fn status(&self) -> StatusCode {
+impl Problem {
+    /// The table: status, code and title of every problem.
+    pub const fn describe(self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
         match self {
-            ApiError::InvalidRequest(_) | ApiError::InvalidSignature(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::AgeRestricted { .. } | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::InsufficientCoins(_)
-            | ApiError::CoinsAlreadySpent(_)
-            | ApiError::RefundWindowClosed(_)
-            | ApiError::AlreadyRefunded(_)
-            | ApiError::QuoteExpired(_)
-            | ApiError::SpendingLimitReached(_)
-            | ApiError::PurchaseNotCredited(_)
-            | ApiError::GiftTooFragmented(_) => StatusCode::CONFLICT,
-            ApiError::IdempotencyKeyReused(_)
-            | ApiError::RegionMismatch(_)
-            | ApiError::SelfGift(_)
-            | ApiError::RecipientNotCreator(_)
-            | ApiError::ChannelNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Problem::InvalidRequest => (S::BAD_REQUEST, "invalid_request", "Invalid request"),
+            Problem::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
+            Problem::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated"),
+            Problem::AgeRestricted => (S::FORBIDDEN, "age_restricted", "Age restricted"),
+            Problem::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            Problem::NotFound => (S::NOT_FOUND, "not_found", "Not found"),
+            Problem::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            Problem::InsufficientCoins => (S::CONFLICT, "insufficient_coins", "Insufficient coins"),
+            Problem::CoinsAlreadySpent => {
+                (S::CONFLICT, "coins_already_spent", "Coins already spent")
+            }
+            Problem::RefundWindowClosed => {
+                (S::CONFLICT, "refund_window_closed", "Refund window closed")
+            }
+            Problem::AlreadyRefunded => (S::CONFLICT, "already_refunded", "Already refunded"),
+            Problem::QuoteExpired => (S::CONFLICT, "quote_expired", "Quote expired"),
+            Problem::SpendingLimitReached => (
+                S::CONFLICT,
+                "spending_limit_reached",
+                "Spending limit reached",
+            ),
+            Problem::PurchaseNotCredited => (
+                S::CONFLICT,
+                "purchase_not_credited",
+                "Purchase not credited",
+            ),
+            Problem::GiftTooFragmented => {
+                (S::CONFLICT, "gift_too_fragmented", "Gift too fragmented")
+            }
+            Problem::IdempotencyKeyReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+            ),
+            Problem::RegionMismatch => (
+                S::UNPROCESSABLE_ENTITY,
+                "region_mismatch",
+                "Region mismatch",
+            ),
+            Problem::SelfGift => (S::UNPROCESSABLE_ENTITY, "self_gift", "Self gift"),
+            Problem::RecipientNotCreator => (
+                S::UNPROCESSABLE_ENTITY,
+                "recipient_not_creator",
+                "Recipient is not a creator",
+            ),
+            Problem::ChannelNotAllowed => (
+                S::UNPROCESSABLE_ENTITY,
+                "channel_not_allowed",
+                "Channel not allowed",
+            ),
+            Problem::InvalidSignature => (S::BAD_REQUEST, "invalid_signature", "Invalid signature"),
+            Problem::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            Problem::Internal => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
+    }
+
+    pub const fn status(self) -> StatusCode {
+        self.describe().0
     }
 
     /// The stable machine-readable code of API.md.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::InvalidRequest(_) => "invalid_request",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::Unauthenticated(_) => "unauthenticated",
-            ApiError::AgeRestricted { .. } => "age_restricted",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::InsufficientCoins(_) => "insufficient_coins",
-            ApiError::CoinsAlreadySpent(_) => "coins_already_spent",
-            ApiError::RefundWindowClosed(_) => "refund_window_closed",
-            ApiError::AlreadyRefunded(_) => "already_refunded",
-            ApiError::QuoteExpired(_) => "quote_expired",
-            ApiError::SpendingLimitReached(_) => "spending_limit_reached",
-            ApiError::PurchaseNotCredited(_) => "purchase_not_credited",
-            ApiError::GiftTooFragmented(_) => "gift_too_fragmented",
-            ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",
-            ApiError::RegionMismatch(_) => "region_mismatch",
-            ApiError::SelfGift(_) => "self_gift",
-            ApiError::RecipientNotCreator(_) => "recipient_not_creator",
-            ApiError::ChannelNotAllowed(_) => "channel_not_allowed",
-            ApiError::InvalidSignature(_) => "invalid_signature",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal(_) => "internal",
+    pub const fn code(self) -> &'static str {
+        self.describe().1
+    }
+
+    /// The short human summary (the same for every instance of a code).
+    pub const fn title(self) -> &'static str {
+        self.describe().2
+    }
+}
+
+/// A request that failed: its problem, what to tell the client, and for our own failures the
+/// cause (logged, never shown).
+#[derive(Debug)]
+pub struct ApiError {
+    problem: Problem,
+    detail: String,
+    source: Option<InternalError>,
+}
+
+impl ApiError {
+    /// A problem with the detail the client reads.
+    pub fn new(problem: Problem, detail: impl fmt::Display) -> Self {
+        ApiError {
+            problem,
+            detail: detail.to_string(),
+            source: None,
         }
     }
 
-    /// The short human summary of the problem type (the same for every instance of a code).
-    fn title(&self) -> &'static str {
-        match self {
-            ApiError::InvalidRequest(_) => "Invalid request",
-            ApiError::PayloadTooLarge { .. } => "Payload too large",
-            ApiError::Unauthenticated(_) => "Unauthenticated",
-            ApiError::AgeRestricted { .. } => "Age restricted",
-            ApiError::Forbidden(_) => "Forbidden",
-            ApiError::NotFound(_) => "Not found",
-            ApiError::MethodNotAllowed => "Method not allowed",
-            ApiError::InsufficientCoins(_) => "Insufficient coins",
-            ApiError::CoinsAlreadySpent(_) => "Coins already spent",
-            ApiError::RefundWindowClosed(_) => "Refund window closed",
-            ApiError::AlreadyRefunded(_) => "Already refunded",
-            ApiError::QuoteExpired(_) => "Quote expired",
-            ApiError::SpendingLimitReached(_) => "Spending limit reached",
-            ApiError::PurchaseNotCredited(_) => "Purchase not credited",
-            ApiError::GiftTooFragmented(_) => "Gift too fragmented",
-            ApiError::IdempotencyKeyReused(_) => "Idempotency key reused",
-            ApiError::RegionMismatch(_) => "Region mismatch",
-            ApiError::SelfGift(_) => "Self gift",
-            ApiError::RecipientNotCreator(_) => "Recipient is not a creator",
-            ApiError::ChannelNotAllowed(_) => "Channel not allowed",
-            ApiError::InvalidSignature(_) => "Invalid signature",
-            ApiError::Unavailable(_) => "Service unavailable",
-            ApiError::Internal(_) => "Internal error",
+    /// 405 `method_not_allowed`: the path exists, the method does not.
+    pub fn method_not_allowed() -> Self {
+        ApiError::new(Problem::MethodNotAllowed, "method not allowed on this path")
+    }
+
+    /// 400 `invalid_request` with this detail.
+    pub fn invalid(detail: impl fmt::Display) -> Self {
+        ApiError::new(Problem::InvalidRequest, detail)
+    }
+
+    /// 500 `internal`: a failure of ours, logged and never described.
+    pub fn internal(error: impl Into<InternalError>) -> Self {
+        ApiError {
+            problem: Problem::Internal,
+            detail: "internal error".into(),
+            source: Some(error.into()),
         }
+    }
+
+    /// 503 `unavailable`: a transient failure of ours; the same request may succeed later.
+    pub fn unavailable(error: impl Into<InternalError>) -> Self {
+        ApiError {
+            problem: Problem::Unavailable,
+            detail: "the service is busy; retry with the same Idempotency-Key".into(),
+            source: Some(error.into()),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        self.problem
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.problem.status()
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.problem.code()
     }
 
     /// Is this a fault of ours (logged at error level) rather than of the request?
@@ -200,38 +222,53 @@ impl ApiError {
     /// The `application/problem+json` response. Internal sources are logged here (inside the
     /// request's span, so with its request id) and never rendered.
     pub fn into_response(self) -> Response<Body> {
-        if let ApiError::Internal(source) | ApiError::Unavailable(source) = &self {
-            tracing::error!(code = self.code(), error = %source, source_chain = ?source, "request failed");
+        let (status, code, title) = self.problem.describe();
+        if let Some(source) = &self.source {
+            tracing::error!(code, error = %source, source_chain = ?source, "request failed");
         }
-        let problem = Problem {
-            r#type: format!("urn:coins:problem:{}", self.code()),
-            title: self.title(),
-            status: self.status().as_u16(),
-            // Display of Internal/Unavailable is a fixed text, never the source's message.
-            detail: self.to_string(),
-            code: self.code(),
+        let problem = ProblemBody {
+            r#type: format!("urn:coins:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail: &self.detail,
+            code,
         };
         let body = serde_json::to_string(&problem)
             .expect("a problem of strings and a number always serializes");
         let mut response = Response::new(Body::from(body));
-        *response.status_mut() = self.status();
+        *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if matches!(self, ApiError::Unavailable(_)) {
+        if self.problem == Problem::Unavailable {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
 }
 
+/// The detail the client reads (internal failures have a fixed one).
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// RFC 9457 problem details, plus our stable `code`.
 #[derive(Serialize)]
-struct Problem {
+struct ProblemBody<'a> {
     r#type: String,
     title: &'static str,
     status: u16,
-    detail: String,
+    detail: &'a str,
     code: &'static str,
 }
 
@@ -242,67 +279,78 @@ impl From<serde_json::Error> for ApiError {
     }
 }
 
-/// The ledger's rejections keep their names and codes; its failures stay internal.
+/// The ledger's rejections are the client's problems; its failures stay internal.
 impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
-        let detail = error.to_string();
-        match error {
-            LedgerError::NotFound => ApiError::NotFound(detail),
-            LedgerError::QuoteExpired { .. } => ApiError::QuoteExpired(detail),
-            LedgerError::InsufficientCoins { .. } => ApiError::InsufficientCoins(detail),
-            LedgerError::SelfGift => ApiError::SelfGift(detail),
-            LedgerError::RecipientNotCreator => ApiError::RecipientNotCreator(detail),
-            LedgerError::SpendingLimitReached(_) => ApiError::SpendingLimitReached(detail),
-            LedgerError::AlreadyRefunded => ApiError::AlreadyRefunded(detail),
-            LedgerError::CoinsAlreadySpent => ApiError::CoinsAlreadySpent(detail),
-            LedgerError::RefundWindowClosed { .. } => ApiError::RefundWindowClosed(detail),
-            LedgerError::PurchaseNotCredited => ApiError::PurchaseNotCredited(detail),
-            LedgerError::GiftTooFragmented { .. } => ApiError::GiftTooFragmented(detail),
-            LedgerError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused(detail),
-            LedgerError::InvalidRequest(detail) => ApiError::InvalidRequest(detail),
+        let problem = match &error {
+            LedgerError::NotFound => Problem::NotFound,
+            LedgerError::QuoteExpired { .. } => Problem::QuoteExpired,
+            LedgerError::InsufficientCoins { .. } => Problem::InsufficientCoins,
+            LedgerError::SelfGift => Problem::SelfGift,
+            LedgerError::RecipientNotCreator => Problem::RecipientNotCreator,
+            LedgerError::SpendingLimitReached(_) => Problem::SpendingLimitReached,
+            LedgerError::AlreadyRefunded => Problem::AlreadyRefunded,
+            LedgerError::CoinsAlreadySpent => Problem::CoinsAlreadySpent,
+            LedgerError::RefundWindowClosed { .. } => Problem::RefundWindowClosed,
+            LedgerError::PurchaseNotCredited => Problem::PurchaseNotCredited,
+            LedgerError::GiftTooFragmented { .. } => Problem::GiftTooFragmented,
+            LedgerError::IdempotencyKeyReused => Problem::IdempotencyKeyReused,
+            LedgerError::InvalidRequest(_) => Problem::InvalidRequest,
             // Retrying the same request (same idempotency key) may well succeed.
             LedgerError::Contention
             | LedgerError::Store(StoreError::Transient(_) | StoreError::Ambiguous(_)) => {
-                ApiError::Unavailable(error.into())
+                return ApiError::unavailable(error);
             }
             LedgerError::Store(_) | LedgerError::Corrupt(_) | LedgerError::Overflow => {
-                ApiError::internal(error)
+                return ApiError::internal(error);
             }
-        }
+        };
+        ApiError::new(problem, error)
     }
 }
 
 impl From<QuoteError> for ApiError {
     fn from(error: QuoteError) -> Self {
-        let detail = error.to_string();
-        match error {
-            QuoteError::UnknownCountry(_) => ApiError::Forbidden(detail),
+        let problem = match &error {
+            QuoteError::UnknownCountry(_) => Problem::Forbidden,
             QuoteError::UnknownPackage(_) | QuoteError::CoinsOutOfBounds { .. } => {
-                ApiError::InvalidRequest(detail)
+                Problem::InvalidRequest
             }
-            QuoteError::ChannelNotAllowed { .. } => ApiError::ChannelNotAllowed(detail),
-            QuoteError::PriceOutOfRange => ApiError::internal(error),
-        }
+            QuoteError::ChannelNotAllowed { .. } => Problem::ChannelNotAllowed,
+            QuoteError::PriceOutOfRange => return ApiError::internal(error),
+        };
+        ApiError::new(problem, error)
     }
 }
 
 impl From<GiftError> for ApiError {
+    /// An unknown gift or a quantity out of bounds: what the client asked for does not exist.
     fn from(error: GiftError) -> Self {
-        let detail = error.to_string();
-        match error {
-            GiftError::UnknownGift(_)
-            | GiftError::InvalidQuantity { .. }
-            | GiftError::PriceOverflow => ApiError::InvalidRequest(detail),
-            GiftError::SelfGift => ApiError::SelfGift(detail),
-        }
+        ApiError::invalid(error)
+    }
+}
+
+impl From<BadTargetId> for ApiError {
+    fn from(error: BadTargetId) -> Self {
+        ApiError::invalid(error)
+    }
+}
+
+impl From<SelfGift> for ApiError {
+    fn from(error: SelfGift) -> Self {
+        ApiError::new(Problem::SelfGift, error)
     }
 }
 
 impl From<AgeBelowMinimum> for ApiError {
     fn from(error: AgeBelowMinimum) -> Self {
-        ApiError::AgeRestricted {
-            minimum_age: error.minimum_age,
-        }
+        ApiError::new(
+            Problem::AgeRestricted,
+            format!(
+                "you must be at least {} years old to do this",
+                error.minimum_age
+            ),
+        )
     }
 }
 
@@ -322,8 +370,11 @@ mod tests {
 
     #[test]
     fn a_rejection_renders_as_problem_json_with_its_code() {
-        let response = ApiError::InsufficientCoins("you have 3 coins, the gift costs 5".into())
-            .into_response();
+        let response = ApiError::new(
+            Problem::InsufficientCoins,
+            "you have 3 coins, the gift costs 5",
+        )
+        .into_response();
         assert_eq!(response.status(), StatusCode::CONFLICT);
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         assert_eq!(
@@ -351,7 +402,7 @@ mod tests {
 
     #[test]
     fn a_transient_failure_is_503_with_retry_after() {
-        let response = ApiError::Unavailable("throttled".into()).into_response();
+        let response = ApiError::unavailable("throttled").into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         assert!(
@@ -408,7 +459,7 @@ mod tests {
             (error.status().as_u16(), error.code()),
             (403, "age_restricted")
         );
-        assert_eq!(ApiError::from(GiftError::SelfGift).code(), "self_gift");
+        assert_eq!(ApiError::from(SelfGift).code(), "self_gift");
         let until = "2026-03-16T00:00:00Z".parse().unwrap();
         let error = ApiError::from(RefundRejected::WindowClosed {
             refundable_until: until,
@@ -418,79 +469,31 @@ mod tests {
 
     #[test]
     fn the_contract_codes_have_the_statuses_of_api_md() {
-        let cases: Vec<(ApiError, u16, &str)> = vec![
-            (ApiError::invalid("x"), 400, "invalid_request"),
-            (
-                ApiError::Unauthenticated("x".into()),
-                401,
-                "unauthenticated",
-            ),
-            (
-                ApiError::AgeRestricted { minimum_age: 18 },
-                403,
-                "age_restricted",
-            ),
-            (ApiError::Forbidden("x".into()), 403, "forbidden"),
-            (ApiError::NotFound("x".into()), 404, "not_found"),
-            (
-                ApiError::InsufficientCoins("x".into()),
-                409,
-                "insufficient_coins",
-            ),
-            (
-                ApiError::CoinsAlreadySpent("x".into()),
-                409,
-                "coins_already_spent",
-            ),
-            (
-                ApiError::RefundWindowClosed("x".into()),
-                409,
-                "refund_window_closed",
-            ),
-            (
-                ApiError::AlreadyRefunded("x".into()),
-                409,
-                "already_refunded",
-            ),
-            (ApiError::QuoteExpired("x".into()), 409, "quote_expired"),
-            (
-                ApiError::SpendingLimitReached("x".into()),
-                409,
-                "spending_limit_reached",
-            ),
-            (
-                ApiError::IdempotencyKeyReused("x".into()),
-                422,
-                "idempotency_key_reused",
-            ),
-            (ApiError::RegionMismatch("x".into()), 422, "region_mismatch"),
-            (ApiError::SelfGift("x".into()), 422, "self_gift"),
-            (
-                ApiError::RecipientNotCreator("x".into()),
-                422,
-                "recipient_not_creator",
-            ),
-            (
-                ApiError::ChannelNotAllowed("x".into()),
-                422,
-                "channel_not_allowed",
-            ),
-            (
-                ApiError::InvalidSignature("x".into()),
-                400,
-                "invalid_signature",
-            ),
-            (
-                ApiError::PayloadTooLarge { limit_bytes: 1 },
-                413,
-                "payload_too_large",
-            ),
+        let cases = [
+            (Problem::InvalidRequest, 400, "invalid_request"),
+            (Problem::Unauthenticated, 401, "unauthenticated"),
+            (Problem::AgeRestricted, 403, "age_restricted"),
+            (Problem::Forbidden, 403, "forbidden"),
+            (Problem::NotFound, 404, "not_found"),
+            (Problem::InsufficientCoins, 409, "insufficient_coins"),
+            (Problem::CoinsAlreadySpent, 409, "coins_already_spent"),
+            (Problem::RefundWindowClosed, 409, "refund_window_closed"),
+            (Problem::AlreadyRefunded, 409, "already_refunded"),
+            (Problem::QuoteExpired, 409, "quote_expired"),
+            (Problem::SpendingLimitReached, 409, "spending_limit_reached"),
+            (Problem::IdempotencyKeyReused, 422, "idempotency_key_reused"),
+            (Problem::RegionMismatch, 422, "region_mismatch"),
+            (Problem::SelfGift, 422, "self_gift"),
+            (Problem::RecipientNotCreator, 422, "recipient_not_creator"),
+            (Problem::ChannelNotAllowed, 422, "channel_not_allowed"),
+            (Problem::InvalidSignature, 400, "invalid_signature"),
+            (Problem::PayloadTooLarge, 413, "payload_too_large"),
         ];
-        for (error, status, code) in cases {
+        for (problem, status, code) in cases {
             assert_eq!(
-                (error.status().as_u16(), error.code()),
+                (problem.status().as_u16(), problem.code()),
                 (status, code),
-                "{error:?}"
+                "{problem:?}"
             );
         }
     }

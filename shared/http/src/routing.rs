@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 
 /// One route: a method and a path template whose `{name}` segments are parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -100,9 +100,12 @@ pub fn match_route(routes: &[Route], method: &str, path: &str) -> Result<Matched
         }
     }
     if path_known {
-        Err(ApiError::MethodNotAllowed)
+        Err(ApiError::method_not_allowed())
     } else {
-        Err(ApiError::NotFound(format!("no route for {method} {path}")))
+        Err(ApiError::new(
+            Problem::NotFound,
+            format!("no route for {method} {path}"),
+        ))
     }
 }
 
@@ -117,7 +120,12 @@ pub fn resolve(routes: &[Route], req: Request) -> Result<(Route, Request), ApiEr
         let route = routes
             .iter()
             .find(|route| route.has_key(&key))
-            .ok_or_else(|| ApiError::NotFound(format!("no route {key} in this function")))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    Problem::NotFound,
+                    format!("no route {key} in this function"),
+                )
+            })?;
         return Ok((*route, req));
     }
     let matched = match_route(routes, req.method().as_str(), req.raw_http_path())

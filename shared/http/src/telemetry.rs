@@ -1,5 +1,5 @@
-//! Structured JSON logs, one span per request carrying its request id, and the shared frame
-//! every handler runs in.
+//! The frame every handler runs in: one span per request carrying its request id (the JSON
+//! subscriber itself is installed by `coins-runtime`), and errors rendered as problem+json.
 
 use std::future::Future;
 use std::time::Instant;
@@ -7,24 +7,8 @@ use std::time::Instant;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::Instrument;
-use tracing_subscriber::EnvFilter;
 
 use crate::error::ApiError;
-
-/// JSON logs on stdout (CloudWatch on Lambda), filtered by `RUST_LOG` (default `info`).
-/// Safe to call twice (the second call does nothing), so tests and tools may call it freely.
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .flatten_event(true)
-        .with_target(false)
-        .with_ansi(false)
-        .try_init();
-}
 
 /// The API Gateway request id (the one a client can quote to support), if any.
 pub fn request_id(req: &Request) -> Option<String> {
@@ -85,7 +69,10 @@ mod tests {
     #[tokio::test]
     async fn a_handler_error_becomes_its_problem_response() {
         let response = serve(Request::default(), |_| async {
-            Err(ApiError::QuoteExpired("the quote expired at 12:15".into()))
+            Err(ApiError::new(
+                crate::Problem::QuoteExpired,
+                "the quote expired at 12:15",
+            ))
         })
         .await;
         assert_eq!(response.status().as_u16(), 409);

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use jiff::{SignedDuration, Timestamp};
 use sha2::Sha256;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "payment-signature";
@@ -117,7 +117,7 @@ pub enum SignatureError {
 
 impl From<SignatureError> for ApiError {
     fn from(error: SignatureError) -> Self {
-        ApiError::InvalidSignature(error.to_string())
+        ApiError::new(Problem::InvalidSignature, error)
     }
 }
 

@@ -2,16 +2,18 @@
 //!
 //! purchased (credited) = balances + spent on gifts + refunded; every wallet equals its
 //! non-refundable coins plus its open lots; no lot holds more than it was bought with; diamonds
-//! equal coins gifted; history entries add up to the same totals. For tests and operators.
+//! equal what the gifts earned by the rules; history entries add up to the same totals. For tests and operators.
 
 use std::collections::HashMap;
 
-use crate::domain::wallet_invariant_breaches;
+use coins_ids::{PurchaseId, UserId};
+use coins_rules::gifts::diamonds_for;
+
+use crate::domain::{Lot, Wallet, wallet_invariant_breaches};
 use crate::error::LedgerError;
-use crate::ids::{PurchaseId, UserId};
 use crate::ledger::Ledger;
-use crate::model::{LotRecord, PurchaseRecord, PurchaseStatus, Record, TxnKind, WalletRecord};
 use crate::store::Store;
+use crate::table::{PurchaseRecord, PurchaseStatus, Record, TxnKind};
 
 /// Totals found by the audit and every breach of an invariant.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -43,12 +45,14 @@ impl<S: Store> Ledger<S> {
             items: items.len(),
             ..AuditReport::default()
         };
-        let mut wallets: Vec<WalletRecord> = Vec::new();
-        let mut lots: HashMap<UserId, Vec<LotRecord>> = HashMap::new();
+        let mut wallets: Vec<Wallet> = Vec::new();
+        let mut lots: HashMap<UserId, Vec<Lot>> = HashMap::new();
         let mut lots_per_purchase: HashMap<PurchaseId, usize> = HashMap::new();
         let mut purchases: HashMap<PurchaseId, PurchaseRecord> = HashMap::new();
         let (mut history_purchased, mut history_gifted, mut history_refunded) =
             (0i128, 0i128, 0i128);
+        // What the gifts in the histories earned their creators, by the rules.
+        let mut diamonds_earned: u128 = 0;
 
         for record in items {
             match record {
@@ -67,7 +71,11 @@ impl<S: Store> Ledger<S> {
                     let coins = i128::from(entry.coins);
                     match entry.kind {
                         TxnKind::Purchase => history_purchased += coins,
-                        TxnKind::Gift => history_gifted -= coins,
+                        TxnKind::Gift => {
+                            history_gifted -= coins;
+                            let spent = entry.coins.unsigned_abs();
+                            diamonds_earned += u128::from(diamonds_for(spent));
+                        }
                         TxnKind::Refund => history_refunded -= coins,
                         TxnKind::WindowClosed if coins != 0 => report
                             .violations
@@ -135,9 +143,9 @@ impl<S: Store> Ledger<S> {
                 report.refunded_coins
             ));
         }
-        if report.diamonds != report.gifted_coins {
+        if report.diamonds != diamonds_earned {
             report.violations.push(format!(
-                "diamonds {} != coins gifted {}",
+                "diamonds {} != {diamonds_earned} earned by the gifts of {} coins",
                 report.diamonds, report.gifted_coins
             ));
         }

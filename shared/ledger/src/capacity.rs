@@ -44,7 +44,7 @@ pub fn item_size_bytes(item: &Item) -> usize {
 }
 
 /// A record's size in its stored form.
-pub fn record_size_bytes(record: &crate::model::Record) -> Result<usize, crate::StoreError> {
+pub fn record_size_bytes(record: &crate::table::Record) -> Result<usize, crate::StoreError> {
     Ok(item_size_bytes(&crate::dynamo::to_item(record)?))
 }
 

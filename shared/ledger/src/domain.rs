@@ -1,13 +1,105 @@
-//! The pure core of the ledger: FIFO allocation and the wallet transitions, with no I/O.
+//! The pure core of the ledger: wallets and lots as plain values, FIFO allocation and the
+//! wallet transitions, with no I/O and no keys.
 //!
 //! Every transition takes the wallet as read and returns the wallet to write, one version
-//! higher, with checked arithmetic. The [`crate::Ledger`] turns these into conditional writes.
+//! higher, with checked arithmetic. The [`crate::Ledger`] turns these into conditional writes
+//! of the rows [`crate::table`] lays out.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use coins_ids::{PurchaseId, UserId};
+use coins_rules::limits::DailyLimit;
 
 use crate::error::LedgerError;
-use crate::model::{LotRecord, WalletRecord};
+
+/// A user's coins: balances, the daily limit and the version every change bumps.
+///
+/// `balance = non_refundable + Σ open lots' remaining` and `balance = purchased_total −
+/// gifted_total − refunded_total` always; the audit checks both.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Wallet {
+    pub user_id: UserId,
+    /// Bumped by every change; the optimistic-concurrency guard of the wallet and its lots.
+    pub version: u64,
+    pub balance: u64,
+    /// Coins no longer refundable (from closed lots), spent before any lot.
+    pub non_refundable: u64,
+    pub purchased_total: u64,
+    pub gifted_total: u64,
+    pub refunded_total: u64,
+    #[serde(default)]
+    pub daily_limit: DailyLimit,
+    /// The sender's local day `spent_today` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent_day: Option<Date>,
+    #[serde(default)]
+    pub spent_today: u64,
+    pub updated_at: Timestamp,
+}
+
+impl Wallet {
+    /// The wallet of a user who has none yet (version 0: not stored).
+    pub fn empty(user: &UserId, now: Timestamp) -> Self {
+        Wallet {
+            user_id: user.clone(),
+            version: 0,
+            balance: 0,
+            non_refundable: 0,
+            purchased_total: 0,
+            gifted_total: 0,
+            refunded_total: 0,
+            daily_limit: DailyLimit::default(),
+            spent_day: None,
+            spent_today: 0,
+            updated_at: now,
+        }
+    }
+
+    /// Coins spent on gifts on `day` (0 if the counter belongs to another day).
+    pub fn spent_on(&self, day: Date) -> u64 {
+        if self.spent_day == Some(day) {
+            self.spent_today
+        } else {
+            0
+        }
+    }
+}
+
+/// The coins of one credited purchase while its refund window is open.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Lot {
+    pub user_id: UserId,
+    pub purchase_id: PurchaseId,
+    pub coins: u64,
+    pub remaining: u64,
+    pub purchased_at: Timestamp,
+    pub refundable_until: Timestamp,
+}
+
+impl Lot {
+    pub fn new(
+        user: &UserId,
+        purchase: &PurchaseId,
+        coins: u64,
+        purchased_at: Timestamp,
+        refundable_until: Timestamp,
+    ) -> Self {
+        Lot {
+            user_id: user.clone(),
+            purchase_id: purchase.clone(),
+            coins,
+            remaining: coins,
+            purchased_at,
+            refundable_until,
+        }
+    }
+
+    pub fn untouched(&self) -> bool {
+        self.remaining == self.coins
+    }
+}
 
 /// How a debit is spread: the non-refundable balance first, then open lots oldest first.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -61,7 +153,7 @@ pub fn allocate_fifo(
 }
 
 /// The wallet one version on, stamped `now`.
-fn next_version(wallet: &WalletRecord, now: Timestamp) -> Result<WalletRecord, LedgerError> {
+fn next_version(wallet: &Wallet, now: Timestamp) -> Result<Wallet, LedgerError> {
     let mut next = wallet.clone();
     next.version = wallet.version.checked_add(1).ok_or(LedgerError::Overflow)?;
     next.updated_at = now;
@@ -79,11 +171,7 @@ fn sub(a: u64, b: u64) -> Result<u64, LedgerError> {
 }
 
 /// A purchase's coins arrive as one lot.
-pub fn credit(
-    wallet: &WalletRecord,
-    lot: &LotRecord,
-    now: Timestamp,
-) -> Result<WalletRecord, LedgerError> {
+pub fn credit(wallet: &Wallet, lot: &Lot, now: Timestamp) -> Result<Wallet, LedgerError> {
     let mut next = next_version(wallet, now)?;
     next.balance = add(wallet.balance, lot.coins)?;
     next.purchased_total = add(wallet.purchased_total, lot.coins)?;
@@ -93,18 +181,18 @@ pub fn credit(
 /// The result of debiting a gift.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct GiftDebit {
-    pub wallet: WalletRecord,
+    pub wallet: Wallet,
     /// Lots partly spent, with their new `remaining`.
-    pub lots_spent_from: Vec<LotRecord>,
+    pub lots_spent_from: Vec<Lot>,
     /// Lots spent to zero: deleted, since an exhausted lot can neither be refunded nor add
     /// anything at closure.
-    pub lots_exhausted: Vec<LotRecord>,
+    pub lots_exhausted: Vec<Lot>,
 }
 
 /// Debits a gift of `coins` sent on the sender's local `day`, enforcing balance and daily limit.
 pub fn debit_gift(
-    wallet: &WalletRecord,
-    lots_oldest_first: &[LotRecord],
+    wallet: &Wallet,
+    lots_oldest_first: &[Lot],
     coins: u64,
     day: Date,
     now: Timestamp,
@@ -147,11 +235,7 @@ pub fn debit_gift(
 }
 
 /// An untouched open lot is refunded: its coins leave the wallet.
-pub fn refund_open_lot(
-    wallet: &WalletRecord,
-    lot: &LotRecord,
-    now: Timestamp,
-) -> Result<WalletRecord, LedgerError> {
+pub fn refund_open_lot(wallet: &Wallet, lot: &Lot, now: Timestamp) -> Result<Wallet, LedgerError> {
     let mut next = next_version(wallet, now)?;
     next.balance = sub(wallet.balance, lot.coins)?;
     next.refunded_total = add(wallet.refunded_total, lot.coins)?;
@@ -161,10 +245,10 @@ pub fn refund_open_lot(
 /// An admin refund after the lot closed untouched: its coins are taken back out of the
 /// non-refundable balance they joined. Refused if that balance no longer covers them.
 pub fn refund_closed_lot(
-    wallet: &WalletRecord,
+    wallet: &Wallet,
     coins: u64,
     now: Timestamp,
-) -> Result<WalletRecord, LedgerError> {
+) -> Result<Wallet, LedgerError> {
     if wallet.non_refundable < coins {
         return Err(LedgerError::CoinsAlreadySpent);
     }
@@ -175,19 +259,26 @@ pub fn refund_closed_lot(
     Ok(next)
 }
 
-/// A lot's window ended: its remaining coins join the non-refundable balance.
-pub fn close_lot(
-    wallet: &WalletRecord,
-    lot: &LotRecord,
+/// The user asks for a daily gifting limit (`None`: no limit); the rules decide when it applies.
+pub fn set_daily_limit(
+    wallet: &Wallet,
+    requested: Option<u64>,
     now: Timestamp,
-) -> Result<WalletRecord, LedgerError> {
+) -> Result<Wallet, LedgerError> {
+    let mut next = next_version(wallet, now)?;
+    next.daily_limit = wallet.daily_limit.request(requested, now);
+    Ok(next)
+}
+
+/// A lot's window ended: its remaining coins join the non-refundable balance.
+pub fn close_lot(wallet: &Wallet, lot: &Lot, now: Timestamp) -> Result<Wallet, LedgerError> {
     let mut next = next_version(wallet, now)?;
     next.non_refundable = add(wallet.non_refundable, lot.remaining)?;
     Ok(next)
 }
 
 /// The wallet's own invariants; the audit reports any breach.
-pub fn wallet_invariant_breaches(wallet: &WalletRecord, lots: &[LotRecord]) -> Vec<String> {
+pub fn wallet_invariant_breaches(wallet: &Wallet, lots: &[Lot]) -> Vec<String> {
     let mut breaches = Vec::new();
     let in_lots: u128 = lots.iter().map(|lot| u128::from(lot.remaining)).sum();
     if u128::from(wallet.balance) != u128::from(wallet.non_refundable) + in_lots {
@@ -223,24 +314,22 @@ pub fn wallet_invariant_breaches(wallet: &WalletRecord, lots: &[LotRecord]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{PurchaseId, UserId};
-    use coins_rules::limits::DailyLimit;
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
 
-    fn wallet_with(non_refundable: u64, lots: &[u64]) -> (WalletRecord, Vec<LotRecord>) {
+    fn wallet_with(non_refundable: u64, lots: &[u64]) -> (Wallet, Vec<Lot>) {
         let user = UserId::new("fan").unwrap();
         let now = at("2026-03-01T00:00:00Z");
-        let mut wallet = WalletRecord::empty(&user, now);
+        let mut wallet = Wallet::empty(&user, now);
         wallet.version = 3;
-        let lots: Vec<LotRecord> = lots
+        let lots: Vec<Lot> = lots
             .iter()
             .enumerate()
             .map(|(i, &coins)| {
                 let bought = now + jiff::SignedDuration::from_hours(i as i64);
-                LotRecord::new(&user, &PurchaseId::generate(), coins, bought, bought)
+                Lot::new(&user, &PurchaseId::generate(), coins, bought, bought)
             })
             .collect();
         wallet.non_refundable = non_refundable;

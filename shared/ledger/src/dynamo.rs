@@ -8,6 +8,8 @@
 //! [`TABLE`], the one definition the SAM template mirrors ([`table_definition_json`]).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -20,8 +22,10 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_dynamo::Item;
 
-use crate::model::{ItemType, Record, attr};
+use coins_ids::UserId;
+
 use crate::store::{Condition, Index, Key, Query, SortKey, Store, StoreError, Transaction, Write};
+use crate::table::{ItemType, Record, Row, RowReader, attr};
 
 /// A key attribute: name and DynamoDB scalar type (`S` for all of ours).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,42 +115,53 @@ pub fn table_definition_json() -> serde_json::Value {
     })
 }
 
-/// A record in its stored form.
+/// A record in its stored form: its row's fields, plus the key attributes derived from it
+/// (`pk`, `sk`, the open-lots index keys of a lot) and `item_type`.
 pub fn to_item(record: &Record) -> Result<Item, StoreError> {
-    serde_dynamo::to_item(record).map_err(|error| StoreError::Fatal(format!("serialize: {error}")))
+    let mut item: Item = serde_dynamo::to_item(record)
+        .map_err(|error| StoreError::Fatal(format!("serialize: {error}")))?;
+    let key = record.key();
+    let text = serde_dynamo::AttributeValue::S;
+    item.insert(attr::PK.to_owned(), text(key.pk));
+    item.insert(attr::SK.to_owned(), text(key.sk));
+    item.insert(
+        attr::ITEM_TYPE.to_owned(),
+        item_type_value(record.item_type()),
+    );
+    if let Some(index) = record.open_lots_index_key() {
+        item.insert(attr::GSI1PK.to_owned(), text(index.pk));
+        item.insert(attr::GSI1SK.to_owned(), text(index.sk));
+    }
+    Ok(item)
 }
 
-/// A stored item as its record, told apart by its `item_type`.
+fn item_type_value(item_type: ItemType) -> serde_dynamo::AttributeValue {
+    serde_dynamo::to_attribute_value(item_type).expect("a unit enum variant serializes")
+}
+
+/// A stored item as its record, told apart by its `item_type` (the key attributes are derived,
+/// so reading ignores them).
 pub fn from_item(item: Item) -> Result<Record, StoreError> {
-    let unreadable =
-        |error: serde_dynamo::Error| StoreError::Fatal(format!("unreadable item: {error}"));
     let item_type = item
         .get(attr::ITEM_TYPE)
         .cloned()
         .ok_or_else(|| StoreError::Fatal("unreadable item: no item_type".into()))?;
     let item_type: ItemType = serde_dynamo::from_attribute_value(item_type).map_err(unreadable)?;
-    macro_rules! read_as {
-        ($($variant:ident),*) => {
-            match item_type {
-                $(ItemType::$variant => Record::$variant(
-                    serde_dynamo::from_item(item).map_err(unreadable)?
-                ),)*
-            }
-        };
+    Record::read(item_type, StoredItem(item))
+}
+
+fn unreadable(error: serde_dynamo::Error) -> StoreError {
+    StoreError::Fatal(format!("unreadable item: {error}"))
+}
+
+/// An item read back from the table.
+struct StoredItem(Item);
+
+impl RowReader for StoredItem {
+    type Error = StoreError;
+    fn read<R: Row>(self) -> Result<R, StoreError> {
+        serde_dynamo::from_item(self.0).map_err(unreadable)
     }
-    Ok(read_as!(
-        Wallet,
-        Lot,
-        LotMarker,
-        History,
-        Quote,
-        Purchase,
-        PaymentEvent,
-        Idempotency,
-        Creator,
-        Diamonds,
-        OutboxRefund
-    ))
 }
 
 /// A client for DynamoDB Local (or any endpoint) with dummy static credentials in `us-east-1`.
@@ -219,6 +234,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
                 .map_err(build_error)?,
         )
         .send()
+        .boxed()
         .await
         .map_err(classify)?;
     client
@@ -232,6 +248,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
                 .map_err(build_error)?,
         )
         .send()
+        .boxed()
         .await
         .map_err(classify)?;
     Ok(())
@@ -260,6 +277,17 @@ impl DynamoStore {
         &self.table
     }
 }
+
+/// Boxes an SDK call's future. The SDK's request futures are deeply nested types; boxed here,
+/// every future above the store stays shallow (a stream function's handler hit the compiler's
+/// layout depth limit), for one allocation beside a network round trip.
+trait Boxed<'a>: Future + Send + Sized + 'a {
+    fn boxed(self) -> Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>> {
+        Box::pin(self)
+    }
+}
+
+impl<'a, F: Future + Send + 'a> Boxed<'a> for F {}
 
 /// Error codes that mean "refused before applying; try again".
 const TRANSIENT_CODES: &[&str] = &[
@@ -390,22 +418,37 @@ fn sdk_item(record: &Record) -> Result<HashMap<String, AttributeValue>, StoreErr
     Ok(to_item(record)?.into())
 }
 
-/// `ADD` to a diamonds shard; `item_type` is set too, so every item says what it is.
-const ADD_DIAMONDS: &str = "SET #type = :type ADD #diamonds :by";
+/// `ADD` to a diamonds shard; the shard's identity and `item_type` are set too, so every item
+/// says what it is and reads back as a row.
+const ADD_DIAMONDS: &str =
+    "SET #type = :type, #creator = :creator, #shard = :shard ADD #diamonds :by";
 
-/// The placeholders of [`ADD_DIAMONDS`].
-fn add_diamonds_placeholders(
+/// The key and placeholders of [`ADD_DIAMONDS`].
+fn add_diamonds_update(
+    creator: &UserId,
+    shard: u16,
     diamonds: u64,
-) -> (HashMap<String, String>, HashMap<String, AttributeValue>) {
-    let item_type = serde_dynamo::to_attribute_value(ItemType::Diamonds)
-        .expect("a unit enum variant serializes");
+) -> (
+    HashMap<String, AttributeValue>,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+) {
+    let item_type = item_type_value(ItemType::Diamonds).into();
     (
+        key_map(&crate::table::keys::diamonds_shard(creator, shard)),
         HashMap::from([
             ("#type".to_owned(), attr::ITEM_TYPE.to_owned()),
+            ("#creator".to_owned(), attr::CREATOR_ID.to_owned()),
+            ("#shard".to_owned(), attr::SHARD.to_owned()),
             ("#diamonds".to_owned(), attr::DIAMONDS.to_owned()),
         ]),
         HashMap::from([
             (":type".to_owned(), item_type),
+            (
+                ":creator".to_owned(),
+                AttributeValue::S(creator.to_string()),
+            ),
+            (":shard".to_owned(), AttributeValue::N(shard.to_string())),
             (":by".to_owned(), AttributeValue::N(diamonds.to_string())),
         ]),
     )
@@ -439,12 +482,16 @@ fn transact_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreE
                     .map_err(build_error)?,
             )
         }
-        Write::AddDiamonds { shard, diamonds } => {
-            let (names, values) = add_diamonds_placeholders(*diamonds);
+        Write::AddDiamonds {
+            creator,
+            shard,
+            diamonds,
+        } => {
+            let (key, names, values) = add_diamonds_update(creator, *shard, *diamonds);
             TransactWriteItem::builder().update(
                 Update::builder()
                     .table_name(table)
-                    .set_key(Some(key_map(shard)))
+                    .set_key(Some(key))
                     .update_expression(ADD_DIAMONDS)
                     .set_expression_attribute_names(Some(names))
                     .set_expression_attribute_values(Some(values))
@@ -518,6 +565,7 @@ impl DynamoStore {
                 .set_limit(wanted)
                 .set_exclusive_start_key(start_key.take())
                 .send()
+                .boxed()
                 .await
                 .map_err(classify)?;
             items.extend(output.items.unwrap_or_default().into_iter().map(Item::from));
@@ -542,6 +590,7 @@ impl DynamoStore {
                     .set_expression_attribute_names(none_if_empty(expression.names))
                     .set_expression_attribute_values(none_if_empty(expression.values))
                     .send()
+                    .boxed()
                     .await
                     .map_err(classify)?;
             }
@@ -555,19 +604,25 @@ impl DynamoStore {
                     .set_expression_attribute_names(none_if_empty(expression.names))
                     .set_expression_attribute_values(none_if_empty(expression.values))
                     .send()
+                    .boxed()
                     .await
                     .map_err(classify)?;
             }
-            Write::AddDiamonds { shard, diamonds } => {
-                let (names, values) = add_diamonds_placeholders(*diamonds);
+            Write::AddDiamonds {
+                creator,
+                shard,
+                diamonds,
+            } => {
+                let (key, names, values) = add_diamonds_update(creator, *shard, *diamonds);
                 self.client
                     .update_item()
                     .table_name(&*self.table)
-                    .set_key(Some(key_map(shard)))
+                    .set_key(Some(key))
                     .update_expression(ADD_DIAMONDS)
                     .set_expression_attribute_names(Some(names))
                     .set_expression_attribute_values(Some(values))
                     .send()
+                    .boxed()
                     .await
                     .map_err(classify)?;
             }
@@ -585,6 +640,7 @@ impl Store for DynamoStore {
             .set_key(Some(key_map(key)))
             .consistent_read(true)
             .send()
+            .boxed()
             .await
             .map_err(classify)?;
         output
@@ -621,7 +677,7 @@ impl Store for DynamoStore {
     }
 
     async fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {
-        transaction.validate()?;
+        transaction.validated_keys()?;
         if let [write] = transaction.writes.as_slice() {
             return self.commit_single(write).await;
         }
@@ -637,6 +693,7 @@ impl Store for DynamoStore {
             // applies once; the ledger's own retries re-read first and never need it.
             .client_request_token(format!("{:032x}", rand::random::<u128>()))
             .send()
+            .boxed()
             .await
             .map_err(classify_transaction)?;
         Ok(())
@@ -653,6 +710,7 @@ impl Store for DynamoStore {
                 .consistent_read(true)
                 .set_exclusive_start_key(start_key.take())
                 .send()
+                .boxed()
                 .await
                 .map_err(classify)?;
             for item in output.items.unwrap_or_default() {

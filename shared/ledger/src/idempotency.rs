@@ -10,10 +10,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use coins_ids::{IdempotencyKey, UserId};
+
 use crate::error::LedgerError;
-use crate::ids::{IdempotencyKey, UserId};
-use crate::model::{IdempotencyRecord, ItemType, keys};
 use crate::store::{Condition, Store, Write};
+use crate::table::{IdempotencyRecord, keys};
 
 /// SHA-256 (hex) of a request's canonical JSON form: same body, same hash.
 pub fn request_hash<T: Serialize>(canonical: &T) -> Result<String, LedgerError> {
@@ -56,25 +57,22 @@ pub fn record_write<T: Serialize>(
     now: Timestamp,
     ttl: SignedDuration,
 ) -> Result<Write, LedgerError> {
-    let item_key = keys::idempotency(user, key);
     let response = serde_json::to_string(response)
         .map_err(|error| LedgerError::Corrupt(format!("response: {error}")))?;
     let record = IdempotencyRecord {
-        pk: item_key.pk,
-        sk: item_key.sk,
-        item_type: ItemType::Idempotency,
         user_id: user.clone(),
+        key: key.clone(),
         request_hash: request_hash.to_owned(),
         response,
         created_at: now,
         expires_at: (now + ttl).as_second(),
     };
-    Ok(Write::Put {
-        record: record.into(),
-        condition: Condition::AbsentOrExpired {
+    Ok(Write::put(
+        record,
+        Condition::AbsentOrExpired {
             now_epoch_s: now.as_second(),
         },
-    })
+    ))
 }
 
 #[cfg(test)]

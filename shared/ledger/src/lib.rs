@@ -3,10 +3,12 @@
 //!
 //! - [`Ledger`] holds the operations the functions call (quotes, purchases, payment events,
 //!   gifts, refunds, lot closure, limits, creators, reads, the audit).
-//! - [`domain`] is the pure core: FIFO allocation and wallet transitions.
+//! - [`domain`] is the pure core: wallets and lots as plain values, FIFO allocation and wallet
+//!   transitions.
+//! - [`table`] is the single-table layout: every row, its key and its constructor (see also
+//!   `MODEL.md`); [`capacity`] prices writes.
 //! - [`store`] is the small storage port; [`memory`] and [`dynamo`] implement it with the same
 //!   semantics, proven by one contract suite (`tests/contract`).
-//! - [`model`] is the single-table layout (see also `MODEL.md`); [`capacity`] prices writes.
 //!
 //! Tests: `DYNAMODB_ENDPOINT=http://127.0.0.1:8000 cargo test -p coins-ledger` runs the unit
 //! tests and the contract suite against both adapters; without a reachable DynamoDB Local the
@@ -18,23 +20,22 @@ pub mod domain;
 pub mod dynamo;
 pub mod error;
 pub mod idempotency;
-pub mod ids;
 pub mod ledger;
 pub mod memory;
-pub mod model;
 pub mod store;
+pub mod table;
 
 pub use audit::AuditReport;
 pub use error::LedgerError;
-pub use ids::{EventId, GiftTxnId, IdempotencyKey, InvalidId, PurchaseId, QuoteId, TxnId, UserId};
 pub use ledger::{
-    CloseOutcome, DailyLimitView, Earnings, Enrollment, GiftReceipt, GiftRequest, Ledger,
-    LedgerConfig, LotView, PaymentEvent, PaymentOutcome, PurchaseReceipt, RefundBy, RefundReceipt,
-    SweepReport, TxnPage, TxnView, WalletView,
+    CloseOutcome, DEFAULT_CREATOR_SHARDS, DEFAULT_PAGE, DailyLimitView, Earnings, Enrollment,
+    GiftReceipt, GiftRequest, Ledger, LedgerConfig, LotView, MAX_PAGE, Payment, PaymentEvent,
+    PaymentOutcome, PurchaseReceipt, RefundBy, RefundReceipt, SweepReport, TxnPage, TxnView,
+    WalletView,
 };
 pub use memory::MemoryStore;
-pub use model::{
-    GiftTarget, LotMarker, NotALotMarker, PaymentKind, PaymentRejection, PurchaseStatus, Quote,
-    QuotePrice, RefundReason, TxnKind,
-};
 pub use store::{Store, StoreError};
+pub use table::{
+    LotMarker, NotALotMarker, PaymentKind, PaymentRejection, PurchaseStatus, Quote, RefundReason,
+    TxnKind,
+};

@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::model::{DiamondsRecord, ItemType, Record};
-use crate::store::{Condition, Index, Key, Query, SortKey, Store, StoreError, Transaction, Write};
+use coins_ids::UserId;
+
+use crate::store::{Index, Key, Query, SortKey, Store, StoreError, Transaction, Write};
+use crate::table::{DiamondsRecord, Record};
 
 type Table = BTreeMap<Key, Record>;
 
@@ -101,7 +103,12 @@ fn sort_matches(sort: &SortKey, value: &str) -> bool {
 }
 
 /// A diamonds shard after `ADD diamonds :by`, created at 0 if absent.
-fn add_diamonds(current: Option<&Record>, shard: &Key, by: u64) -> Result<Record, StoreError> {
+fn add_diamonds(
+    current: Option<&Record>,
+    creator: UserId,
+    shard: u16,
+    by: u64,
+) -> Result<Record, StoreError> {
     let diamonds = match current {
         None => 0,
         Some(Record::Diamonds(record)) => record.diamonds,
@@ -114,9 +121,8 @@ fn add_diamonds(current: Option<&Record>, shard: &Key, by: u64) -> Result<Record
         }
     };
     Ok(Record::Diamonds(DiamondsRecord {
-        pk: shard.pk.clone(),
-        sk: shard.sk.clone(),
-        item_type: ItemType::Diamonds,
+        creator_id: creator,
+        shard,
         diamonds: diamonds
             .checked_add(by)
             .ok_or_else(|| StoreError::Fatal("ADD overflow".into()))?,
@@ -149,15 +155,15 @@ fn select<'t>(table: &'t Table, query: &Query) -> Result<Vec<&'t Record>, StoreE
     if query.start_after.is_some() {
         return Err(StoreError::Fatal("start_after on the index".into()));
     }
-    let mut selected: Vec<(&str, &Key, &Record)> = table
+    let mut selected: Vec<(String, &Key, &Record)> = table
         .iter()
         .filter_map(|(key, record)| {
-            let (index_pk, index_sk) = record.open_lots_index_key()?;
-            (index_pk == query.partition && sort_matches(&query.sort, index_sk))
-                .then_some((index_sk, key, record))
+            let index = record.open_lots_index_key()?;
+            (index.pk == query.partition && sort_matches(&query.sort, &index.sk))
+                .then_some((index.sk, key, record))
         })
         .collect();
-    selected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    selected.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     if query.descending {
         selected.reverse();
     }
@@ -192,23 +198,16 @@ impl Store for MemoryStore {
     }
 
     async fn commit(&self, transaction: Transaction) -> Result<(), StoreError> {
-        transaction.validate()?;
+        let keys = transaction.validated_keys()?;
         let mut table = self.lock();
         // Evaluate every condition against the state before any write, as DynamoDB does, and
         // report every failing one (DynamoDB's CancellationReasons list them all).
-        let keys: Vec<Key> = transaction.writes.iter().map(Write::key).collect();
         let failed: Vec<usize> = transaction
             .writes
             .iter()
             .zip(&keys)
             .enumerate()
-            .filter(|(_, (write, key))| {
-                let condition = match write {
-                    Write::Put { condition, .. } | Write::Delete { condition, .. } => condition,
-                    Write::AddDiamonds { .. } => &Condition::Always,
-                };
-                !condition.holds(table.get(key))
-            })
+            .filter(|(_, (write, key))| !write.condition().holds(table.get(key)))
             .map(|(index, _)| index)
             .collect();
         if !failed.is_empty() {
@@ -220,9 +219,11 @@ impl Store for MemoryStore {
             let next = match write {
                 Write::Put { record, .. } => Some(record),
                 Write::Delete { .. } => None,
-                Write::AddDiamonds { diamonds, .. } => {
-                    Some(add_diamonds(table.get(&key), &key, diamonds)?)
-                }
+                Write::AddDiamonds {
+                    creator,
+                    shard,
+                    diamonds,
+                } => Some(add_diamonds(table.get(&key), creator, shard, diamonds)?),
             };
             staged.push((key, next));
         }

@@ -8,7 +8,9 @@
 
 use std::future::Future;
 
-use crate::model::{PurchaseStatus, Record};
+use coins_ids::UserId;
+
+use crate::table::{PurchaseStatus, Record, keys};
 
 /// The primary key of an item.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -89,23 +91,35 @@ pub enum Write {
     Delete { key: Key, condition: Condition },
     /// Adds to a creator's diamonds shard, creating it at 0 first (DynamoDB `ADD`).
     /// Commutative, so concurrent gifts never conflict on a version.
-    AddDiamonds { shard: Key, diamonds: u64 },
+    AddDiamonds {
+        creator: UserId,
+        shard: u16,
+        diamonds: u64,
+    },
 }
 
 impl Write {
+    /// A put of `row` under `condition`.
+    pub fn put(row: impl Into<Record>, condition: Condition) -> Write {
+        Write::Put {
+            record: row.into(),
+            condition,
+        }
+    }
+
     pub fn key(&self) -> Key {
         match self {
             Write::Put { record, .. } => record.key(),
             Write::Delete { key, .. } => key.clone(),
-            Write::AddDiamonds { shard, .. } => shard.clone(),
+            Write::AddDiamonds { creator, shard, .. } => keys::diamonds_shard(creator, *shard),
         }
     }
 
-    /// The key without copying it.
-    fn key_parts(&self) -> (&str, &str) {
+    /// The condition the item's current state must meet.
+    pub fn condition(&self) -> &Condition {
         match self {
-            Write::Put { record, .. } => (record.pk(), record.sk()),
-            Write::Delete { key, .. } | Write::AddDiamonds { shard: key, .. } => (&key.pk, &key.sk),
+            Write::Put { condition, .. } | Write::Delete { condition, .. } => condition,
+            Write::AddDiamonds { .. } => &Condition::Always,
         }
     }
 }
@@ -130,27 +144,32 @@ impl Transaction {
         self.writes.len() - 1
     }
 
-    /// Checks what DynamoDB would refuse outright: no writes, too many, one item twice.
-    pub fn validate(&self) -> Result<(), StoreError> {
+    /// A transaction of these writes.
+    pub fn of(writes: impl IntoIterator<Item = Write>) -> Self {
+        Transaction {
+            writes: writes.into_iter().collect(),
+        }
+    }
+
+    /// The key of every write, in order, once what DynamoDB would refuse outright is ruled
+    /// out: no writes, too many, one item twice.
+    pub fn validated_keys(&self) -> Result<Vec<Key>, StoreError> {
         if self.writes.is_empty() || self.writes.len() > MAX_TRANSACTION_WRITES {
             return Err(StoreError::Fatal(format!(
                 "a transaction holds 1 to {MAX_TRANSACTION_WRITES} writes, not {}",
                 self.writes.len()
             )));
         }
+        let keys: Vec<Key> = self.writes.iter().map(Write::key).collect();
         // At most 100 writes: comparing pairs is cheaper than hashing every key.
-        for (index, write) in self.writes.iter().enumerate() {
-            let key = write.key_parts();
-            if self.writes[..index]
-                .iter()
-                .any(|earlier| earlier.key_parts() == key)
-            {
+        for (index, key) in keys.iter().enumerate() {
+            if keys[..index].contains(key) {
                 return Err(StoreError::Fatal(format!(
                     "one transaction writes {key:?} twice"
                 )));
             }
         }
-        Ok(())
+        Ok(keys)
     }
 }
 
@@ -244,17 +263,14 @@ pub trait Store: Clone + Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{IdempotencyKey, UserId};
-    use crate::model::{IdempotencyRecord, ItemType, WalletRecord, keys};
+    use crate::domain::Wallet;
+    use crate::table::IdempotencyRecord;
+    use coins_ids::IdempotencyKey;
 
     fn idempotency_record(expires_at: i64) -> Record {
-        let user = UserId::new("a").unwrap();
-        let key = keys::idempotency(&user, &IdempotencyKey::new("k").unwrap());
         Record::Idempotency(IdempotencyRecord {
-            pk: key.pk,
-            sk: key.sk,
-            item_type: ItemType::Idempotency,
-            user_id: user,
+            user_id: UserId::new("a").unwrap(),
+            key: IdempotencyKey::new("k").unwrap(),
             request_hash: String::new(),
             response: String::new(),
             created_at: jiff::Timestamp::UNIX_EPOCH,
@@ -275,7 +291,7 @@ mod tests {
     #[test]
     fn a_version_condition_needs_the_item_at_that_version() {
         let user = UserId::new("a").unwrap();
-        let mut wallet = WalletRecord::empty(&user, jiff::Timestamp::UNIX_EPOCH);
+        let mut wallet = Wallet::empty(&user, jiff::Timestamp::UNIX_EPOCH);
         wallet.version = 7;
         let wallet = Record::Wallet(wallet);
         assert!(Condition::VersionIs(7).holds(Some(&wallet)));
@@ -287,18 +303,19 @@ mod tests {
 
     #[test]
     fn a_transaction_may_not_write_one_item_twice() {
-        let key = Key::new("USER#a", "WALLET");
+        let creator = UserId::new("a").unwrap();
         let mut tx = Transaction::new();
         tx.push(Write::Delete {
-            key: key.clone(),
+            key: keys::diamonds_shard(&creator, 3),
             condition: Condition::Always,
         });
-        assert!(tx.validate().is_ok());
+        assert!(tx.validated_keys().is_ok());
         tx.push(Write::AddDiamonds {
-            shard: key,
+            creator,
+            shard: 3,
             diamonds: 1,
         });
-        assert!(matches!(tx.validate(), Err(StoreError::Fatal(_))));
-        assert!(Transaction::new().validate().is_err());
+        assert!(matches!(tx.validated_keys(), Err(StoreError::Fatal(_))));
+        assert!(Transaction::new().validated_keys().is_err());
     }
 }

@@ -12,6 +12,8 @@ use std::sync::LazyLock;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
+use coins_ids::UserId;
+
 use crate::money::{Currency, Money};
 
 /// The catalog shipped with this build.
@@ -105,12 +107,90 @@ pub enum TargetKind {
     Video,
 }
 
-/// The live or video a gift is sent on.
+/// Longest live or video id accepted.
+pub const MAX_TARGET_ID_LEN: usize = 128;
+
+/// The live or video a gift is sent on: a kind and an id of 1 to [`MAX_TARGET_ID_LEN`]
+/// printable characters (checked once, here, wherever the target comes from).
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(try_from = "RawTarget")]
 pub struct GiftTarget {
-    pub kind: TargetKind,
-    pub id: String,
+    kind: TargetKind,
+    id: String,
 }
+
+#[derive(Deserialize)]
+struct RawTarget {
+    kind: TargetKind,
+    id: String,
+}
+
+/// A target id that is empty, too long or holds control characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("target.id must be 1 to {MAX_TARGET_ID_LEN} printable characters")]
+pub struct BadTargetId;
+
+impl GiftTarget {
+    pub fn new(kind: TargetKind, id: impl Into<String>) -> Result<GiftTarget, BadTargetId> {
+        let id = id.into();
+        if id.is_empty()
+            || id.chars().count() > MAX_TARGET_ID_LEN
+            || id.chars().any(char::is_control)
+        {
+            return Err(BadTargetId);
+        }
+        Ok(GiftTarget { kind, id })
+    }
+
+    pub fn kind(&self) -> TargetKind {
+        self.kind
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl TryFrom<RawTarget> for GiftTarget {
+    type Error = BadTargetId;
+    fn try_from(raw: RawTarget) -> Result<Self, BadTargetId> {
+        GiftTarget::new(raw.kind, raw.id)
+    }
+}
+
+/// A gift priced by the catalog: only [`GiftCatalog::order`] makes one, so a quantity out of
+/// bounds or an unknown gift never reaches the ledger.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GiftOrder {
+    gift_id: GiftId,
+    quantity: u32,
+    coins: u64,
+}
+
+impl GiftOrder {
+    pub fn gift_id(&self) -> &GiftId {
+        &self.gift_id
+    }
+
+    pub fn quantity(&self) -> u32 {
+        self.quantity
+    }
+
+    /// What the sender pays.
+    pub fn coins(&self) -> u64 {
+        self.coins
+    }
+
+    /// What the creator earns.
+    pub fn diamonds(&self) -> u64 {
+        diamonds_for(self.coins)
+    }
+}
+
+/// A user sending a gift to themself. HTTP 422 `self_gift`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a gift cannot be sent to oneself")]
+pub struct SelfGift;
 
 /// Why a gift cannot be sent. Each variant's doc names its HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,9 +204,6 @@ pub enum GiftError {
     /// The price does not fit a coin count (impossible within the bounds). HTTP 400.
     #[error("the gift's price overflows")]
     PriceOverflow,
-    /// A user sending a gift to themselves. HTTP 422 `self_gift`.
-    #[error("a gift cannot be sent to oneself")]
-    SelfGift,
 }
 
 /// Why a gift catalog was refused. Each message names the entry at fault.
@@ -253,12 +330,22 @@ impl GiftCatalog {
             .checked_mul(u64::from(quantity))
             .ok_or(GiftError::PriceOverflow)
     }
+
+    /// `quantity` items of `gift_id`, priced.
+    pub fn order(&self, gift_id: &GiftId, quantity: u32) -> Result<GiftOrder, GiftError> {
+        let coins = self.price(gift_id, quantity)?;
+        Ok(GiftOrder {
+            gift_id: gift_id.clone(),
+            quantity,
+            coins,
+        })
+    }
 }
 
-/// Refuses a gift from a user to themselves.
-pub fn check_recipient(sender_id: &str, recipient_id: &str) -> Result<(), GiftError> {
-    if sender_id == recipient_id {
-        Err(GiftError::SelfGift)
+/// Refuses a gift from a user to themself.
+pub fn check_recipient(sender: &UserId, recipient: &UserId) -> Result<(), SelfGift> {
+    if sender == recipient {
+        Err(SelfGift)
     } else {
         Ok(())
     }
@@ -348,8 +435,19 @@ mod tests {
 
     #[test]
     fn gifting_oneself_is_refused() {
-        assert_eq!(check_recipient("u1", "u1"), Err(GiftError::SelfGift));
-        assert_eq!(check_recipient("u1", "u2"), Ok(()));
+        let user = |id: &str| UserId::new(id).unwrap();
+        assert_eq!(check_recipient(&user("u1"), &user("u1")), Err(SelfGift));
+        assert_eq!(check_recipient(&user("u1"), &user("u2")), Ok(()));
+    }
+
+    #[test]
+    fn an_order_carries_its_price_and_the_diamonds_it_earns() {
+        let order = catalog().order(&id("corgi"), 3).unwrap();
+        assert_eq!(
+            (order.coins(), order.diamonds(), order.quantity()),
+            (897, 897, 3)
+        );
+        assert!(catalog().order(&id("corgi"), 0).is_err());
     }
 
     #[test]
@@ -367,8 +465,12 @@ mod tests {
     #[test]
     fn targets_and_ids_travel_in_their_wire_form() {
         let target: GiftTarget = serde_json::from_str(r#"{"kind":"live","id":"l-1"}"#).unwrap();
-        assert_eq!(target.kind, TargetKind::Live);
+        assert_eq!((target.kind(), target.id()), (TargetKind::Live, "l-1"));
         assert!(serde_json::from_str::<GiftTarget>(r#"{"kind":"story","id":"x"}"#).is_err());
+        for bad in ["", "a\nb"] {
+            assert_eq!(GiftTarget::new(TargetKind::Video, bad), Err(BadTargetId));
+        }
+        assert!(GiftTarget::new(TargetKind::Video, "v".repeat(MAX_TARGET_ID_LEN + 1)).is_err());
         assert!("Money Gun".parse::<GiftId>().is_err());
         assert!("".parse::<GiftId>().is_err());
     }

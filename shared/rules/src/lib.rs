@@ -11,11 +11,13 @@ pub mod money;
 pub mod price_book;
 pub mod pricing;
 pub mod refund;
+pub mod zone;
 
 pub use age::{AgeBelowMinimum, AgeOk, age_on, check_age};
 pub use country::{BillingCountry, BillingLocation, BillingRegion};
-pub use gifts::{GiftCatalog, GiftError, GiftId, GiftTarget};
+pub use gifts::{GiftCatalog, GiftError, GiftId, GiftOrder, GiftTarget, SelfGift, TargetKind};
 pub use money::{Currency, Money};
 pub use price_book::PriceBook;
 pub use pricing::{Channel, PackageId, Price, Quote, QuoteError, QuoteItem};
 pub use refund::{AdminOverride, RefundRejected, check_refund, refundable_until};
+pub use zone::Zone;

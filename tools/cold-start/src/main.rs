@@ -16,21 +16,10 @@ use std::process::ExitCode;
 
 use bytes::Bytes;
 use clap::Parser;
+use coins_testkit::Event;
+use serde_json::json;
 
 use crate::measure::Sample;
-
-/// The functions of the workspace, by binary name.
-const FUNCTIONS: [&str; 9] = [
-    "catalog",
-    "quote",
-    "purchase",
-    "payment-webhook",
-    "wallet",
-    "creators",
-    "gift",
-    "refund",
-    "refund-expiry",
-];
 
 /// The baseline on a single-threaded runtime, as the functions run: shows that choice's share.
 const CURRENT_THREAD_BASELINE: &str = "bare-lambda-current-thread";
@@ -82,29 +71,42 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
 }
 
-/// The event each binary is handed: requests that exercise the handler's edge (claims, parsing,
-/// rules, problem+json) and stop before the table, so a run needs no DynamoDB; catalog answers in
-/// full. The "first reply" column shows what each one answered.
-fn fixture(name: &str) -> Option<&'static str> {
-    Some(match name {
+/// The event each binary is handed, from the shared fixtures: requests that exercise the
+/// handler's edge (claims, parsing, rules, problem+json) and stop before the table, so a run
+/// needs no DynamoDB; catalog answers in full. The "first reply" column shows what each one
+/// answered.
+fn fixture(name: &str) -> Option<String> {
+    let bad_body = |fixture: &str, body: &str| Event::load(fixture).raw_body(body);
+    let event = match name {
         "catalog"
         | "bare-lambda"
         | CURRENT_THREAD_BASELINE
         | SDK_BASELINE
         | SDK_AWS_ROOTS_BASELINE
-        | SDK_DIRECT_BASELINE => {
-            include_str!("../fixtures/catalog.json")
+        | SDK_DIRECT_BASELINE => Event::load("get-gift-catalog"),
+        "quote" => bad_body("post-quote", r#"{"channel": "web"}"#),
+        "purchase" => bad_body("post-purchase", "{}"),
+        // Unsigned: refused before anything is read.
+        "payment-webhook" => Event::load("post-payment-webhook"),
+        "wallet" => bad_body("put-limits", r#"{"daily_coins": "lots"}"#),
+        // Under age: refused before the table.
+        "creators" => Event::load("post-creator").claim("birthdate", Some("2015-06-01")),
+        // To oneself: refused before the table.
+        "gift" => {
+            let event = Event::load("post-gift");
+            let caller = event.0["requestContext"]["authorizer"]["jwt"]["claims"]["sub"].clone();
+            let mut body: serde_json::Value =
+                serde_json::from_str(event.0["body"].as_str().expect("the fixture has a body"))
+                    .expect("a JSON body");
+            body["recipient_id"] = caller;
+            event.body(body)
         }
-        "quote" => include_str!("../fixtures/quote.json"),
-        "purchase" => include_str!("../fixtures/purchase.json"),
-        "payment-webhook" => include_str!("../fixtures/payment-webhook.json"),
-        "wallet" => include_str!("../fixtures/wallet.json"),
-        "creators" => include_str!("../fixtures/creators.json"),
-        "gift" => include_str!("../fixtures/gift.json"),
-        "refund" => include_str!("../fixtures/refund.json"),
-        "refund-expiry" => include_str!("../fixtures/refund-expiry.json"),
+        "refund" => bad_body("post-admin-refund", r#"{"reason": "whim"}"#),
+        // An empty batch: the runtime and the handler's dispatch, nothing to close.
+        "refund-expiry" => return Some(json!({"Records": []}).to_string()),
         _ => return None,
-    })
+    };
+    Some(event.to_json())
 }
 
 /// What Lambda puts in a function's environment, with dummy credentials (a cold start must not
@@ -159,7 +161,7 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
         names.push(SDK_BASELINE.to_owned());
         names.push(SDK_AWS_ROOTS_BASELINE.to_owned());
         names.push(SDK_DIRECT_BASELINE.to_owned());
-        names.extend(FUNCTIONS.iter().map(|name| (*name).to_owned()));
+        names.extend(coins_testkit::function_names());
     } else {
         names.extend(
             args.functions
@@ -191,7 +193,7 @@ fn targets(args: &Args) -> Result<Vec<Target>, String> {
                 }
             },
             None => match fixture(&name) {
-                Some(json) => Bytes::from_static(json.as_bytes()),
+                Some(json) => Bytes::from(json),
                 None => {
                     problems.push(format!(
                         "{name}: no fixture event; pass --event {name}=PATH"

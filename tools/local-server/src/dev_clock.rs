@@ -5,8 +5,9 @@
 //! reopen closed windows. These routes exist only here, never in a Lambda function.
 
 use bytes::Bytes;
-use coins_http::{ApiError, Clock, Route, response, serve};
+use coins_http::{ApiError, Route, response, serve};
 use coins_ledger::Store;
+use coins_runtime::Clock;
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::http::request::Parts;
 use lambda_http::{Body, Request, Response};
@@ -17,9 +18,6 @@ use crate::App;
 pub const GET_CLOCK: Route = Route::get("/_dev/clock");
 pub const SET_CLOCK: Route = Route::post("/_dev/clock");
 pub const ROUTES: &[Route] = &[GET_CLOCK, SET_CLOCK];
-
-/// Lots the sweep closes per clock move at most (a dev store never holds more).
-const SWEEP_MAX_LOTS: u32 = 1_000_000;
 
 /// `{"now": "<RFC 3339>"}` or `{"advance_seconds": N}`.
 #[derive(Deserialize)]
@@ -65,8 +63,11 @@ pub async fn handle<S: Store>(app: &App<S>, parts: &Parts, body: &Bytes) -> Resp
             }
         };
         let now = moved.map_err(ApiError::invalid)?;
-        let report = app.deps.ledger.close_due_lots(now, SWEEP_MAX_LOTS).await?;
-        tracing::info!(%now, closed = report.closed, failed = report.failed, "test clock moved");
+        // What the scheduled refund-expiry function would have done by then.
+        let report = refund_expiry::sweep(&app.deps)
+            .await
+            .map_err(ApiError::internal)?;
+        tracing::info!(%now, closed = report.closed, "test clock moved");
         response::ok(&ClockBody {
             now,
             lots_closed: Some(report.closed),

@@ -14,8 +14,9 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use coins_http::routing::match_route;
-use coins_http::{ApiError, Deps, Route, TestClock, WebhookSecret};
+use coins_http::{ApiError, Problem, Route, WebhookSecret};
 use coins_ledger::Store;
+use coins_runtime::{Clock, Deps, TestClock};
 use lambda_http::http::{self, header};
 use lambda_http::{Body, Response};
 
@@ -25,7 +26,8 @@ use crate::gateway::{Incoming, lambda_request, new_request_id};
 /// `PAYMENT_WEBHOOK_SECRET` when unset. Public on purpose: it only signs local test events.
 pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_local_development";
 
-/// The Lambda function a route belongs to (the same split as the SAM template's).
+/// The Lambda functions the server runs (the same split as the SAM template's; checked against
+/// `functions/` by a test).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Function {
     Catalog,
@@ -36,10 +38,12 @@ pub enum Function {
     Creators,
     Gift,
     Refund,
+    /// Event-driven: its sweep runs whenever the test clock moves.
+    RefundExpiry,
 }
 
 impl Function {
-    pub const ALL: [Function; 8] = [
+    pub const ALL: [Function; 9] = [
         Function::Catalog,
         Function::Quote,
         Function::Purchase,
@@ -48,9 +52,25 @@ impl Function {
         Function::Creators,
         Function::Gift,
         Function::Refund,
+        Function::RefundExpiry,
     ];
 
-    /// The function's own route table.
+    /// The function's name: its crate under `functions/` and its binary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Catalog => "catalog",
+            Function::Quote => "quote",
+            Function::Purchase => "purchase",
+            Function::PaymentWebhook => "payment-webhook",
+            Function::Wallet => "wallet",
+            Function::Creators => "creators",
+            Function::Gift => "gift",
+            Function::Refund => "refund",
+            Function::RefundExpiry => "refund-expiry",
+        }
+    }
+
+    /// The function's own route table (none for an event-driven one).
     pub fn routes(self) -> &'static [Route] {
         match self {
             Function::Catalog => catalog::ROUTES,
@@ -61,6 +81,7 @@ impl Function {
             Function::Creators => creators::ROUTES,
             Function::Gift => gift::ROUTES,
             Function::Refund => refund::ROUTES,
+            Function::RefundExpiry => &[],
         }
     }
 
@@ -104,7 +125,7 @@ pub struct App<S: Store> {
 impl<S: Store> App<S> {
     /// The test clock's time.
     pub fn clock_now(&self) -> jiff::Timestamp {
-        coins_http::Clock::now(&self.clock)
+        self.clock.now()
     }
 
     /// Answers one HTTP request as API Gateway plus the function would.
@@ -135,7 +156,9 @@ impl<S: Store> App<S> {
             match self.auth.verify(authorization) {
                 Ok(claims) => Some(claims),
                 // API Gateway's authorizer answers 401 without calling the function.
-                Err(error) => return ApiError::Unauthenticated(error.to_string()).into_response(),
+                Err(error) => {
+                    return ApiError::new(Problem::Unauthenticated, error).into_response();
+                }
             }
         } else {
             None
@@ -163,6 +186,7 @@ impl<S: Store> App<S> {
             Function::Creators => creators::handle(deps, request).await,
             Function::Gift => gift::handle(deps, request).await,
             Function::Refund => refund::handle(deps, request).await,
+            Function::RefundExpiry => unreachable!("an event-driven function has no routes"),
         }
     }
 }

@@ -12,9 +12,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use coins_http::{Deps, TestClock, WebhookSecret};
+use coins_http::WebhookSecret;
 use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
 use coins_ledger::{Ledger, LedgerConfig, MemoryStore, Store};
+use coins_runtime::{Deps, TestClock};
 use jiff::Timestamp;
 use local_server::auth::{DevAuth, DevClaims};
 use local_server::{App, DEFAULT_WEBHOOK_SECRET, server};
@@ -55,7 +56,7 @@ struct ServeArgs {
     #[arg(long, default_value = "coins-local")]
     table_name: String,
     /// Shards of each creator's diamond counter.
-    #[arg(long, default_value_t = coins_http::config::DEFAULT_CREATOR_SHARDS)]
+    #[arg(long, default_value_t = coins_ledger::DEFAULT_CREATOR_SHARDS)]
     creator_shards: u16,
     /// Start the test clock here instead of the current time (RFC 3339).
     #[arg(long)]
@@ -126,7 +127,7 @@ fn webhook_secret() -> WebhookSecret {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Error> {
-    coins_http::telemetry::init();
+    coins_runtime::telemetry::init();
     let config = LedgerConfig {
         creator_shards: args.creator_shards,
         ..LedgerConfig::default()

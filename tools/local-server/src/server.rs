@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use coins_http::ApiError;
+use coins_http::{ApiError, Problem};
 use coins_ledger::Store;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -52,9 +52,10 @@ async fn answer<S: Store>(
             let req = http::Request::from_parts(parts, collected.to_bytes());
             app.handle(req, Some(remote)).await
         }
-        Err(_) => ApiError::PayloadTooLarge {
-            limit_bytes: MAX_REQUEST_BYTES,
-        }
+        Err(_) => ApiError::new(
+            Problem::PayloadTooLarge,
+            format!("the request body is larger than {MAX_REQUEST_BYTES} bytes"),
+        )
         .into_response(),
     };
     let (parts, body) = response.into_parts();

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use coins_http::{Clock, Deps, TestClock, WebhookSecret};
+use coins_http::WebhookSecret;
 use coins_ledger::{Ledger, MemoryStore};
+use coins_runtime::{Clock, Deps, TestClock};
 use jiff::Timestamp;
 use lambda_http::http;
 use local_server::App;
@@ -326,4 +327,14 @@ async fn a_webhook_signed_far_from_the_test_clock_is_refused() {
         (status, problem["code"].as_str()),
         (400, Some("invalid_signature"))
     );
+}
+
+#[test]
+fn the_server_runs_every_function_of_the_workspace() {
+    let mut served: Vec<String> = local_server::Function::ALL
+        .iter()
+        .map(|function| function.name().to_owned())
+        .collect();
+    served.sort();
+    assert_eq!(served, coins_testkit::function_names());
 }

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use coins_http::{Deps, TestClock, WebhookSecret};
+use coins_http::WebhookSecret;
 use coins_ledger::{Ledger, MemoryStore};
+use coins_runtime::{Deps, TestClock};
 use local_server::App;
 use local_server::auth::DevAuth;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,16 +3,16 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use coins_ids::{PurchaseId, TxnId, UserId};
+use coins_rules::Zone;
 use coins_rules::limits::{DailyLimit, PendingLimit, local_day};
 use coins_rules::refund::check_refund;
 
-use super::{Ledger, zone};
+use super::{Attempt, Ledger};
+use crate::domain::{self, Wallet};
 use crate::error::LedgerError;
-use crate::ids::{PurchaseId, UserId};
-use crate::model::{
-    CreatorRecord, DiamondsRecord, HistoryRecord, ItemType, TxnKind, WalletRecord, keys,
-};
-use crate::store::{Condition, Key, Query, SortKey, Store, StoreError, Transaction, Write};
+use crate::store::{Condition, Key, Query, SortKey, Store, Transaction, Write};
+use crate::table::{CreatorRecord, DiamondsRecord, HistoryRecord, Row, TxnKind, keys};
 
 /// `GET /v1/wallet`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ pub struct TxnPage {
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct TxnView {
-    pub id: String,
+    pub id: TxnId,
     pub kind: TxnKind,
     pub coins: i64,
     pub balance_after: u64,
@@ -80,6 +80,8 @@ pub struct Earnings {
     pub diamonds: u64,
 }
 
+/// History page size when the client does not say.
+pub const DEFAULT_PAGE: u32 = 20;
 /// Largest history page.
 pub const MAX_PAGE: u32 = 100;
 
@@ -99,15 +101,15 @@ fn decode_cursor(cursor: &str) -> Result<String, LedgerError> {
 }
 
 impl<S: Store> Ledger<S> {
-    /// The user's balance, open lots and daily limit at `now`; `zone` (the user's IANA zone)
-    /// decides which day's spending `spent_today` shows.
+    /// The user's balance, open lots and daily limit at `now`; `zone` (the user's) decides
+    /// which day's spending `spent_today` shows.
     pub async fn wallet(
         &self,
         user: &UserId,
-        zone_name: &str,
+        zone: &Zone,
         now: Timestamp,
     ) -> Result<WalletView, LedgerError> {
-        let today = local_day(now, &zone(zone_name)?);
+        let today = local_day(now, zone.tz());
         let snapshot = self.snapshot(user, now).await?;
         let wallet = snapshot.wallet;
         let lots = snapshot
@@ -168,7 +170,7 @@ impl<S: Store> Ledger<S> {
         let more = records.len() > limit as usize;
         records.truncate(limit as usize);
         let next_cursor = more
-            .then(|| records.last().map(|last| encode_cursor(&last.sk)))
+            .then(|| records.last().map(|last| encode_cursor(&last.key().sk)))
             .flatten();
         Ok(TxnPage {
             items: records
@@ -195,30 +197,17 @@ impl<S: Store> Ledger<S> {
         requested: Option<u64>,
         now: Timestamp,
     ) -> Result<DailyLimit, LedgerError> {
-        let mut retry = self.retry();
-        loop {
+        self.transact(|| async move {
             let current = match self.store.get(&keys::wallet(user)).await? {
-                Some(record) => WalletRecord::try_from(record)?,
-                None => WalletRecord::empty(user, now),
+                Some(record) => Wallet::try_from(record)?,
+                None => Wallet::empty(user, now),
             };
-            let limit = current.daily_limit.request(requested, now);
-            let mut next = current.clone();
-            next.daily_limit = limit;
-            next.version = current
-                .version
-                .checked_add(1)
-                .ok_or(LedgerError::Overflow)?;
-            next.updated_at = now;
-            let mut transaction = Transaction::new();
-            transaction.push(Write::Put {
-                record: next.into(),
-                condition: Condition::version(current.version),
-            });
-            match self.store.commit(transaction).await {
-                Ok(()) => return Ok(limit),
-                Err(error) => retry.after(error).await?,
-            }
-        }
+            let next = domain::set_daily_limit(&current, requested, now)?;
+            let limit = next.daily_limit;
+            let write = Write::put(next, Condition::version(current.version));
+            Ok(Attempt::Commit(Transaction::of([write]), limit))
+        })
+        .await
     }
 
     /// Enrolls the user as a creator (the caller checked the age).
@@ -227,28 +216,16 @@ impl<S: Store> Ledger<S> {
         user: &UserId,
         now: Timestamp,
     ) -> Result<Enrollment, LedgerError> {
-        let key = keys::creator_profile(user);
-        let record = CreatorRecord {
-            pk: key.pk,
-            sk: key.sk,
-            item_type: ItemType::Creator,
+        let profile = CreatorRecord {
             user_id: user.clone(),
             enrolled_at: now,
             diamond_shards: self.config.creator_shards,
         };
-        let mut transaction = Transaction::new();
-        transaction.push(Write::Put {
-            record: record.into(),
-            condition: Condition::Absent,
-        });
-        let mut retry = self.retry();
-        loop {
-            match self.store.commit(transaction.clone()).await {
-                Ok(()) => return Ok(Enrollment::Created),
-                Err(StoreError::ConditionFailed { .. }) => return Ok(Enrollment::AlreadyEnrolled),
-                Err(error) => retry.after(error).await?,
-            }
-        }
+        Ok(if self.put_new(profile).await? {
+            Enrollment::Created
+        } else {
+            Enrollment::AlreadyEnrolled
+        })
     }
 
     /// Whether the user is an enrolled creator.

@@ -4,32 +4,31 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use coins_ids::{GiftTxnId, IdempotencyKey, TxnId, UserId};
+use coins_rules::gifts::check_recipient;
 use coins_rules::limits::local_day;
+use coins_rules::{GiftId, GiftOrder, GiftTarget, Zone};
 
-use super::{Ledger, zone};
-use crate::domain;
+use super::{Attempt, Ledger};
+use crate::domain::{self, GiftDebit};
 use crate::error::LedgerError;
 use crate::idempotency::{prior_response, record_write, request_hash};
-use crate::ids::{GiftTxnId, IdempotencyKey, TxnId, UserId};
-use crate::model::{GiftDetails, GiftTarget, HistoryRecord, ItemType, TxnKind, keys};
 use crate::store::{Condition, MAX_TRANSACTION_WRITES, Store, Transaction, Write};
+use crate::table::{GiftDetails, HistoryRecord, Row, TxnKind};
 
 /// Lots one gift may touch: a transaction holds 100 writes, and a gift also writes the wallet,
 /// its history entry, a diamond shard and its idempotency record.
 pub const MAX_LOTS_PER_GIFT: usize = MAX_TRANSACTION_WRITES - 10;
 
-/// A gift to send; the function layer has priced it (`coins`) and checked the sender's age.
+/// A gift to send: the order priced by the catalog, the sender's age already checked.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct GiftRequest {
     pub sender: UserId,
     pub recipient: UserId,
-    pub gift_id: String,
-    pub quantity: u32,
-    /// The price of `quantity` × the gift, from the catalog.
-    pub coins: u64,
+    pub order: GiftOrder,
     pub target: GiftTarget,
-    /// The sender's IANA zone: the daily limit counts on their local day.
-    pub sender_zone: String,
+    /// The sender's zone: the daily limit counts on their local day.
+    pub sender_zone: Zone,
 }
 
 /// What `POST /v1/gifts` answers (201).
@@ -42,13 +41,13 @@ pub struct GiftReceipt {
     pub diamonds_credited: u64,
 }
 
-/// The request as the client sent it; the price (`coins`) is left out on purpose, so a retry
-/// after a catalog change still returns the first result instead of "key reused".
+/// The request as the client sent it; the price is left out on purpose, so a retry after a
+/// catalog change still returns the first result instead of "key reused".
 #[derive(Serialize)]
 struct GiftCanonical<'a> {
     op: &'static str,
     recipient: &'a UserId,
-    gift_id: &'a str,
+    gift_id: &'a GiftId,
     quantity: u32,
     target: &'a GiftTarget,
 }
@@ -62,26 +61,18 @@ impl<S: Store> Ledger<S> {
         now: Timestamp,
         key: &IdempotencyKey,
     ) -> Result<GiftReceipt, LedgerError> {
-        if request.sender == request.recipient {
-            return Err(LedgerError::SelfGift);
-        }
-        if request.coins == 0 || request.quantity == 0 {
-            return Err(LedgerError::InvalidRequest(
-                "a gift costs at least one coin".into(),
-            ));
-        }
-        let coins_signed = i64::try_from(request.coins).map_err(|_| LedgerError::Overflow)?;
-        let sender_zone = zone(&request.sender_zone)?;
+        check_recipient(&request.sender, &request.recipient)?;
+        let order = &request.order;
+        let coins_signed = i64::try_from(order.coins()).map_err(|_| LedgerError::Overflow)?;
         let hash = request_hash(&GiftCanonical {
             op: "gift",
             recipient: &request.recipient,
-            gift_id: &request.gift_id,
-            quantity: request.quantity,
+            gift_id: order.gift_id(),
+            quantity: order.quantity(),
             target: &request.target,
         })?;
-        let gift_txn_id = GiftTxnId::generate();
-        let entry_id = TxnId::generate();
-        let today = local_day(now, &sender_zone);
+        let (gift_txn_id, entry_id, hash) = (&GiftTxnId::generate(), &TxnId::generate(), &hash);
+        let today = local_day(now, request.sender_zone.tz());
         // Enrollment is never revoked, so one read per call suffices and no condition check
         // (2 more write units) is needed in the transaction.
         let profile = self
@@ -90,85 +81,77 @@ impl<S: Store> Ledger<S> {
             .ok_or(LedgerError::RecipientNotCreator)?;
         // Picked once per call: spread evenly, and the same shard on every retry.
         let shard = rand::random_range(0..profile.diamond_shards.max(1));
-        let mut retry = self.retry();
-        loop {
+        self.transact(|| async move {
             if let Some(prior) =
-                prior_response(&self.store, &request.sender, key, &hash, now).await?
+                prior_response(&self.store, &request.sender, key, hash, now).await?
             {
-                return Ok(prior);
+                return Ok(Attempt::Done(prior));
             }
             let snapshot = self.snapshot(&request.sender, now).await?;
             let debit =
-                domain::debit_gift(&snapshot.wallet, &snapshot.lots, request.coins, today, now)?;
+                domain::debit_gift(&snapshot.wallet, &snapshot.lots, order.coins(), today, now)?;
             let lots_touched = debit.lots_spent_from.len() + debit.lots_exhausted.len();
             if lots_touched > MAX_LOTS_PER_GIFT {
                 return Err(LedgerError::GiftTooFragmented { lots: lots_touched });
             }
             let receipt = GiftReceipt {
                 gift_txn_id: gift_txn_id.clone(),
-                coins_spent: request.coins,
+                coins_spent: order.coins(),
                 balance: debit.wallet.balance,
-                diamonds_credited: request.coins,
+                diamonds_credited: order.diamonds(),
             };
-            let history_key = keys::txn(&request.sender, debit.wallet.version);
-            let history = HistoryRecord {
-                pk: history_key.pk,
-                sk: history_key.sk,
-                item_type: ItemType::History,
-                id: entry_id.to_string(),
-                kind: TxnKind::Gift,
-                coins: -coins_signed,
-                balance_after: debit.wallet.balance,
-                at: now,
-                reference: gift_txn_id.to_string(),
-                non_refundable_coins: None,
-                gift: Some(GiftDetails {
-                    gift_txn_id: gift_txn_id.clone(),
-                    recipient_id: request.recipient.clone(),
-                    gift_id: request.gift_id.clone(),
-                    quantity: request.quantity,
-                    target: request.target.clone(),
-                    diamonds_shard: shard,
-                }),
-            };
+            let mut history = HistoryRecord::of(
+                &debit.wallet,
+                entry_id.clone(),
+                TxnKind::Gift,
+                -coins_signed,
+                gift_txn_id,
+            );
+            history.gift = Some(GiftDetails::new(
+                gift_txn_id.clone(),
+                &request.recipient,
+                order,
+                &request.target,
+                shard,
+            ));
 
-            let mut transaction = Transaction::new();
-            transaction.push(Write::Put {
-                record: debit.wallet.into(),
-                condition: Condition::version(snapshot.wallet.version),
-            });
-            for lot in debit.lots_spent_from {
-                transaction.push(Write::Put {
-                    record: lot.into(),
-                    condition: Condition::Exists,
-                });
-            }
-            for lot in &debit.lots_exhausted {
-                transaction.push(Write::Delete {
-                    key: lot.key(),
-                    condition: Condition::Exists,
-                });
-            }
-            transaction.push(Write::Put {
-                record: history.into(),
-                condition: Condition::Absent,
-            });
-            transaction.push(Write::AddDiamonds {
-                shard: keys::diamonds_shard(&request.recipient, shard),
-                diamonds: request.coins,
-            });
-            transaction.push(record_write(
-                &request.sender,
-                key,
-                &hash,
-                &receipt,
-                now,
-                self.config.idempotency_ttl,
-            )?);
-            match self.store.commit(transaction).await {
-                Ok(()) => return Ok(receipt),
-                Err(error) => retry.after(error).await?,
-            }
-        }
+            let diamonds = Write::AddDiamonds {
+                creator: request.recipient.clone(),
+                shard,
+                diamonds: order.diamonds(),
+            };
+            let ttl = self.config.idempotency_ttl;
+            let idempotency = record_write(&request.sender, key, hash, &receipt, now, ttl)?;
+            let read_version = snapshot.wallet.version;
+            let transaction = gift_transaction(read_version, debit, history, diamonds, idempotency);
+            Ok(Attempt::Commit(transaction, receipt))
+        })
+        .await
     }
+}
+
+/// The sender's debit (the wallet read at `read_version`, the lots it spends), the gift entry,
+/// the creator's diamonds and the idempotency record: all or nothing.
+fn gift_transaction(
+    read_version: u64,
+    debit: GiftDebit,
+    entry: HistoryRecord,
+    diamonds: Write,
+    idempotency: Write,
+) -> Transaction {
+    let mut transaction = Transaction::new();
+    transaction.push(Write::put(debit.wallet, Condition::version(read_version)));
+    for lot in debit.lots_spent_from {
+        transaction.push(Write::put(lot, Condition::Exists));
+    }
+    for lot in debit.lots_exhausted {
+        transaction.push(Write::Delete {
+            key: lot.key(),
+            condition: Condition::Exists,
+        });
+    }
+    transaction.push(Write::put(entry, Condition::Absent));
+    transaction.push(diamonds);
+    transaction.push(idempotency);
+    transaction
 }

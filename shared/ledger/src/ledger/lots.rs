@@ -4,12 +4,15 @@
 
 use jiff::Timestamp;
 
-use super::Ledger;
+use coins_ids::{PurchaseId, TxnId, UserId};
+
+use super::{Attempt, Ledger};
 use crate::domain;
 use crate::error::LedgerError;
-use crate::ids::{PurchaseId, TxnId, UserId};
-use crate::model::{HistoryRecord, ItemType, LOT_INDEX_SHARDS, PurchaseStatus, TxnKind, keys};
-use crate::store::{Condition, Index, Key, Query, SortKey, Store, Transaction, Write};
+use crate::store::{Condition, Index, Query, SortKey, Store, Transaction, Write};
+use crate::table::{
+    HistoryRecord, LOT_INDEX_SHARDS, PurchaseStatus, Row, TxnKind, keys, lot_from_key,
+};
 
 /// What `close_lot` did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -32,14 +35,6 @@ pub struct SweepReport {
     pub failed: u32,
 }
 
-/// The (user, purchase) of an open lot from its table key.
-fn lot_from_key(key: &Key) -> Option<(UserId, PurchaseId)> {
-    let user = key.pk.strip_prefix(keys::USER_PK_PREFIX)?;
-    let rest = key.sk.strip_prefix(keys::LOT_SK_PREFIX)?;
-    let (_, purchase) = rest.split_once('#')?;
-    Some((UserId::new(user).ok()?, PurchaseId::new(purchase).ok()?))
-}
-
 impl<S: Store> Ledger<S> {
     /// Closes the user's lot of this purchase if its window has ended at `now`.
     pub async fn close_lot(
@@ -49,21 +44,16 @@ impl<S: Store> Ledger<S> {
         now: Timestamp,
     ) -> Result<CloseOutcome, LedgerError> {
         // Fixed for the whole call (the marker event and the sweep may close one lot at once).
-        let entry_id = TxnId::generate();
-        let mut retry = self.retry();
-        loop {
+        let entry_id = &TxnId::generate();
+        self.transact(|| async move {
             let snapshot = self.snapshot(user, now).await?;
-            let Some(lot) = snapshot
-                .lots
-                .iter()
-                .find(|lot| lot.purchase_id == *purchase_id)
-            else {
-                return Ok(CloseOutcome::NothingOpen);
+            let Some(lot) = snapshot.lot_of(purchase_id) else {
+                return Ok(Attempt::Done(CloseOutcome::NothingOpen));
             };
             if now < lot.refundable_until {
-                return Ok(CloseOutcome::NotDue {
+                return Ok(Attempt::Done(CloseOutcome::NotDue {
                     refundable_until: lot.refundable_until,
-                });
+                }));
             }
             let mut purchase = self.get_purchase(purchase_id).await?;
             if purchase.user_id != *user || purchase.status != PurchaseStatus::Credited {
@@ -74,47 +64,32 @@ impl<S: Store> Ledger<S> {
             }
             let wallet = domain::close_lot(&snapshot.wallet, lot, now)?;
             purchase.closed_remaining = Some(lot.remaining);
-            let history_key = keys::txn(user, wallet.version);
-            let history = HistoryRecord {
-                pk: history_key.pk,
-                sk: history_key.sk,
-                item_type: ItemType::History,
-                id: entry_id.to_string(),
-                kind: TxnKind::WindowClosed,
-                coins: 0,
-                balance_after: wallet.balance,
-                at: now,
-                reference: purchase_id.to_string(),
-                non_refundable_coins: Some(lot.remaining),
-                gift: None,
+            let mut history = HistoryRecord::of(
+                &wallet,
+                entry_id.clone(),
+                TxnKind::WindowClosed,
+                0,
+                purchase_id,
+            );
+            history.non_refundable_coins = Some(lot.remaining);
+            let transaction = Transaction::of([
+                Write::put(wallet, Condition::version(snapshot.wallet.version)),
+                Write::Delete {
+                    key: lot.key(),
+                    condition: Condition::Exists,
+                },
+                Write::put(
+                    purchase,
+                    Condition::PurchaseStatusIs(PurchaseStatus::Credited),
+                ),
+                Write::put(history, Condition::Absent),
+            ]);
+            let outcome = CloseOutcome::Closed {
+                non_refundable_coins: lot.remaining,
             };
-            let mut transaction = Transaction::new();
-            transaction.push(Write::Put {
-                record: wallet.into(),
-                condition: Condition::version(snapshot.wallet.version),
-            });
-            transaction.push(Write::Delete {
-                key: lot.key(),
-                condition: Condition::Exists,
-            });
-            transaction.push(Write::Put {
-                record: purchase.into(),
-                condition: Condition::PurchaseStatusIs(PurchaseStatus::Credited),
-            });
-            transaction.push(Write::Put {
-                record: history.into(),
-                condition: Condition::Absent,
-            });
-            let non_refundable_coins = lot.remaining;
-            match self.store.commit(transaction).await {
-                Ok(()) => {
-                    return Ok(CloseOutcome::Closed {
-                        non_refundable_coins,
-                    });
-                }
-                Err(error) => retry.after(error).await?,
-            }
-        }
+            Ok(Attempt::Commit(transaction, outcome))
+        })
+        .await
     }
 
     /// Closes up to `max` lots whose deadline has passed, across all users, from the open-lots
@@ -159,22 +134,5 @@ impl<S: Store> Ledger<S> {
             }
         }
         Ok(report)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lot_key_names_its_user_and_purchase() {
-        let user = UserId::new("fan-1").unwrap();
-        let purchase = PurchaseId::generate();
-        let key = Key::new(
-            keys::user_pk(&user),
-            keys::lot_sk("2026-03-01T00:00:00Z".parse().unwrap(), &purchase),
-        );
-        assert_eq!(lot_from_key(&key), Some((user, purchase)));
-        assert_eq!(lot_from_key(&Key::new("USER#fan-1", "WALLET")), None);
     }
 }

@@ -1,11 +1,11 @@
 //! [`Ledger`]: the operations the functions call, over any [`Store`].
 //!
-//! Every mutation follows one loop: read what it needs (strongly consistent), compute the new
-//! state with [`crate::domain`], commit all item writes in one conditional transaction, and on a
-//! failed condition, a transient refusal or an unknown outcome, re-read and try again with
-//! jittered exponential backoff, a bounded number of times. Re-reading makes even a lost
-//! response safe: the first thing each attempt reads is the marker of its own effect (the
-//! idempotency record, the payment event, the refund nonce).
+//! Every mutation follows one loop, [`Ledger::transact`]: read what it needs (strongly
+//! consistent), compute the new state with [`crate::domain`], commit all item writes in one
+//! conditional transaction, and on a failed condition, a transient refusal or an unknown outcome,
+//! re-read and try again with jittered exponential backoff, a bounded number of times.
+//! Re-reading makes even a lost response safe: the first thing each attempt reads is the marker
+//! of its own effect (the idempotency record, the payment event, the refund nonce).
 
 mod accounts;
 mod gifts;
@@ -13,21 +13,29 @@ mod lots;
 mod purchases;
 mod refunds;
 
+use std::future::Future;
 use std::time::Duration;
 
 use jiff::SignedDuration;
-use jiff::tz::TimeZone;
 
-pub use accounts::{DailyLimitView, Earnings, Enrollment, LotView, TxnPage, TxnView, WalletView};
+pub use accounts::{
+    DEFAULT_PAGE, DailyLimitView, Earnings, Enrollment, LotView, MAX_PAGE, TxnPage, TxnView,
+    WalletView,
+};
 pub use gifts::{GiftReceipt, GiftRequest, MAX_LOTS_PER_GIFT};
 pub use lots::{CloseOutcome, SweepReport};
-pub use purchases::{PaymentEvent, PaymentOutcome, PurchaseReceipt};
+pub use purchases::{Payment, PaymentEvent, PaymentOutcome, PurchaseReceipt};
 pub use refunds::{RefundBy, RefundReceipt};
 
+use coins_ids::UserId;
+
+use crate::domain::{Lot, Wallet};
 use crate::error::LedgerError;
-use crate::ids::UserId;
-use crate::model::{LotRecord, Record, WalletRecord, keys};
-use crate::store::{Query, SortKey, Store, StoreError};
+use crate::store::{Condition, Query, SortKey, Store, StoreError, Transaction, Write};
+use crate::table::{Record, keys};
+
+/// Diamond counters per newly enrolled creator unless configured otherwise.
+pub const DEFAULT_CREATOR_SHARDS: u16 = 10;
 
 /// Tunables; the defaults suit production.
 #[derive(Clone, Debug)]
@@ -50,7 +58,7 @@ pub struct LedgerConfig {
 impl Default for LedgerConfig {
     fn default() -> Self {
         LedgerConfig {
-            creator_shards: 10,
+            creator_shards: DEFAULT_CREATOR_SHARDS,
             max_attempts: 10,
             backoff_base: Duration::from_millis(5),
             backoff_cap: Duration::from_millis(200),
@@ -70,9 +78,24 @@ pub struct Ledger<S: Store> {
 #[derive(Clone, Debug)]
 pub(crate) struct Snapshot {
     /// The wallet; version 0 if it does not exist yet.
-    pub wallet: WalletRecord,
+    pub wallet: Wallet,
     /// Open lots, oldest first.
-    pub lots: Vec<LotRecord>,
+    pub lots: Vec<Lot>,
+}
+
+impl Snapshot {
+    /// The open lot of `purchase`, if any.
+    pub fn lot_of(&self, purchase: &coins_ids::PurchaseId) -> Option<&Lot> {
+        self.lots.iter().find(|lot| lot.purchase_id == *purchase)
+    }
+}
+
+/// What one attempt of a mutation decided, from what it read.
+pub(crate) enum Attempt<T> {
+    /// Nothing (more) to write: this is the answer (a replay, a rejection recorded before).
+    Done(T),
+    /// Commit these writes; this is the answer once they land.
+    Commit(Transaction, T),
 }
 
 impl<S: Store> Ledger<S> {
@@ -101,6 +124,42 @@ impl<S: Store> Ledger<S> {
         }
     }
 
+    /// The loop every mutation runs: `attempt` reads and decides; its writes are committed; a
+    /// failed condition, a transient refusal or an unknown outcome backs off and decides again
+    /// from a fresh read. (`attempt` returns a future that borrows only what the caller lent
+    /// it, not an async closure: that keeps the future `Send` for a multi-threaded runtime.)
+    pub(crate) async fn transact<T, F, Fut>(&self, attempt: F) -> Result<T, LedgerError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Attempt<T>, LedgerError>>,
+    {
+        let mut retry = self.retry();
+        loop {
+            let (transaction, answer) = match attempt().await? {
+                Attempt::Done(answer) => return Ok(answer),
+                Attempt::Commit(transaction, answer) => (transaction, answer),
+            };
+            match self.store.commit(transaction).await {
+                Ok(()) => return Ok(answer),
+                Err(error) => retry.after(error).await?,
+            }
+        }
+    }
+
+    /// Puts a row that must not exist yet: `false` if it does (or a lost response hid that our
+    /// own earlier try wrote it). Transient failures are retried.
+    pub(crate) async fn put_new(&self, row: impl Into<Record>) -> Result<bool, LedgerError> {
+        let transaction = Transaction::of([Write::put(row, Condition::Absent)]);
+        let mut retry = self.retry();
+        loop {
+            match self.store.commit(transaction.clone()).await {
+                Ok(()) => return Ok(true),
+                Err(StoreError::ConditionFailed { .. }) => return Ok(false),
+                Err(error) => retry.after(error).await?,
+            }
+        }
+    }
+
     /// The wallet (or an empty one) and its open lots, strongly consistent.
     pub(crate) async fn snapshot(
         &self,
@@ -126,16 +185,10 @@ impl<S: Store> Ledger<S> {
             }
         }
         Ok(Snapshot {
-            wallet: wallet.unwrap_or_else(|| WalletRecord::empty(user, now)),
+            wallet: wallet.unwrap_or_else(|| Wallet::empty(user, now)),
             lots,
         })
     }
-}
-
-/// Parses an IANA zone name from the caller's claims.
-pub(crate) fn zone(name: &str) -> Result<TimeZone, LedgerError> {
-    TimeZone::get(name)
-        .map_err(|_| LedgerError::InvalidRequest(format!("unknown time zone {name:?}")))
 }
 
 /// Bounded retries with full-jitter exponential backoff.

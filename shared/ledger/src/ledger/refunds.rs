@@ -4,18 +4,17 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use coins_ids::{PurchaseId, TxnId, UserId};
 use coins_rules::money::Money;
 use coins_rules::refund::{AdminOverride, check_refund};
 
-use super::Ledger;
-use crate::domain;
+use super::{Attempt, Ledger, Snapshot};
+use crate::domain::{self, Wallet};
 use crate::error::LedgerError;
-use crate::ids::{PurchaseId, TxnId, UserId};
-use crate::model::{
-    HistoryRecord, ItemType, OutboxRefundRecord, PurchaseRecord, PurchaseStatus, RefundReason,
-    TxnKind, keys,
-};
 use crate::store::{Condition, Store, Transaction, Write};
+use crate::table::{
+    HistoryRecord, OutboxRefundRecord, PurchaseRecord, PurchaseStatus, RefundReason, Row, TxnKind,
+};
 
 /// Who asks for a refund.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -24,6 +23,23 @@ pub enum RefundBy {
     Owner(UserId),
     /// Support, for any user's purchase, outside the window too (never for spent coins).
     Admin(AdminOverride),
+}
+
+impl RefundBy {
+    fn admin_override(&self) -> Option<AdminOverride> {
+        match self {
+            RefundBy::Owner(_) => None,
+            RefundBy::Admin(reason) => Some(*reason),
+        }
+    }
+
+    fn reason(&self) -> RefundReason {
+        match self {
+            RefundBy::Owner(_) => RefundReason::Customer,
+            RefundBy::Admin(AdminOverride::Defective) => RefundReason::Defective,
+            RefundBy::Admin(AdminOverride::Legal) => RefundReason::Legal,
+        }
+    }
 }
 
 /// What the refund routes answer (200).
@@ -55,21 +71,10 @@ impl<S: Store> Ledger<S> {
         purchase_id: &PurchaseId,
         now: Timestamp,
     ) -> Result<RefundReceipt, LedgerError> {
-        let (admin_override, reason) = match by {
-            RefundBy::Owner(_) => (None, RefundReason::Customer),
-            RefundBy::Admin(AdminOverride::Defective) => {
-                (Some(AdminOverride::Defective), RefundReason::Defective)
-            }
-            RefundBy::Admin(AdminOverride::Legal) => {
-                (Some(AdminOverride::Legal), RefundReason::Legal)
-            }
-        };
         // Both fixed for the whole call: the nonce recognises our own refund after a lost
         // response, and the history entry keeps one id whatever the retries.
-        let nonce = TxnId::generate().to_string();
-        let entry_id = TxnId::generate();
-        let mut retry = self.retry();
-        loop {
+        let (nonce, entry_id) = (&TxnId::generate().to_string(), &TxnId::generate());
+        self.transact(|| async move {
             let mut purchase = self.get_purchase(purchase_id).await?;
             if let RefundBy::Owner(user) = by
                 && purchase.user_id != *user
@@ -78,96 +83,87 @@ impl<S: Store> Ledger<S> {
             }
             match purchase.status {
                 PurchaseStatus::Credited => {}
-                PurchaseStatus::Refunded if purchase.refund_nonce.as_deref() == Some(&nonce) => {
+                PurchaseStatus::Refunded
+                    if purchase.refund_nonce.as_deref() == Some(nonce.as_str()) =>
+                {
                     // Our own earlier attempt landed but its response was lost.
-                    return Ok(receipt(&purchase));
+                    return Ok(Attempt::Done(receipt(&purchase)));
                 }
                 PurchaseStatus::Refunded => return Err(LedgerError::AlreadyRefunded),
                 PurchaseStatus::Pending | PurchaseStatus::Failed | PurchaseStatus::Rejected => {
                     return Err(LedgerError::PurchaseNotCredited);
                 }
             }
-            let until = purchase.refundable_until.ok_or_else(|| {
-                LedgerError::Corrupt(format!("credited purchase {purchase_id} has no window"))
-            })?;
-            let user = purchase.user_id.clone();
-            let snapshot = self.snapshot(&user, now).await?;
-            let open_lot = snapshot
-                .lots
-                .iter()
-                .find(|lot| lot.purchase_id == *purchase_id);
-
-            let mut transaction = Transaction::new();
-            let wallet = match (open_lot, purchase.closed_remaining) {
-                (Some(lot), _) => {
-                    check_refund(until, now, lot.untouched(), admin_override)?;
-                    transaction.push(Write::Delete {
-                        key: lot.key(),
-                        condition: Condition::Exists,
-                    });
-                    domain::refund_open_lot(&snapshot.wallet, lot, now)?
-                }
-                (None, Some(remaining_at_close)) => {
-                    // Closed untouched, its coins joined the non-refundable balance: an admin
-                    // may still take them back from there while that balance covers them.
-                    let untouched = remaining_at_close == purchase.total_coins;
-                    check_refund(until, now, untouched, admin_override)?;
-                    domain::refund_closed_lot(&snapshot.wallet, purchase.total_coins, now)?
-                }
-                // Open but gone: a gift spent it to zero (exhausted lots are deleted).
-                (None, None) => return Err(LedgerError::CoinsAlreadySpent),
-            };
+            let snapshot = self.snapshot(&purchase.user_id, now).await?;
+            let (wallet, lot_delete) = take_back(&snapshot, &purchase, by.admin_override(), now)?;
 
             purchase.status = PurchaseStatus::Refunded;
             purchase.refunded_at = Some(now);
-            purchase.refund_reason = Some(reason);
+            purchase.refund_reason = Some(by.reason());
             purchase.refund_nonce = Some(nonce.clone());
-            let history_key = keys::txn(&user, wallet.version);
-            let history = HistoryRecord {
-                pk: history_key.pk,
-                sk: history_key.sk,
-                item_type: ItemType::History,
-                id: entry_id.to_string(),
-                kind: TxnKind::Refund,
-                coins: -i64::try_from(purchase.total_coins).map_err(|_| LedgerError::Overflow)?,
-                balance_after: wallet.balance,
-                at: now,
-                reference: purchase_id.to_string(),
-                non_refundable_coins: None,
-                gift: None,
+            let coins = i64::try_from(purchase.total_coins).map_err(|_| LedgerError::Overflow)?;
+            let history = HistoryRecord::of(
+                &wallet,
+                entry_id.clone(),
+                TxnKind::Refund,
+                -coins,
+                purchase_id,
+            );
+            let outbox = OutboxRefundRecord::pending(&purchase, by.reason(), now);
+            let answer = receipt(&purchase);
+            let transaction = Transaction::of(lot_delete.into_iter().chain([
+                Write::put(wallet, Condition::version(snapshot.wallet.version)),
+                Write::put(
+                    purchase,
+                    Condition::PurchaseStatusIs(PurchaseStatus::Credited),
+                ),
+                Write::put(history, Condition::Absent),
+                Write::put(outbox, Condition::Absent),
+            ]));
+            Ok(Attempt::Commit(transaction, answer))
+        })
+        .await
+    }
+}
+
+/// The wallet once the purchase's coins are taken back, and the delete of its lot if still
+/// open; refused when the rules say the refund may not happen.
+fn take_back(
+    snapshot: &Snapshot,
+    purchase: &PurchaseRecord,
+    admin_override: Option<AdminOverride>,
+    now: Timestamp,
+) -> Result<(Wallet, Option<Write>), LedgerError> {
+    let until = purchase.refundable_until.ok_or_else(|| {
+        LedgerError::Corrupt(format!(
+            "credited purchase {} has no window",
+            purchase.purchase_id
+        ))
+    })?;
+    match (
+        snapshot.lot_of(&purchase.purchase_id),
+        purchase.closed_remaining,
+    ) {
+        (Some(lot), _) => {
+            check_refund(until, now, lot.untouched(), admin_override)?;
+            let delete = Write::Delete {
+                key: lot.key(),
+                condition: Condition::Exists,
             };
-            let outbox_key = keys::outbox_refund(purchase_id);
-            let outbox = OutboxRefundRecord {
-                pk: outbox_key.pk,
-                sk: outbox_key.sk,
-                item_type: ItemType::OutboxRefund,
-                purchase_id: purchase_id.clone(),
-                user_id: user.clone(),
-                amount: purchase.amount,
-                reason,
-                created_at: now,
-                status: "pending".to_owned(),
-            };
-            transaction.push(Write::Put {
-                record: wallet.into(),
-                condition: Condition::version(snapshot.wallet.version),
-            });
-            transaction.push(Write::Put {
-                record: purchase.clone().into(),
-                condition: Condition::PurchaseStatusIs(PurchaseStatus::Credited),
-            });
-            transaction.push(Write::Put {
-                record: history.into(),
-                condition: Condition::Absent,
-            });
-            transaction.push(Write::Put {
-                record: outbox.into(),
-                condition: Condition::Absent,
-            });
-            match self.store.commit(transaction).await {
-                Ok(()) => return Ok(receipt(&purchase)),
-                Err(error) => retry.after(error).await?,
-            }
+            Ok((
+                domain::refund_open_lot(&snapshot.wallet, lot, now)?,
+                Some(delete),
+            ))
         }
+        (None, Some(remaining_at_close)) => {
+            // Closed untouched, its coins joined the non-refundable balance: an admin may still
+            // take them back from there while that balance covers them.
+            let untouched = remaining_at_close == purchase.total_coins;
+            check_refund(until, now, untouched, admin_override)?;
+            let wallet = domain::refund_closed_lot(&snapshot.wallet, purchase.total_coins, now)?;
+            Ok((wallet, None))
+        }
+        // Open but gone: a gift spent it to zero (exhausted lots are deleted).
+        (None, None) => Err(LedgerError::CoinsAlreadySpent),
     }
 }

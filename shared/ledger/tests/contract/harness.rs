@@ -4,19 +4,23 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use coins_ids::{EventId, IdempotencyKey, PurchaseId, UserId};
 use coins_ledger::capacity::{record_size_bytes, write_units};
 use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
-use coins_ledger::model::Record;
 use coins_ledger::store::{Key, Query, Store, StoreError, Transaction, Write};
+use coins_ledger::table::Record;
 use coins_ledger::{
-    AuditReport, EventId, GiftReceipt, GiftRequest, GiftTarget, IdempotencyKey, Ledger,
-    LedgerConfig, LedgerError, MemoryStore, PaymentEvent, PaymentKind, PaymentOutcome, PurchaseId,
-    Quote, QuoteId, QuotePrice, UserId,
+    AuditReport, GiftReceipt, GiftRequest, Ledger, LedgerConfig, LedgerError, MemoryStore, Payment,
+    PaymentEvent, PaymentOutcome, Quote,
 };
 use coins_rules::money::Money;
-use jiff::{SignedDuration, Timestamp};
+use coins_rules::{GiftCatalog, GiftTarget, TargetKind, Zone};
+use jiff::Timestamp;
 
-pub const TOKYO: &str = "Asia/Tokyo";
+/// The fans' zone.
+pub fn tokyo() -> Zone {
+    Zone::get("Asia/Tokyo").expect("a zone")
+}
 
 const NOT_RUNNING: &str = "DynamoDB Local is not running: run scripts/test, which starts it";
 
@@ -262,6 +266,19 @@ pub fn yen(coins: u64) -> Money {
     Money::parse(&(coins * 2).to_string(), "JPY".parse().unwrap()).unwrap()
 }
 
+/// A JP web offer of `coins` at [`yen`] prices, tax included, as a quote reads back from
+/// storage: any coin count, so the cases are not tied to the price book's packages and bounds.
+pub fn priced(coins: u64) -> coins_rules::Quote {
+    let gross = yen(coins).to_string();
+    serde_json::from_value(serde_json::json!({
+        "country": "JP", "channel": "web", "package_id": null, "currency": "JPY",
+        "coins": coins, "bonus_coins": 0, "total_coins": coins,
+        "price": {"currency": "JPY", "net": gross, "tax": "0", "gross": gross},
+        "tax_inclusive": true, "price_book_version": "test-1",
+    }))
+    .expect("a consistent quote")
+}
+
 impl<S: Store> World<S> {
     pub fn new(store: S) -> Self {
         World {
@@ -275,26 +292,9 @@ impl<S: Store> World<S> {
         }
     }
 
-    /// A saved JP web quote for `coins`, valid 15 minutes from `now`.
+    /// A saved JP web quote for `coins` at [`yen`] prices, valid 15 minutes from `now`.
     pub async fn quote(&self, buyer: &UserId, coins: u64, now: Timestamp) -> Quote {
-        let gross = yen(coins);
-        let quote = Quote {
-            quote_id: QuoteId::generate(),
-            user_id: buyer.clone(),
-            country: "JP".into(),
-            channel: "web".into(),
-            coins,
-            bonus_coins: 0,
-            total_coins: coins,
-            price: QuotePrice {
-                net: gross,
-                tax: Money::zero(gross.currency()),
-                gross,
-            },
-            tax_inclusive: true,
-            price_book_version: "test-1".into(),
-            expires_at: now + SignedDuration::from_mins(15),
-        };
+        let quote = Quote::new(priced(coins), buyer, now);
         self.ledger.save_quote(&quote).await.expect("save quote");
         quote
     }
@@ -303,7 +303,7 @@ impl<S: Store> World<S> {
     pub async fn pending_purchase(&self, buyer: &UserId, coins: u64, now: Timestamp) -> PurchaseId {
         let quote = self.quote(buyer, coins, now).await;
         self.ledger
-            .create_purchase(buyer, &quote.quote_id, TOKYO, now, &fresh_key())
+            .create_purchase(buyer, &quote.quote_id, &tokyo(), now, &fresh_key())
             .await
             .expect("create purchase")
             .purchase_id
@@ -313,11 +313,11 @@ impl<S: Store> World<S> {
     pub fn paid(&self, purchase: &PurchaseId, coins: u64) -> PaymentEvent {
         PaymentEvent {
             event_id: EventId::new(format!("evt_{}", PurchaseId::generate())).unwrap(),
-            kind: PaymentKind::Succeeded,
             purchase_id: purchase.clone(),
-            amount: yen(coins).to_string(),
-            currency: "JPY".into(),
-            country: "JP".into(),
+            payment: Payment::Succeeded {
+                paid: yen(coins),
+                country: "JP".parse().unwrap(),
+            },
         }
     }
 
@@ -345,18 +345,16 @@ impl<S: Store> World<S> {
         creator
     }
 
+    /// `coins` roses (1 coin each) from `sender` to `recipient` during a live.
     pub fn gift_request(&self, sender: &UserId, recipient: &UserId, coins: u64) -> GiftRequest {
+        let rose = "rose".parse().unwrap();
+        let quantity = u32::try_from(coins).unwrap();
         GiftRequest {
             sender: sender.clone(),
             recipient: recipient.clone(),
-            gift_id: "rose".into(),
-            quantity: u32::try_from(coins).unwrap(),
-            coins,
-            target: GiftTarget {
-                kind: "live".into(),
-                id: "live-1".into(),
-            },
-            sender_zone: TOKYO.into(),
+            order: GiftCatalog::embedded().order(&rose, quantity).unwrap(),
+            target: GiftTarget::new(TargetKind::Live, "live-1").unwrap(),
+            sender_zone: tokyo(),
         }
     }
 
@@ -378,7 +376,7 @@ impl<S: Store> World<S> {
 
     pub async fn balance(&self, owner: &UserId, now: Timestamp) -> u64 {
         self.ledger
-            .wallet(owner, TOKYO, now)
+            .wallet(owner, &tokyo(), now)
             .await
             .expect("wallet")
             .balance

@@ -5,7 +5,7 @@ use coins_ledger::store::Store;
 use coins_ledger::{LedgerError, PaymentOutcome, RefundBy};
 use tokio::task::JoinSet;
 
-use crate::harness::{TOKYO, World, at, fresh_key, user};
+use crate::harness::{World, at, fresh_key, tokyo, user};
 
 pub async fn fifty_concurrent_gifts_succeed_exactly_as_far_as_the_balance_goes<S: Store>(store: S) {
     let world = World::new(store);
@@ -62,7 +62,7 @@ pub async fn one_payment_event_delivered_twenty_times_at_once_credits_one_lot<S:
         )),
         "{outcomes:?}"
     );
-    let wallet = world.ledger.wallet(&fan, TOKYO, now).await.unwrap();
+    let wallet = world.ledger.wallet(&fan, &tokyo(), now).await.unwrap();
     assert_eq!((wallet.balance, wallet.lots.len()), (700, 1));
     world.assert_conserved().await;
 }
@@ -149,7 +149,7 @@ pub async fn one_purchase_key_used_concurrently_creates_one_purchase<S: Store>(s
         let (fan, quote_id, key) = (fan.clone(), quote.quote_id.clone(), key.clone());
         creates.spawn(async move {
             ledger
-                .create_purchase(&fan, &quote_id, TOKYO, now, &key)
+                .create_purchase(&fan, &quote_id, &tokyo(), now, &key)
                 .await
         });
     }

@@ -1,11 +1,11 @@
 //! Faults: lost responses, failures before applying, conflicts and throttling. Whatever the
 //! store does, a retry with the same key has exactly one effect.
 
-use coins_ledger::model::keys;
 use coins_ledger::store::Store;
+use coins_ledger::table::keys;
 use coins_ledger::{LedgerConfig, LedgerError, PaymentOutcome, RefundBy, StoreError};
 
-use crate::harness::{Fault, FaultyStore, TOKYO, World, at, fresh_key, test_config, user};
+use crate::harness::{Fault, FaultyStore, World, at, fresh_key, test_config, tokyo, user};
 
 fn world_with_faults<S: Store>(
     store: S,
@@ -144,7 +144,7 @@ pub async fn a_payment_whose_response_was_lost_credits_once<S: Store>(store: S) 
         world.ledger.apply_payment(&event, now).await,
         Ok(PaymentOutcome::Replayed)
     );
-    let wallet = world.ledger.wallet(&fan, TOKYO, now).await.unwrap();
+    let wallet = world.ledger.wallet(&fan, &tokyo(), now).await.unwrap();
     assert_eq!((wallet.balance, wallet.lots.len()), (700, 1));
     world.assert_conserved().await;
 }

@@ -1,11 +1,11 @@
 //! Gifts: FIFO debit, diamonds, limits and every rejection.
 
-use coins_ledger::model::keys;
 use coins_ledger::store::Store;
+use coins_ledger::table::keys;
 use coins_ledger::{LedgerError, TxnKind};
 use jiff::SignedDuration;
 
-use crate::harness::{TOKYO, World, at, fresh_key, user};
+use crate::harness::{World, at, fresh_key, tokyo, user};
 
 pub async fn a_gift_debits_the_sender_and_credits_the_creators_diamonds<S: Store>(store: S) {
     let world = World::new(store);
@@ -45,7 +45,11 @@ pub async fn gifts_spend_non_refundable_coins_then_the_oldest_lot_first<S: Store
         .gift(&fan, &star, 150, closed_at + SignedDuration::from_mins(2))
         .await
         .unwrap();
-    let wallet = world.ledger.wallet(&fan, TOKYO, closed_at).await.unwrap();
+    let wallet = world
+        .ledger
+        .wallet(&fan, &tokyo(), closed_at)
+        .await
+        .unwrap();
     let remaining: Vec<_> = wallet
         .lots
         .iter()
@@ -62,7 +66,11 @@ pub async fn gifts_spend_non_refundable_coins_then_the_oldest_lot_first<S: Store
         .gift(&fan, &star, 200, closed_at + SignedDuration::from_mins(3))
         .await
         .unwrap();
-    let wallet = world.ledger.wallet(&fan, TOKYO, closed_at).await.unwrap();
+    let wallet = world
+        .ledger
+        .wallet(&fan, &tokyo(), closed_at)
+        .await
+        .unwrap();
     assert_eq!(wallet.lots.len(), 1);
     assert_eq!(
         (wallet.lots[0].purchase_id.clone(), wallet.lots[0].remaining),
@@ -144,7 +152,7 @@ pub async fn the_daily_limit_stops_gifts_until_the_next_local_day<S: Store>(stor
     world.gift(&fan, &star, 100, after_midnight).await.unwrap();
     let wallet = world
         .ledger
-        .wallet(&fan, TOKYO, after_midnight)
+        .wallet(&fan, &tokyo(), after_midnight)
         .await
         .unwrap();
     let limit = wallet.daily_limit.unwrap();
@@ -231,9 +239,7 @@ pub async fn the_same_gift_key_returns_the_first_gift_and_debits_once<S: Store>(
     let again = world.ledger.send_gift(&request, now, &key).await.unwrap();
     assert_eq!(again, first);
     assert_eq!(world.balance(&fan, now).await, 70);
-    let mut other = request.clone();
-    other.quantity += 1;
-    other.coins += 1;
+    let other = world.gift_request(&fan, &star, 31);
     assert_eq!(
         world.ledger.send_gift(&other, now, &key).await,
         Err(LedgerError::IdempotencyKeyReused)

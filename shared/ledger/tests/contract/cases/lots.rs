@@ -1,11 +1,11 @@
 //! Refund-window closure: by marker event, by sweep, never early, idempotent.
 
-use coins_ledger::model::{LotMarker, keys};
 use coins_ledger::store::{Key, Store};
+use coins_ledger::table::{LotMarker, keys};
 use coins_ledger::{CloseOutcome, TxnKind};
 use jiff::SignedDuration;
 
-use crate::harness::{TOKYO, World, at, user};
+use crate::harness::{World, at, tokyo, user};
 
 pub async fn a_lot_is_never_closed_early_and_closes_exactly_once<S: Store>(store: S) {
     let world = World::new(store);
@@ -35,7 +35,7 @@ pub async fn a_lot_is_never_closed_early_and_closes_exactly_once<S: Store>(store
         world.ledger.close_lot(&fan, &purchase, deadline).await,
         Ok(CloseOutcome::NothingOpen)
     );
-    let wallet = world.ledger.wallet(&fan, TOKYO, deadline).await.unwrap();
+    let wallet = world.ledger.wallet(&fan, &tokyo(), deadline).await.unwrap();
     assert_eq!((wallet.balance, wallet.lots.len()), (500, 0));
     let newest = &world
         .ledger
@@ -102,7 +102,11 @@ pub async fn the_sweep_closes_due_lots_of_every_user_and_leaves_the_rest<S: Stor
     assert_eq!((rest.closed, rest.failed), (7, 0));
     let again = world.ledger.close_due_lots(sweep_at, 100).await.unwrap();
     assert_eq!(again.closed, 0);
-    let young_wallet = world.ledger.wallet(&young, TOKYO, sweep_at).await.unwrap();
+    let young_wallet = world
+        .ledger
+        .wallet(&young, &tokyo(), sweep_at)
+        .await
+        .unwrap();
     assert_eq!(young_wallet.lots.len(), 1);
     assert!(young_wallet.lots[0].refundable);
     world.assert_conserved().await;
@@ -115,7 +119,7 @@ pub async fn refundability_follows_the_rules_even_before_closure_runs<S: Store>(
     world.buy(&fan, 700, now).await;
     let wallet = world
         .ledger
-        .wallet(&fan, TOKYO, at("2026-03-15T15:00:00Z"))
+        .wallet(&fan, &tokyo(), at("2026-03-15T15:00:00Z"))
         .await
         .unwrap();
     assert_eq!(wallet.lots.len(), 1, "closure has not run");

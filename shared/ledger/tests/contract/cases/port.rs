@@ -1,51 +1,52 @@
 //! The storage port itself: both adapters must agree on conditions, atomicity, increments,
 //! ordering and the index.
 
-use coins_ledger::model::{
-    DiamondsRecord, HistoryRecord, IdempotencyRecord, ItemType, LotRecord, PurchaseRecord,
-    PurchaseStatus, Record, TxnKind, WalletRecord,
-};
+use coins_ids::{IdempotencyKey, PurchaseId, TxnId, UserId};
+use coins_ledger::Quote;
+use coins_ledger::domain::{Lot, Wallet};
 use coins_ledger::store::{
     Condition, Index, Key, Query, SortKey, Store, StoreError, Transaction, Write,
 };
-use coins_ledger::{PurchaseId, QuoteId, UserId};
-use coins_rules::money::Money;
+use coins_ledger::table::{
+    DiamondsRecord, HistoryRecord, IdempotencyRecord, PurchaseRecord, PurchaseStatus, Record,
+    TxnKind, keys, lot_index_shard,
+};
 use jiff::Timestamp;
+
+use crate::harness::{priced, tokyo};
 
 fn t0() -> Timestamp {
     Timestamp::UNIX_EPOCH
 }
 
-/// A plain item at any key: a history entry, the record with the fewest rules.
-fn entry(pk: &str, sk: &str) -> Record {
-    Record::History(HistoryRecord {
-        pk: pk.into(),
-        sk: sk.into(),
-        item_type: ItemType::History,
-        id: format!("{pk}/{sk}"),
-        kind: TxnKind::Purchase,
-        coins: 1,
-        balance_after: 1,
-        at: t0(),
-        reference: "ref".into(),
-        non_refundable_coins: None,
-        gift: None,
-    })
+fn user(name: &str) -> UserId {
+    UserId::new(name).unwrap()
 }
 
-fn wallet(pk: &str, version: u64) -> Record {
-    let mut wallet = WalletRecord::empty(&UserId::new("u").unwrap(), t0());
-    wallet.pk = pk.into();
+/// A wallet of `owner` at `version`.
+fn wallet(owner: &str, version: u64) -> Record {
+    let mut wallet = Wallet::empty(&user(owner), t0());
     wallet.version = version;
     Record::Wallet(wallet)
 }
 
-fn idempotency(pk: &str, expires_at: i64) -> Record {
+/// A history entry of `owner` at position `seq`: the row with the fewest rules.
+fn entry(owner: &str, seq: u64) -> Record {
+    let mut wallet = Wallet::empty(&user(owner), t0());
+    wallet.version = seq;
+    Record::History(HistoryRecord::of(
+        &wallet,
+        TxnId::generate(),
+        TxnKind::Purchase,
+        1,
+        "ref",
+    ))
+}
+
+fn idempotency(key: &str, expires_at: i64) -> Record {
     Record::Idempotency(IdempotencyRecord {
-        pk: pk.into(),
-        sk: "IDEM".into(),
-        item_type: ItemType::Idempotency,
-        user_id: UserId::new("u").unwrap(),
+        user_id: user("u"),
+        key: IdempotencyKey::new(key).unwrap(),
         request_hash: "h".into(),
         response: "{}".into(),
         created_at: t0(),
@@ -53,34 +54,11 @@ fn idempotency(pk: &str, expires_at: i64) -> Record {
     })
 }
 
-fn purchase(pk: &str, status: PurchaseStatus) -> Record {
-    Record::Purchase(PurchaseRecord {
-        pk: pk.into(),
-        sk: "PURCHASE".into(),
-        item_type: ItemType::Purchase,
-        purchase_id: PurchaseId::generate(),
-        user_id: UserId::new("u").unwrap(),
-        quote_id: QuoteId::generate(),
-        zone: "Asia/Tokyo".into(),
-        country: "JP".into(),
-        channel: "web".into(),
-        coins: 700,
-        bonus_coins: 0,
-        total_coins: 700,
-        amount: Money::from_minor_units(1100, "JPY".parse().unwrap()),
-        price_book_version: "test".into(),
-        status,
-        created_at: t0(),
-        credited_at: None,
-        refundable_until: None,
-        lot_sk: None,
-        closed_remaining: None,
-        settled_by_event: None,
-        rejection: None,
-        refunded_at: None,
-        refund_reason: None,
-        refund_nonce: None,
-    })
+fn purchase(purchase: &PurchaseId, status: PurchaseStatus) -> Record {
+    let quote = Quote::new(priced(700), &user("u"), t0());
+    let mut record = PurchaseRecord::pending(purchase.clone(), &quote, &tokyo(), t0());
+    record.status = status;
+    Record::Purchase(record)
 }
 
 fn put(record: Record, condition: Condition) -> Transaction {
@@ -90,7 +68,7 @@ fn put(record: Record, condition: Condition) -> Transaction {
 }
 
 pub async fn a_conditional_put_fails_once_the_item_exists<S: Store>(store: S) {
-    let first = put(entry("P#1", "S"), Condition::Absent);
+    let first = put(entry("p1", 1), Condition::Absent);
     store.commit(first.clone()).await.expect("first put");
     assert_eq!(
         store.commit(first).await,
@@ -100,33 +78,27 @@ pub async fn a_conditional_put_fails_once_the_item_exists<S: Store>(store: S) {
 
 pub async fn a_transaction_with_one_failing_condition_writes_nothing<S: Store>(store: S) {
     store
-        .commit(put(wallet("P#1", 3), Condition::Absent))
+        .commit(put(wallet("p1", 3), Condition::Absent))
         .await
         .unwrap();
-    let transaction = Transaction {
-        writes: vec![
-            Write::Put {
-                record: entry("P#1", "B"),
-                condition: Condition::Absent,
-            },
-            Write::Put {
-                record: wallet("P#1", 4),
-                condition: Condition::VersionIs(2),
-            },
-            Write::AddDiamonds {
-                shard: Key::new("P#1", "C"),
-                diamonds: 1,
-            },
-        ],
-    };
+    let transaction = Transaction::of([
+        Write::put(entry("p1", 4), Condition::Absent),
+        Write::put(wallet("p1", 4), Condition::VersionIs(2)),
+        Write::AddDiamonds {
+            creator: user("p1"),
+            shard: 0,
+            diamonds: 1,
+        },
+    ]);
     assert_eq!(
         store.commit(transaction).await,
         Err(StoreError::ConditionFailed { writes: vec![1] })
     );
-    assert!(store.get(&Key::new("P#1", "B")).await.unwrap().is_none());
-    assert!(store.get(&Key::new("P#1", "C")).await.unwrap().is_none());
+    assert!(store.get(&entry("p1", 4).key()).await.unwrap().is_none());
+    let shard = keys::diamonds_shard(&user("p1"), 0);
+    assert!(store.get(&shard).await.unwrap().is_none());
     let a = store
-        .get(&Key::new("P#1", "WALLET"))
+        .get(&keys::wallet(&user("p1")))
         .await
         .unwrap()
         .unwrap();
@@ -134,32 +106,39 @@ pub async fn a_transaction_with_one_failing_condition_writes_nothing<S: Store>(s
 }
 
 pub async fn diamonds_are_added_to_a_shard_created_at_zero<S: Store>(store: S) {
-    let shard = Key::new("C#1", "D#001");
+    let creator = user("c1");
     for diamonds in [5, 7] {
-        let transaction = Transaction {
-            writes: vec![Write::AddDiamonds {
-                shard: shard.clone(),
-                diamonds,
-            }],
-        };
+        let transaction = Transaction::of([Write::AddDiamonds {
+            creator: creator.clone(),
+            shard: 1,
+            diamonds,
+        }]);
         store.commit(transaction).await.unwrap();
     }
-    let stored = store.get(&shard).await.unwrap().unwrap();
+    let stored = store
+        .get(&keys::diamonds_shard(&creator, 1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        DiamondsRecord::try_from(stored).unwrap().diamonds,
-        12,
+        DiamondsRecord::try_from(stored).unwrap(),
+        DiamondsRecord {
+            creator_id: creator,
+            shard: 1,
+            diamonds: 12
+        },
         "created at 0, then 5 and 7 added"
     );
 }
 
 pub async fn an_expired_record_may_be_replaced_but_a_live_one_not<S: Store>(store: S) {
     store
-        .commit(put(idempotency("I#1", 100), Condition::Absent))
+        .commit(put(idempotency("i1", 100), Condition::Absent))
         .await
         .unwrap();
     let replace = |now_epoch_s| {
         put(
-            idempotency("I#1", 500),
+            idempotency("i1", 500),
             Condition::AbsentOrExpired { now_epoch_s },
         )
     };
@@ -174,16 +153,17 @@ pub async fn an_expired_record_may_be_replaced_but_a_live_one_not<S: Store>(stor
 }
 
 pub async fn status_conditions_guard_purchase_changes<S: Store>(store: S) {
+    let (first, second) = (PurchaseId::generate(), PurchaseId::generate());
     store
         .commit(put(
-            purchase("PUR#1", PurchaseStatus::Pending),
+            purchase(&first, PurchaseStatus::Pending),
             Condition::Absent,
         ))
         .await
         .unwrap();
     let credit = || {
         put(
-            purchase("PUR#1", PurchaseStatus::Credited),
+            purchase(&first, PurchaseStatus::Credited),
             Condition::PurchaseStatusIs(PurchaseStatus::Pending),
         )
     };
@@ -193,7 +173,7 @@ pub async fn status_conditions_guard_purchase_changes<S: Store>(store: S) {
         Err(StoreError::ConditionFailed { .. })
     ));
     let on_missing = put(
-        purchase("PUR#2", PurchaseStatus::Credited),
+        purchase(&second, PurchaseStatus::Credited),
         Condition::PurchaseStatusIs(PurchaseStatus::Pending),
     );
     assert!(matches!(
@@ -203,77 +183,82 @@ pub async fn status_conditions_guard_purchase_changes<S: Store>(store: S) {
 }
 
 pub async fn queries_order_limit_and_resume<S: Store>(store: S) {
-    for i in 1..=5 {
+    for seq in 1..=5 {
         store
-            .commit(put(entry("U#1", &format!("TXN#{i:03}")), Condition::Absent))
+            .commit(put(entry("u1", seq), Condition::Absent))
             .await
             .unwrap();
     }
     store
-        .commit(put(entry("U#1", "WALLET"), Condition::Absent))
+        .commit(put(wallet("u1", 5), Condition::Absent))
         .await
         .unwrap();
     store
-        .commit(put(entry("U#2", "TXN#001"), Condition::Absent))
+        .commit(put(entry("u2", 1), Condition::Absent))
         .await
         .unwrap();
-    let sks = |records: Vec<Record>| -> Vec<String> {
-        records.iter().map(|r| r.sk().to_owned()).collect()
-    };
+    let txn = |seq| keys::txn(&user("u1"), seq);
+    let sks =
+        |records: Vec<Record>| -> Vec<String> { records.iter().map(|r| r.key().sk).collect() };
+    let partition = keys::user_pk(&user("u1"));
     let newest_two = Query {
         descending: true,
         limit: Some(2),
-        ..Query::table("U#1", SortKey::BeginsWith("TXN#".into()))
+        ..Query::table(&*partition, SortKey::BeginsWith(keys::TXN_SK_PREFIX.into()))
     };
     assert_eq!(
         sks(store.query(&newest_two).await.unwrap()),
-        ["TXN#005", "TXN#004"]
+        [txn(5).sk, txn(4).sk]
     );
     let next = Query {
-        start_after: Some(Key::new("U#1", "TXN#004")),
+        start_after: Some(txn(4)),
         ..newest_two.clone()
     };
     assert_eq!(
         sks(store.query(&next).await.unwrap()),
-        ["TXN#003", "TXN#002"]
+        [txn(3).sk, txn(2).sk]
     );
-    let all = Query::table("U#1", SortKey::All);
+    let all = Query::table(&*partition, SortKey::All);
     assert_eq!(store.query(&all).await.unwrap().len(), 6);
-    let before = Query::table("U#1", SortKey::Before("TXN#003".into()));
+    let before = Query::table(&*partition, SortKey::Before(txn(3).sk));
     assert_eq!(
         sks(store.query(&before).await.unwrap()),
-        ["TXN#001", "TXN#002"]
+        [txn(1).sk, txn(2).sk]
     );
     let keys: Vec<Key> = store.query_keys(&before).await.unwrap();
-    assert_eq!(
-        keys,
-        [Key::new("U#1", "TXN#001"), Key::new("U#1", "TXN#002")]
-    );
+    assert_eq!(keys, [txn(1), txn(2)]);
 }
 
 pub async fn the_index_finds_items_by_deadline<S: Store>(store: S) {
-    let lot = |pk: &str, deadline: &str| {
-        let user = UserId::new("u").unwrap();
-        let mut lot = LotRecord::new(&user, &PurchaseId::generate(), 10, t0(), t0());
-        lot.pk = pk.into();
-        lot.gsi1pk = "LOTDUE#0".into();
-        lot.gsi1sk = deadline.into();
-        Record::Lot(lot)
+    // Purchases whose lots land in index partition 0.
+    let in_partition_zero = || loop {
+        let purchase = PurchaseId::generate();
+        if lot_index_shard(&purchase) == 0 {
+            return purchase;
+        }
     };
-    for (pk, deadline) in [
-        ("U#a", "000000000100#a"),
-        ("U#b", "000000000300#b"),
-        ("U#c", "000000000200#c"),
-    ] {
+    let lot = |owner: &str, deadline_s: i64| {
+        let deadline = Timestamp::from_second(deadline_s).unwrap();
+        Record::Lot(Lot::new(
+            &user(owner),
+            &in_partition_zero(),
+            10,
+            t0(),
+            deadline,
+        ))
+    };
+    for (owner, deadline_s) in [("a", 100), ("b", 300), ("c", 200)] {
         store
-            .commit(put(lot(pk, deadline), Condition::Absent))
+            .commit(put(lot(owner, deadline_s), Condition::Absent))
             .await
             .unwrap();
     }
     let due = Query {
         index: Index::OpenLotsByDeadline,
-        partition: "LOTDUE#0".into(),
-        sort: SortKey::Before("000000000201".into()),
+        partition: keys::lot_index_pk(0),
+        sort: SortKey::Before(keys::lot_index_due_bound(
+            Timestamp::from_second(200).unwrap(),
+        )),
         descending: false,
         limit: None,
         start_after: None,
@@ -285,7 +270,7 @@ pub async fn the_index_finds_items_by_deadline<S: Store>(store: S) {
         .into_iter()
         .map(|key| key.pk)
         .collect();
-    assert_eq!(pks, ["U#a", "U#c"]);
+    assert_eq!(pks, [keys::user_pk(&user("a")), keys::user_pk(&user("c"))]);
     assert!(
         store.query(&due).await.is_err(),
         "the index projects keys only, so records cannot be read from it"

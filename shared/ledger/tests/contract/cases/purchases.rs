@@ -1,12 +1,12 @@
 //! Quotes, purchases and payment events.
 
+use coins_ids::QuoteId;
 use coins_ledger::store::Store;
-use coins_ledger::{
-    LedgerError, PaymentKind, PaymentOutcome, PaymentRejection, PurchaseStatus, QuoteId,
-};
+use coins_ledger::{LedgerError, Payment, PaymentOutcome, PaymentRejection, PurchaseStatus};
+use coins_rules::money::Money;
 use jiff::SignedDuration;
 
-use crate::harness::{TOKYO, World, at, fresh_key, user, yen};
+use crate::harness::{World, at, fresh_key, tokyo, user, yen};
 
 pub async fn a_paid_purchase_is_credited_as_one_lot_refundable_until_local_day_d_plus_15<
     S: Store,
@@ -19,7 +19,7 @@ pub async fn a_paid_purchase_is_credited_as_one_lot_refundable_until_local_day_d
     let now = at("2026-03-01T03:00:00Z");
     let purchase = world.buy(&fan, 700, now).await;
 
-    let wallet = world.ledger.wallet(&fan, TOKYO, now).await.unwrap();
+    let wallet = world.ledger.wallet(&fan, &tokyo(), now).await.unwrap();
     assert_eq!(wallet.balance, 700);
     assert_eq!(wallet.lots.len(), 1);
     let lot = &wallet.lots[0];
@@ -44,7 +44,7 @@ pub async fn a_purchase_honours_the_quoted_price<S: Store>(store: S) {
         .create_purchase(
             &fan,
             &quote.quote_id,
-            TOKYO,
+            &tokyo(),
             now + SignedDuration::from_mins(14),
             &fresh_key(),
         )
@@ -63,7 +63,13 @@ pub async fn a_purchase_from_an_expired_quote_is_rejected<S: Store>(store: S) {
     let quote = world.quote(&fan, 350, now).await;
     let result = world
         .ledger
-        .create_purchase(&fan, &quote.quote_id, TOKYO, quote.expires_at, &fresh_key())
+        .create_purchase(
+            &fan,
+            &quote.quote_id,
+            &tokyo(),
+            quote.expires_at,
+            &fresh_key(),
+        )
         .await;
     assert_eq!(
         result,
@@ -81,7 +87,7 @@ pub async fn another_users_quote_or_an_unknown_one_is_not_found<S: Store>(store:
     for quote_id in [quote.quote_id, QuoteId::generate()] {
         let result = world
             .ledger
-            .create_purchase(&thief, &quote_id, TOKYO, now, &fresh_key())
+            .create_purchase(&thief, &quote_id, &tokyo(), now, &fresh_key())
             .await;
         assert_eq!(result, Err(LedgerError::NotFound));
     }
@@ -95,7 +101,7 @@ pub async fn the_same_purchase_key_returns_the_first_purchase<S: Store>(store: S
     let key = fresh_key();
     let first = world
         .ledger
-        .create_purchase(&fan, &quote.quote_id, TOKYO, now, &key)
+        .create_purchase(&fan, &quote.quote_id, &tokyo(), now, &key)
         .await
         .unwrap();
     let again = world
@@ -103,7 +109,7 @@ pub async fn the_same_purchase_key_returns_the_first_purchase<S: Store>(store: S
         .create_purchase(
             &fan,
             &quote.quote_id,
-            TOKYO,
+            &tokyo(),
             now + SignedDuration::from_mins(1),
             &key,
         )
@@ -121,12 +127,12 @@ pub async fn a_key_reused_for_another_request_is_rejected<S: Store>(store: S) {
     let key = fresh_key();
     world
         .ledger
-        .create_purchase(&fan, &first.quote_id, TOKYO, now, &key)
+        .create_purchase(&fan, &first.quote_id, &tokyo(), now, &key)
         .await
         .unwrap();
     let reused = world
         .ledger
-        .create_purchase(&fan, &second.quote_id, TOKYO, now, &key)
+        .create_purchase(&fan, &second.quote_id, &tokyo(), now, &key)
         .await;
     assert_eq!(reused, Err(LedgerError::IdempotencyKeyReused));
 }
@@ -139,7 +145,7 @@ pub async fn a_key_is_free_again_once_its_record_expired<S: Store>(store: S) {
     let key = fresh_key();
     world
         .ledger
-        .create_purchase(&fan, &first.quote_id, TOKYO, now, &key)
+        .create_purchase(&fan, &first.quote_id, &tokyo(), now, &key)
         .await
         .unwrap();
     // 24 h later the record is expired though (like DynamoDB TTL) still stored.
@@ -147,7 +153,7 @@ pub async fn a_key_is_free_again_once_its_record_expired<S: Store>(store: S) {
     let second = world.quote(&fan, 700, later).await;
     let receipt = world
         .ledger
-        .create_purchase(&fan, &second.quote_id, TOKYO, later, &key)
+        .create_purchase(&fan, &second.quote_id, &tokyo(), later, &key)
         .await
         .expect("an expired key is free");
     assert_eq!(receipt.total_coins, 700);
@@ -161,7 +167,10 @@ pub async fn a_payment_from_another_country_is_a_region_mismatch_and_credits_not
     let now = at("2026-03-01T03:00:00Z");
     let purchase = world.pending_purchase(&fan, 700, now).await;
     let mut event = world.paid(&purchase, 700);
-    event.country = "TR".into();
+    event.payment = Payment::Succeeded {
+        paid: yen(700),
+        country: "TR".parse().unwrap(),
+    };
     assert_eq!(
         world.ledger.apply_payment(&event, now).await,
         Ok(PaymentOutcome::Rejected {
@@ -196,8 +205,10 @@ pub async fn a_payment_of_another_amount_or_currency_is_rejected<S: Store>(store
     for (amount, currency, reason) in cases {
         let purchase = world.pending_purchase(&fan, 700, now).await;
         let mut event = world.paid(&purchase, 700);
-        event.amount = amount.into();
-        event.currency = currency.into();
+        event.payment = Payment::Succeeded {
+            paid: Money::parse(amount, currency.parse().unwrap()).unwrap(),
+            country: "JP".parse().unwrap(),
+        };
         assert_eq!(
             world.ledger.apply_payment(&event, now).await,
             Ok(PaymentOutcome::Rejected { reason })
@@ -213,7 +224,7 @@ pub async fn a_failed_payment_credits_nothing<S: Store>(store: S) {
     let now = at("2026-03-01T03:00:00Z");
     let purchase = world.pending_purchase(&fan, 700, now).await;
     let mut event = world.paid(&purchase, 700);
-    event.kind = PaymentKind::Failed;
+    event.payment = Payment::Failed;
     assert_eq!(
         world.ledger.apply_payment(&event, now).await,
         Ok(PaymentOutcome::Failed)
@@ -250,14 +261,14 @@ pub async fn a_redelivered_event_or_a_second_event_credits_nothing_more<S: Store
             status: PurchaseStatus::Credited
         })
     );
-    let wallet = world.ledger.wallet(&fan, TOKYO, now).await.unwrap();
+    let wallet = world.ledger.wallet(&fan, &tokyo(), now).await.unwrap();
     assert_eq!((wallet.balance, wallet.lots.len()), (700, 1));
     world.assert_conserved().await;
 }
 
 pub async fn a_payment_for_an_unknown_purchase_is_not_found<S: Store>(store: S) {
     let world = World::new(store);
-    let event = world.paid(&coins_ledger::PurchaseId::generate(), 700);
+    let event = world.paid(&coins_ids::PurchaseId::generate(), 700);
     assert_eq!(
         world
             .ledger

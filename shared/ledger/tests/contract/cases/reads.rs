@@ -4,7 +4,7 @@ use coins_ledger::store::Store;
 use coins_ledger::{LedgerError, TxnKind};
 use jiff::SignedDuration;
 
-use crate::harness::{TOKYO, World, at, user};
+use crate::harness::{World, at, tokyo, user};
 
 pub async fn history_pages_run_newest_first_with_a_cursor<S: Store>(store: S) {
     let world = World::new(store);
@@ -64,7 +64,7 @@ pub async fn a_new_user_has_an_empty_wallet<S: Store>(store: S) {
     let world = World::new(store);
     let wallet = world
         .ledger
-        .wallet(&user("newcomer"), TOKYO, at("2026-03-01T03:00:00Z"))
+        .wallet(&user("newcomer"), &tokyo(), at("2026-03-01T03:00:00Z"))
         .await
         .unwrap();
     assert_eq!((wallet.balance, wallet.lots.len()), (0, 0));

@@ -1,7 +1,7 @@
 //! Refunds and every way one is refused.
 
-use coins_ledger::model::{OutboxRefundRecord, RefundReason, keys};
 use coins_ledger::store::Store;
+use coins_ledger::table::{OutboxRefundRecord, RefundReason, keys};
 use coins_ledger::{LedgerError, PurchaseStatus, RefundBy, TxnKind};
 use coins_rules::refund::AdminOverride;
 use jiff::SignedDuration;
@@ -118,7 +118,7 @@ pub async fn another_users_purchase_is_not_found<S: Store>(store: S) {
             .ledger
             .refund_purchase(
                 &RefundBy::Owner(user("owner")),
-                &coins_ledger::PurchaseId::generate(),
+                &coins_ids::PurchaseId::generate(),
                 now
             )
             .await,

@@ -116,7 +116,7 @@ fn lambda_sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
 }
 
 /// The ledger's tunables from the function's configuration (the rest keep production defaults).
-pub fn ledger_config(config: &Config) -> LedgerConfig {
+fn ledger_config(config: &Config) -> LedgerConfig {
     LedgerConfig {
         creator_shards: config.creator_shards,
         ..LedgerConfig::default()

@@ -1,21 +1,18 @@
-//! Test support for the function crates (feature `testing`): API Gateway event fixtures that a
-//! test can adjust, in-memory dependencies on a test clock, and shortcuts to a funded wallet.
+//! Test support, used only as a dev-dependency: the one set of event fixtures (real API Gateway
+//! HTTP API v2 events in `fixtures/apigw/`, DynamoDB Streams and EventBridge events in
+//! `fixtures/events/`) that a test adjusts, in-memory dependencies on a test clock, shortcuts to a
+//! funded wallet, and assertions on problem+json answers.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use coins_ledger::{
-    EventId, IdempotencyKey, Ledger, MemoryStore, PaymentEvent, PaymentKind, PaymentOutcome,
-    PurchaseId, UserId,
-};
-use coins_rules::{BillingCountry, Channel, PackageId, QuoteItem};
+use coins_ids::{EventId, IdempotencyKey, PurchaseId, UserId};
+use coins_ledger::{Ledger, MemoryStore, Payment, PaymentEvent, PaymentOutcome, Quote};
+use coins_rules::{BillingCountry, Channel, PackageId, QuoteItem, Zone};
+use coins_runtime::{Deps, TestClock};
 use jiff::Timestamp;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-
-use crate::clock::TestClock;
-use crate::convert::stored_quote;
-use crate::deps::Deps;
 
 /// A fixed instant tests start at: 2026-03-01T03:00:00Z (noon in Tokyo).
 pub const T0: &str = "2026-03-01T03:00:00Z";
@@ -31,13 +28,57 @@ pub fn memory_deps(now: &str) -> (Deps<MemoryStore>, TestClock) {
 #[derive(Clone, Debug)]
 pub struct Event(pub Value);
 
+/// The workspace's Lambda functions: one crate per directory of `functions/`, its binary named
+/// as the directory. The one list of functions: the SAM template, the local server, the
+/// benchmarks and the release build read it or are checked against it.
+pub fn function_names() -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../functions");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            path.join("Cargo.toml").is_file().then(|| {
+                path.file_name()
+                    .expect("a directory name")
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// `fixtures/<kind>/<name>.json` of this crate.
+pub fn fixture_path(kind: &str, name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(kind)
+        .join(format!("{name}.json"))
+}
+
+fn load(kind: &str, name: &str) -> Value {
+    let path = fixture_path(kind, name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("fixture {}: {error}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("fixture {}: {error}", path.display()))
+}
+
+/// A DynamoDB Streams or EventBridge event from `fixtures/events/<name>.json`.
+pub fn stream_event(name: &str) -> Value {
+    load("events", name)
+}
+
 impl Event {
-    /// Reads a fixture file (a real API Gateway event).
-    pub fn load(path: impl AsRef<Path>) -> Event {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|error| panic!("fixture {}: {error}", path.display()));
-        Event(serde_json::from_str(&text).expect("a fixture is JSON"))
+    /// The API Gateway event `fixtures/apigw/<name>.json` (e.g. `post-gift`).
+    pub fn load(name: &str) -> Event {
+        Event(load("apigw", name))
+    }
+
+    /// The event as the JSON Lambda would be handed.
+    pub fn to_json(&self) -> String {
+        self.0.to_string()
     }
 
     /// The request `lambda_http` would hand the handler on AWS.
@@ -50,11 +91,11 @@ impl Event {
         self.raw_body(&body.to_string())
     }
 
-    /// Replaces the body with this text (for malformed JSON).
+    /// Replaces the body with this text (for malformed JSON), and its `content-length`.
     pub fn raw_body(mut self, body: &str) -> Event {
         self.0["body"] = Value::String(body.to_owned());
         self.0["isBase64Encoded"] = Value::Bool(false);
-        self
+        self.header("content-length", Some(&body.len().to_string()))
     }
 
     /// Sets (or with `None` removes) one claim of the authorizer.
@@ -139,7 +180,7 @@ pub fn assert_problem(response: &Response<Body>, status: u16, code: &str) {
     );
     assert_eq!(
         response.headers()["content-type"],
-        crate::error::PROBLEM_JSON
+        coins_http::error::PROBLEM_JSON
     );
 }
 
@@ -155,26 +196,27 @@ pub async fn buy_package(
     let user = UserId::new(user).expect("a user id");
     let country: BillingCountry = country.parse().expect("a country");
     let package: PackageId = package.parse().expect("a package id");
+    let zone = Zone::get(zone).expect("a zone");
     let now = deps.now();
     let priced = deps
         .price_book()
         .quote(country, Channel::Web, QuoteItem::Package(package))
         .expect("the package is sold there");
-    let quote = stored_quote(&priced, &user, now);
+    let quote = Quote::new(priced, &user, now);
     deps.ledger.save_quote(&quote).await.expect("quote saved");
     let key = IdempotencyKey::new(format!("buy-{}", quote.quote_id)).expect("a key");
     let receipt = deps
         .ledger
-        .create_purchase(&user, &quote.quote_id, zone, now, &key)
+        .create_purchase(&user, &quote.quote_id, &zone, now, &key)
         .await
         .expect("purchase created");
     let event = PaymentEvent {
         event_id: EventId::new(format!("evt-{}", receipt.purchase_id)).expect("an event id"),
-        kind: PaymentKind::Succeeded,
         purchase_id: receipt.purchase_id.clone(),
-        amount: receipt.amount.to_string(),
-        currency: receipt.amount.currency().code().to_owned(),
-        country: country.as_str().to_owned(),
+        payment: Payment::Succeeded {
+            paid: receipt.amount,
+            country,
+        },
     };
     let outcome = deps
         .ledger
@@ -211,4 +253,41 @@ pub fn tokyo_claims() -> Value {
 /// The instant as a timestamp.
 pub fn at(instant: &str) -> Timestamp {
     instant.parse().expect("an RFC 3339 instant")
+}
+
+/// The zone named (tests name real IANA zones).
+pub fn zone(name: &str) -> Zone {
+    Zone::get(name).expect("an IANA zone")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_api_fixture_is_a_payload_2_event_whose_route_matches_its_path() {
+        let dir = fixture_path("apigw", "x").parent().unwrap().to_owned();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter_map(|file| file.strip_suffix(".json").map(str::to_owned))
+            .collect();
+        names.sort();
+        assert!(names.len() >= 13, "{names:?}");
+        for name in &names {
+            let event = Event::load(name).0;
+            assert_eq!(event["version"], "2.0", "{name}");
+            let route = event["routeKey"].as_str().unwrap();
+            let (method, path) = route.split_once(' ').unwrap();
+            assert_eq!(event["requestContext"]["http"]["method"], method, "{name}");
+            assert_eq!(event["requestContext"]["routeKey"], route, "{name}");
+            if !path.contains('{') {
+                assert_eq!(event["rawPath"], path, "{name}");
+            }
+            let public = path.starts_with("/v1/webhooks/");
+            let has_authorizer = event["requestContext"].get("authorizer").is_some();
+            assert_eq!(has_authorizer, !public, "{name}");
+            Event::load(name).request();
+        }
+    }
 }

@@ -1,7 +1,10 @@
-//! The single-table model: key layout, item types and their stored form (via `serde_dynamo`).
+//! The table layout, in one place: every item's keys, its item type and its row, and the one
+//! constructor of each row. Nothing else in the ledger names a key attribute or builds a key.
 //!
-//! Every item lives in one table keyed by strings `pk`/`sk`. The full layout, with sizes and
-//! write costs, is in `MODEL.md` beside this crate; the short version:
+//! Keys are derived from the row (a wallet's key from its user, a lot's from its user, credit
+//! time and purchase), so a row cannot disagree with its key; the DynamoDB adapter writes them
+//! as the `pk`/`sk` (and for open lots `gsi1pk`/`gsi1sk`) attributes with `item_type` beside
+//! them. `MODEL.md` beside this crate gives sizes and write costs.
 //!
 //! | item | `pk` | `sk` |
 //! |---|---|---|
@@ -23,15 +26,18 @@
 //! sort-key prefix so one strongly consistent query reads the whole balance.
 
 use jiff::Timestamp;
-use jiff::civil::Date;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use coins_rules::limits::DailyLimit;
+use coins_ids::{EventId, GiftTxnId, IdempotencyKey, PurchaseId, QuoteId, TxnId, UserId};
 use coins_rules::money::Money;
+use coins_rules::price_book::PriceBookVersion;
+use coins_rules::pricing::quote_expires_at;
+use coins_rules::{BillingCountry, Channel, GiftOrder, GiftTarget, Zone};
 
+use crate::domain::{Lot, Wallet};
 use crate::error::LedgerError;
-use crate::ids::{EventId, GiftTxnId, PurchaseId, QuoteId, UserId};
 use crate::store::Key;
 
 /// Attribute names shared by the adapters and the table definition.
@@ -46,6 +52,8 @@ pub mod attr {
     pub const STATUS: &str = "status";
     pub const DIAMONDS: &str = "diamonds";
     pub const ITEM_TYPE: &str = "item_type";
+    pub const CREATOR_ID: &str = "creator_id";
+    pub const SHARD: &str = "shard";
 }
 
 /// Partitions of the open-lots index: spreads lot credits (one index write each) over several
@@ -75,10 +83,13 @@ pub mod keys {
     }
 
     /// Lots sort oldest first by credit time (ms), ties broken by purchase id.
-    pub fn lot_sk(purchased_at: Timestamp, purchase: &PurchaseId) -> String {
-        format!(
-            "{LOT_SK_PREFIX}{:015}#{purchase}",
-            purchased_at.as_millisecond()
+    pub fn lot(user: &UserId, purchased_at: Timestamp, purchase: &PurchaseId) -> Key {
+        Key::new(
+            user_pk(user),
+            format!(
+                "{LOT_SK_PREFIX}{:015}#{purchase}",
+                purchased_at.as_millisecond()
+            ),
         )
     }
 
@@ -106,16 +117,12 @@ pub mod keys {
     }
 
     /// Keys are scoped to the user: two users may pick the same key.
-    pub fn idempotency(user: &UserId, key: &crate::ids::IdempotencyKey) -> Key {
+    pub fn idempotency(user: &UserId, key: &IdempotencyKey) -> Key {
         Key::new(["IDEM#", user.as_str(), "#", key.as_str()].concat(), "IDEM")
     }
 
-    pub fn creator_pk(creator: &UserId) -> String {
-        ["CREATOR#", creator.as_str()].concat()
-    }
-
     pub fn creator_profile(creator: &UserId) -> Key {
-        Key::new(creator_pk(creator), "PROFILE")
+        Key::new(["CREATOR#", creator.as_str()].concat(), "PROFILE")
     }
 
     /// Each shard is its own partition: items sharing a partition key share that
@@ -135,8 +142,12 @@ pub mod keys {
         format!("{LOT_INDEX_PK_PREFIX}{shard}")
     }
 
-    pub fn lot_index_sk(refundable_until: Timestamp, purchase: &PurchaseId) -> String {
-        format!("{:012}#{purchase}", refundable_until.as_second())
+    /// A lot's key in the open-lots index (`gsi1pk`, `gsi1sk`).
+    pub fn lot_index(refundable_until: Timestamp, purchase: &PurchaseId) -> Key {
+        Key::new(
+            lot_index_pk(lot_index_shard(purchase)),
+            format!("{:012}#{purchase}", refundable_until.as_second()),
+        )
     }
 
     /// The index sort key bound selecting lots due at `now` (deadline ≤ now).
@@ -145,16 +156,11 @@ pub mod keys {
     }
 }
 
-/// A stable small hash of a string, for shard picking.
-pub(crate) fn stable_hash(value: &str) -> u64 {
-    let digest = Sha256::digest(value.as_bytes());
-    u64::from_be_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"))
-}
-
-/// The open-lots index partition of a purchase.
+/// The open-lots index partition of a purchase: a stable hash, so every writer agrees.
 pub fn lot_index_shard(purchase: &PurchaseId) -> u8 {
-    u8::try_from(stable_hash(purchase.as_str()) % u64::from(LOT_INDEX_SHARDS))
-        .expect("a value below LOT_INDEX_SHARDS fits a u8")
+    let digest = Sha256::digest(purchase.as_str().as_bytes());
+    let hash = u64::from_be_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"));
+    u8::try_from(hash % u64::from(LOT_INDEX_SHARDS)).expect("below LOT_INDEX_SHARDS")
 }
 
 /// What an item is; stored so audits and stream consumers can tell items apart.
@@ -174,110 +180,21 @@ pub enum ItemType {
     OutboxRefund,
 }
 
-/// The hot item of a user: balances, the daily limit and the version every change bumps.
-///
-/// `balance = non_refundable + Σ open lots' remaining` and `balance = purchased_total −
-/// gifted_total − refunded_total` always; the audit checks both.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct WalletRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
-    pub user_id: UserId,
-    /// Bumped by every change; the optimistic-concurrency guard of the wallet and its lots.
-    pub version: u64,
-    pub balance: u64,
-    /// Coins no longer refundable (from closed lots), spent before any lot.
-    pub non_refundable: u64,
-    pub purchased_total: u64,
-    pub gifted_total: u64,
-    pub refunded_total: u64,
-    #[serde(default)]
-    pub daily_limit: DailyLimit,
-    /// The sender's local day `spent_today` counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spent_day: Option<Date>,
-    #[serde(default)]
-    pub spent_today: u64,
-    pub updated_at: Timestamp,
+/// A row of the table: its stored fields, and the key derived from them. Its item type is its
+/// [`Record`] variant's name.
+pub trait Row: Serialize + DeserializeOwned + Into<Record> {
+    fn key(&self) -> Key;
 }
 
-impl WalletRecord {
-    pub fn empty(user: &UserId, now: Timestamp) -> Self {
-        let key = keys::wallet(user);
-        WalletRecord {
-            pk: key.pk,
-            sk: key.sk,
-            item_type: ItemType::Wallet,
-            user_id: user.clone(),
-            version: 0,
-            balance: 0,
-            non_refundable: 0,
-            purchased_total: 0,
-            gifted_total: 0,
-            refunded_total: 0,
-            daily_limit: DailyLimit::default(),
-            spent_day: None,
-            spent_today: 0,
-            updated_at: now,
-        }
-    }
-
-    /// Coins spent on gifts on `day` (0 if the counter belongs to another day).
-    pub fn spent_on(&self, day: Date) -> u64 {
-        if self.spent_day == Some(day) {
-            self.spent_today
-        } else {
-            0
-        }
+impl Row for Wallet {
+    fn key(&self) -> Key {
+        keys::wallet(&self.user_id)
     }
 }
 
-/// The coins of one credited purchase while its refund window is open.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct LotRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
-    pub user_id: UserId,
-    pub purchase_id: PurchaseId,
-    pub coins: u64,
-    pub remaining: u64,
-    pub purchased_at: Timestamp,
-    pub refundable_until: Timestamp,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
-}
-
-impl LotRecord {
-    pub fn new(
-        user: &UserId,
-        purchase: &PurchaseId,
-        coins: u64,
-        purchased_at: Timestamp,
-        refundable_until: Timestamp,
-    ) -> Self {
-        LotRecord {
-            pk: keys::user_pk(user),
-            sk: keys::lot_sk(purchased_at, purchase),
-            item_type: ItemType::Lot,
-            user_id: user.clone(),
-            purchase_id: purchase.clone(),
-            coins,
-            remaining: coins,
-            purchased_at,
-            refundable_until,
-            gsi1pk: keys::lot_index_pk(lot_index_shard(purchase)),
-            gsi1sk: keys::lot_index_sk(refundable_until, purchase),
-        }
-    }
-
-    pub fn key(&self) -> Key {
-        Key::new(self.pk.clone(), self.sk.clone())
-    }
-
-    pub fn untouched(&self) -> bool {
-        self.remaining == self.coins
+impl Row for Lot {
+    fn key(&self) -> Key {
+        keys::lot(&self.user_id, self.purchased_at, &self.purchase_id)
     }
 }
 
@@ -285,12 +202,25 @@ impl LotRecord {
 /// refund-expiry function through DynamoDB Streams, which then closes the lot.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct LotMarkerRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
     pub user_id: UserId,
     pub purchase_id: PurchaseId,
     pub expires_at: i64,
+}
+
+impl LotMarkerRecord {
+    pub fn for_lot(lot: &Lot) -> Self {
+        LotMarkerRecord {
+            user_id: lot.user_id.clone(),
+            purchase_id: lot.purchase_id.clone(),
+            expires_at: lot.refundable_until.as_second(),
+        }
+    }
+}
+
+impl Row for LotMarkerRecord {
+    fn key(&self) -> Key {
+        keys::marker(&self.user_id, &self.purchase_id)
+    }
 }
 
 /// Kind of a history entry.
@@ -304,32 +234,44 @@ pub enum TxnKind {
     WindowClosed,
 }
 
-/// Where a gift was sent.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct GiftTarget {
-    /// `live` or `video` (validated by the caller).
-    pub kind: String,
-    pub id: String,
-}
-
 /// What a gift entry records besides the coins.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct GiftDetails {
     pub gift_txn_id: GiftTxnId,
     pub recipient_id: UserId,
-    pub gift_id: String,
+    pub gift_id: coins_rules::GiftId,
     pub quantity: u32,
     pub target: GiftTarget,
     pub diamonds_shard: u16,
 }
 
-/// An immutable history entry: every balance change leaves one.
+impl GiftDetails {
+    pub fn new(
+        gift_txn_id: GiftTxnId,
+        recipient: &UserId,
+        order: &GiftOrder,
+        target: &GiftTarget,
+        diamonds_shard: u16,
+    ) -> Self {
+        GiftDetails {
+            gift_txn_id,
+            recipient_id: recipient.clone(),
+            gift_id: order.gift_id().clone(),
+            quantity: order.quantity(),
+            target: target.clone(),
+            diamonds_shard,
+        }
+    }
+}
+
+/// An immutable history entry: every balance change leaves one, at the position of the wallet
+/// version the change produced.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct HistoryRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
-    pub id: String,
+    pub user_id: UserId,
+    /// The wallet version this change produced: the entry's place in the history.
+    pub seq: u64,
+    pub id: TxnId,
     pub kind: TxnKind,
     /// The signed balance change: + purchase, − gift and refund, 0 window closed.
     pub coins: i64,
@@ -345,99 +287,83 @@ pub struct HistoryRecord {
     pub gift: Option<GiftDetails>,
 }
 
-/// The quoted price of a quote: net + tax = gross, in the billing country's currency.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct QuotePrice {
-    pub net: Money,
-    pub tax: Money,
-    pub gross: Money,
+impl HistoryRecord {
+    /// The entry for the change that produced `wallet` (its user, version, balance and time).
+    pub fn of(
+        wallet: &Wallet,
+        id: TxnId,
+        kind: TxnKind,
+        coins: i64,
+        reference: impl ToString,
+    ) -> Self {
+        HistoryRecord {
+            user_id: wallet.user_id.clone(),
+            seq: wallet.version,
+            id,
+            kind,
+            coins,
+            balance_after: wallet.balance,
+            at: wallet.updated_at,
+            reference: reference.to_string(),
+            non_refundable_coins: None,
+            gift: None,
+        }
+    }
 }
 
-/// A price quote: exact, bound to its owner's billing country, and short-lived. The function
-/// layer prices it with the rules; the ledger stores it and holds purchases to it.
+impl Row for HistoryRecord {
+    fn key(&self) -> Key {
+        keys::txn(&self.user_id, self.seq)
+    }
+}
+
+/// A price quote: exact, bound to its owner's billing country (inside `priced`), short-lived.
+/// The function layer prices it with the rules; the ledger stores it and holds purchases to it.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Quote {
     pub quote_id: QuoteId,
     pub user_id: UserId,
-    /// ISO 3166-1 alpha-2 billing country; a payment from elsewhere is `region_mismatch`.
-    pub country: String,
-    /// `web`, `ios` or `android`.
-    pub channel: String,
-    pub coins: u64,
-    pub bonus_coins: u64,
-    pub total_coins: u64,
-    pub price: QuotePrice,
-    pub tax_inclusive: bool,
-    pub price_book_version: String,
+    pub priced: coins_rules::Quote,
     pub expires_at: Timestamp,
 }
 
-/// A quote as stored. Its own expiry is `valid_until`, because `expires_at` is the TTL.
+impl Quote {
+    /// A new quote of `priced` for `user`, expiring after the rules' quote lifetime.
+    pub fn new(priced: coins_rules::Quote, user: &UserId, now: Timestamp) -> Self {
+        Quote {
+            quote_id: QuoteId::generate(),
+            user_id: user.clone(),
+            priced,
+            expires_at: quote_expires_at(now),
+        }
+    }
+}
+
+/// A quote as stored: the quote, and the TTL a day after its own expiry, so a late purchase gets
+/// `quote_expired` rather than `not_found` (TTL deletion lags anyway; the ledger checks the
+/// quote's own expiry).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct QuoteRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
-    pub quote_id: QuoteId,
-    pub user_id: UserId,
-    pub country: String,
-    pub channel: String,
-    pub coins: u64,
-    pub bonus_coins: u64,
-    pub total_coins: u64,
-    pub price: QuotePrice,
-    pub tax_inclusive: bool,
-    pub price_book_version: String,
-    pub valid_until: Timestamp,
-    /// TTL: a day after the quote's own expiry, so a late purchase gets `quote_expired` rather
-    /// than `not_found` (TTL deletion lags anyway; the ledger checks `valid_until` itself).
+    pub quote: Quote,
     pub expires_at: i64,
 }
 
 /// How long an expired quote is kept before TTL may delete it.
 pub const QUOTE_RETENTION_S: i64 = 24 * 60 * 60;
 
-impl From<Quote> for QuoteRecord {
-    fn from(quote: Quote) -> Self {
-        let key = keys::quote(&quote.quote_id);
-        QuoteRecord {
-            pk: key.pk,
-            sk: key.sk,
-            item_type: ItemType::Quote,
-            expires_at: quote
-                .expires_at
-                .as_second()
-                .saturating_add(QUOTE_RETENTION_S),
-            quote_id: quote.quote_id,
-            user_id: quote.user_id,
-            country: quote.country,
-            channel: quote.channel,
-            coins: quote.coins,
-            bonus_coins: quote.bonus_coins,
-            total_coins: quote.total_coins,
-            price: quote.price,
-            tax_inclusive: quote.tax_inclusive,
-            price_book_version: quote.price_book_version,
-            valid_until: quote.expires_at,
-        }
+impl QuoteRecord {
+    pub fn new(quote: Quote) -> Self {
+        let expires_at = quote
+            .expires_at
+            .as_second()
+            .saturating_add(QUOTE_RETENTION_S);
+        QuoteRecord { quote, expires_at }
     }
 }
 
-impl From<QuoteRecord> for Quote {
-    fn from(record: QuoteRecord) -> Self {
-        Quote {
-            quote_id: record.quote_id,
-            user_id: record.user_id,
-            country: record.country,
-            channel: record.channel,
-            coins: record.coins,
-            bonus_coins: record.bonus_coins,
-            total_coins: record.total_coins,
-            price: record.price,
-            tax_inclusive: record.tax_inclusive,
-            price_book_version: record.price_book_version,
-            expires_at: record.valid_until,
-        }
+impl Row for QuoteRecord {
+    fn key(&self) -> Key {
+        keys::quote(&self.quote.quote_id)
     }
 }
 
@@ -505,31 +431,25 @@ pub enum RefundReason {
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct PurchaseRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
     pub purchase_id: PurchaseId,
     pub user_id: UserId,
     pub quote_id: QuoteId,
-    /// The buyer's IANA zone at purchase: the refund window is counted in it.
-    pub zone: String,
-    pub country: String,
-    pub channel: String,
+    /// The buyer's zone at purchase: the refund window is counted in it.
+    pub zone: Zone,
+    pub country: BillingCountry,
+    pub channel: Channel,
     pub coins: u64,
     pub bonus_coins: u64,
     pub total_coins: u64,
     /// The quoted gross price, honoured even if the price book changed since.
     pub amount: Money,
-    pub price_book_version: String,
+    pub price_book_version: PriceBookVersion,
     pub status: PurchaseStatus,
     pub created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credited_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refundable_until: Option<Timestamp>,
-    /// The lot's sort key while credited.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lot_sk: Option<String>,
     /// Set when the window closure ran: the lot's remaining coins at that moment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_remaining: Option<u64>,
@@ -547,6 +467,42 @@ pub struct PurchaseRecord {
     pub refund_nonce: Option<String>,
 }
 
+impl PurchaseRecord {
+    /// A pending purchase of `quote` at its quoted price.
+    pub fn pending(purchase_id: PurchaseId, quote: &Quote, zone: &Zone, now: Timestamp) -> Self {
+        let priced = &quote.priced;
+        PurchaseRecord {
+            purchase_id,
+            user_id: quote.user_id.clone(),
+            quote_id: quote.quote_id.clone(),
+            zone: zone.clone(),
+            country: priced.country(),
+            channel: priced.channel(),
+            coins: priced.coins(),
+            bonus_coins: priced.bonus_coins(),
+            total_coins: priced.total_coins(),
+            amount: priced.price().gross(),
+            price_book_version: priced.price_book_version().clone(),
+            status: PurchaseStatus::Pending,
+            created_at: now,
+            credited_at: None,
+            refundable_until: None,
+            closed_remaining: None,
+            settled_by_event: None,
+            rejection: None,
+            refunded_at: None,
+            refund_reason: None,
+            refund_nonce: None,
+        }
+    }
+}
+
+impl Row for PurchaseRecord {
+    fn key(&self) -> Key {
+        keys::purchase(&self.purchase_id)
+    }
+}
+
 /// What the provider told us.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -558,9 +514,6 @@ pub enum PaymentKind {
 /// A payment event seen: its existence makes a redelivery a replay.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct PaymentEventRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
     pub event_id: EventId,
     pub purchase_id: PurchaseId,
     pub kind: PaymentKind,
@@ -569,13 +522,17 @@ pub struct PaymentEventRecord {
     pub received_at: Timestamp,
 }
 
+impl Row for PaymentEventRecord {
+    fn key(&self) -> Key {
+        keys::payment_event(&self.event_id)
+    }
+}
+
 /// The first result of a keyed request, returned to any retry with the same key and body.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
     pub user_id: UserId,
+    pub key: IdempotencyKey,
     /// SHA-256 of the request's canonical form.
     pub request_hash: String,
     /// The first response, as JSON.
@@ -584,12 +541,15 @@ pub struct IdempotencyRecord {
     pub expires_at: i64,
 }
 
+impl Row for IdempotencyRecord {
+    fn key(&self) -> Key {
+        keys::idempotency(&self.user_id, &self.key)
+    }
+}
+
 /// An enrolled creator.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct CreatorRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
     pub user_id: UserId,
     pub enrolled_at: Timestamp,
     /// How many diamond shards this creator's gifts spread over; fixed at enrollment (from
@@ -598,13 +558,32 @@ pub struct CreatorRecord {
     pub diamond_shards: u16,
 }
 
-/// A refund instruction for the payment provider, written with the coin reversal; a stream
-/// consumer (on INSERT of this item type) sends it, so money and coins never diverge.
+impl Row for CreatorRecord {
+    fn key(&self) -> Key {
+        keys::creator_profile(&self.user_id)
+    }
+}
+
+/// One creator's diamonds on one shard: a counter only ever added to (DynamoDB `ADD`), so
+/// concurrent gifts to a hot creator never conflict on it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DiamondsRecord {
+    pub creator_id: UserId,
+    pub shard: u16,
+    pub diamonds: u64,
+}
+
+impl Row for DiamondsRecord {
+    fn key(&self) -> Key {
+        keys::diamonds_shard(&self.creator_id, self.shard)
+    }
+}
+
+/// A refund instruction for the payment provider, written with the coin reversal, so money and
+/// coins never diverge. Nothing sends it yet: the dispatcher (a stream consumer of these
+/// inserts) is still to come.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct OutboxRefundRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
     pub purchase_id: PurchaseId,
     pub user_id: UserId,
     pub amount: Money,
@@ -613,54 +592,72 @@ pub struct OutboxRefundRecord {
     pub status: String,
 }
 
-/// One creator's diamonds on one shard: a counter only ever added to (DynamoDB `ADD`), so
-/// concurrent gifts to a hot creator never conflict on it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct DiamondsRecord {
-    pub pk: String,
-    pub sk: String,
-    pub item_type: ItemType,
-    pub diamonds: u64,
+impl OutboxRefundRecord {
+    /// A pending instruction to give back `purchase`'s whole amount.
+    pub fn pending(purchase: &PurchaseRecord, reason: RefundReason, now: Timestamp) -> Self {
+        OutboxRefundRecord {
+            purchase_id: purchase.purchase_id.clone(),
+            user_id: purchase.user_id.clone(),
+            amount: purchase.amount,
+            reason,
+            created_at: now,
+            status: "pending".to_owned(),
+        }
+    }
 }
 
-/// Declares [`Record`] as written and derives from its one list of variants what every variant
-/// has: the key and item type accessors, `From<XRecord> for Record` and `TryFrom<Record> for
-/// XRecord` (reading the wrong type where a key promised another is corrupt data).
+impl Row for OutboxRefundRecord {
+    fn key(&self) -> Key {
+        keys::outbox_refund(&self.purchase_id)
+    }
+}
+
+/// How an adapter reads one stored row of a known type (the DynamoDB adapter: `serde_dynamo`).
+pub trait RowReader {
+    type Error;
+    fn read<R: Row>(self) -> Result<R, Self::Error>;
+}
+
+/// Declares [`Record`] and derives from its one list of variants what every variant has: the
+/// key and item type, `From<XRecord> for Record` and `TryFrom<Record> for XRecord` (reading the
+/// wrong type where a key promised another is corrupt data), and [`Record::read`], the adapters'
+/// dispatch on a stored item type.
 macro_rules! record_enum {
-    ($(#[$meta:meta])* pub enum Record { $($variant:ident($record:ident)),* $(,)? }) => {
+    ($(#[$meta:meta])* pub enum Record { $($variant:ident($row:ty)),* $(,)? }) => {
         $(#[$meta])*
         pub enum Record {
-            $($variant($record)),*
+            $($variant($row)),*
         }
 
         impl Record {
-            pub fn pk(&self) -> &str {
+            pub fn key(&self) -> Key {
                 match self {
-                    $(Record::$variant(record) => &record.pk),*
-                }
-            }
-
-            pub fn sk(&self) -> &str {
-                match self {
-                    $(Record::$variant(record) => &record.sk),*
+                    $(Record::$variant(row) => row.key()),*
                 }
             }
 
             pub fn item_type(&self) -> ItemType {
                 match self {
-                    $(Record::$variant(record) => record.item_type),*
+                    $(Record::$variant(_) => ItemType::$variant),*
+                }
+            }
+
+            /// Reads a stored row of `item_type` with `reader`.
+            pub fn read<R: RowReader>(item_type: ItemType, reader: R) -> Result<Record, R::Error> {
+                match item_type {
+                    $(ItemType::$variant => reader.read::<$row>().map(Record::$variant),)*
                 }
             }
         }
 
         $(
-            impl From<$record> for Record {
-                fn from(record: $record) -> Record {
-                    Record::$variant(record)
+            impl From<$row> for Record {
+                fn from(row: $row) -> Record {
+                    Record::$variant(row)
                 }
             }
 
-            impl TryFrom<Record> for $record {
+            impl TryFrom<Record> for $row {
                 type Error = LedgerError;
 
                 fn try_from(record: Record) -> Result<Self, LedgerError> {
@@ -676,18 +673,19 @@ macro_rules! record_enum {
                 }
             }
         )*
+
     };
 }
 
 record_enum! {
     /// Any item of the table, typed: what the storage port reads and writes. The adapters decide
-    /// the stored form (`serde_dynamo` in [`crate::dynamo`]; the records themselves in memory), so
-    /// the ledger never handles attribute maps.
+    /// the stored form (`serde_dynamo` plus the derived key attributes in [`crate::dynamo`]; the
+    /// records themselves in memory), so the ledger never handles attribute maps.
     #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
     #[serde(untagged)]
     pub enum Record {
-        Wallet(WalletRecord),
-        Lot(LotRecord),
+        Wallet(Wallet),
+        Lot(Lot),
         LotMarker(LotMarkerRecord),
         History(HistoryRecord),
         Quote(QuoteRecord),
@@ -701,10 +699,6 @@ record_enum! {
 }
 
 impl Record {
-    pub fn key(&self) -> Key {
-        Key::new(self.pk(), self.sk())
-    }
-
     /// The optimistic-concurrency version (wallets only).
     pub fn version(&self) -> Option<u64> {
         match self {
@@ -724,9 +718,9 @@ impl Record {
     }
 
     /// The open-lots index key (`gsi1pk`, `gsi1sk`): open lots only.
-    pub fn open_lots_index_key(&self) -> Option<(&str, &str)> {
+    pub fn open_lots_index_key(&self) -> Option<Key> {
         match self {
-            Record::Lot(lot) => Some((&lot.gsi1pk, &lot.gsi1sk)),
+            Record::Lot(lot) => Some(keys::lot_index(lot.refundable_until, &lot.purchase_id)),
             _ => None,
         }
     }
@@ -740,7 +734,7 @@ impl Record {
     }
 }
 
-/// The lot a TTL'd marker stands for, parsed back from the marker's keys in a stream image.
+/// The lot a TTL'd marker stands for, parsed back from the marker's keys in a stream record.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct LotMarker {
     pub user_id: UserId,
@@ -781,6 +775,14 @@ impl LotMarker {
     }
 }
 
+/// The (user, purchase) of an open lot from its table key (the open-lots index gives keys only).
+pub fn lot_from_key(key: &Key) -> Option<(UserId, PurchaseId)> {
+    let user = key.pk.strip_prefix(keys::USER_PK_PREFIX)?;
+    let rest = key.sk.strip_prefix(keys::LOT_SK_PREFIX)?;
+    let (_, purchase) = rest.split_once('#')?;
+    Some((UserId::new(user).ok()?, PurchaseId::new(purchase).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -804,24 +806,26 @@ mod tests {
     }
 
     #[test]
-    fn lots_sort_oldest_first_by_key() {
-        let older = keys::lot_sk(
-            "2026-03-01T00:00:00Z".parse().unwrap(),
-            &PurchaseId::generate(),
-        );
-        let newer = keys::lot_sk(
+    fn lots_sort_oldest_first_by_key_and_name_their_user_and_purchase() {
+        let user = UserId::new("fan-1").unwrap();
+        let purchase = PurchaseId::generate();
+        let older = keys::lot(&user, "2026-03-01T00:00:00Z".parse().unwrap(), &purchase);
+        let newer = keys::lot(
+            &user,
             "2026-03-02T00:00:00Z".parse().unwrap(),
             &PurchaseId::generate(),
         );
         assert!(older < newer);
-        assert!(older.starts_with(keys::WALLET_SK));
+        assert!(older.sk.starts_with(keys::WALLET_SK));
+        assert_eq!(lot_from_key(&older), Some((user.clone(), purchase)));
+        assert_eq!(lot_from_key(&keys::wallet(&user)), None);
     }
 
     #[test]
     fn the_due_bound_selects_deadlines_up_to_now() {
         let purchase = PurchaseId::generate();
         let deadline: Timestamp = "2026-03-16T00:00:00Z".parse().unwrap();
-        let sk = keys::lot_index_sk(deadline, &purchase);
+        let sk = keys::lot_index(deadline, &purchase).sk;
         assert!(sk < keys::lot_index_due_bound(deadline));
         assert!(sk > keys::lot_index_due_bound(deadline - jiff::SignedDuration::from_secs(1)));
     }
