@@ -13,6 +13,7 @@ use crate::server::LocalServer;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bought {
     pub purchase_id: String,
+    pub payment_intent_id: String,
     pub total_coins: u64,
     pub currency: String,
     pub gross: String,
@@ -40,11 +41,17 @@ pub fn quote_package(server: &LocalServer, user: &User, package_id: &str) -> Val
     )
 }
 
-/// `POST /v1/purchases` for `quote_id` with a fresh idempotency key, expecting 201 pending.
+/// `POST /v1/purchases` for `quote_id` with a fresh idempotency key, expecting 201 pending
+/// with a Stripe PaymentIntent.
 #[track_caller]
 pub fn purchase(server: &LocalServer, user: &User, quote_id: &str) -> Value {
     let purchase = purchase_with_key(server, user, quote_id, &new_key("purchase")).expect(201);
     assert_eq!(purchase["status"], "pending", "{purchase}");
+    assert_eq!(purchase["payment"]["provider"], "stripe", "{purchase}");
+    assert!(
+        purchase["payment"]["client_secret"].is_string(),
+        "{purchase}"
+    );
     purchase
 }
 
@@ -59,22 +66,31 @@ pub fn purchase_with_key(server: &LocalServer, user: &User, quote_id: &str, key:
         .send()
 }
 
-/// The provider's `payment.succeeded` for `purchase` (as `POST /v1/purchases` answered it),
-/// paid in `country`.
+/// Stripe's `payment_intent.succeeded` for `purchase` (as `POST /v1/purchases` answered it):
+/// its PaymentIntent paid in full by a card from `country`.
 pub fn succeeded_event(purchase: &Value, country: &str) -> String {
-    payments::event(
-        &payments::new_event_id(),
-        "payment.succeeded",
-        purchase["purchase_id"].as_str().expect("a purchase_id"),
-        purchase["amount"]["gross"]
-            .as_str()
-            .expect("a gross amount"),
-        purchase["amount"]["currency"].as_str().expect("a currency"),
+    payments::event("payment_intent.succeeded", paid_intent(purchase, country))
+}
+
+/// Stripe's `payment_intent.payment_failed` for `purchase`.
+pub fn failed_event(purchase: &Value) -> String {
+    let mut intent = paid_intent(purchase, "JP");
+    intent["status"] = "requires_payment_method".into();
+    payments::event("payment_intent.payment_failed", intent)
+}
+
+/// The PaymentIntent of `purchase` as Stripe reports it paid by a card from `country`.
+pub fn paid_intent(purchase: &Value, country: &str) -> Value {
+    payments::payment_intent(
+        str_field(&purchase["payment"], "payment_intent_id"),
+        str_field(purchase, "purchase_id"),
+        payments::minor_units(str_field(&purchase["amount"], "gross")),
+        str_field(&purchase["amount"], "currency"),
         country,
     )
 }
 
-/// Quote, purchase and a signed `payment.succeeded` webhook: the coins are credited.
+/// Quote, purchase and Stripe's signed `payment_intent.succeeded`: the coins are credited.
 #[track_caller]
 pub fn buy(server: &LocalServer, user: &User, package_id: &str) -> Bought {
     let quote = quote_package(server, user, package_id);
@@ -83,9 +99,15 @@ pub fn buy(server: &LocalServer, user: &User, package_id: &str) -> Bought {
         .deliver_webhook(&succeeded_event(&purchase, &user.billing_country))
         .expect(200);
     assert_eq!(ack["outcome"], "credited", "{ack}");
+    bought(&purchase)
+}
+
+/// What a test keeps of a purchase it paid.
+pub fn bought(purchase: &Value) -> Bought {
     Bought {
-        purchase_id: str_field(&purchase, "purchase_id").to_owned(),
-        total_coins: u64_field(&purchase, "total_coins"),
+        purchase_id: str_field(purchase, "purchase_id").to_owned(),
+        payment_intent_id: str_field(&purchase["payment"], "payment_intent_id").to_owned(),
+        total_coins: u64_field(purchase, "total_coins"),
         currency: str_field(&purchase["amount"], "currency").to_owned(),
         gross: str_field(&purchase["amount"], "gross").to_owned(),
     }
@@ -247,16 +269,23 @@ mod tests {
     }
 
     #[test]
-    fn a_succeeded_event_pays_the_purchase_amount() {
+    fn a_succeeded_event_pays_the_purchase_amount_in_minor_units() {
         let purchase = json!({
             "purchase_id": "pur_1",
-            "amount": { "currency": "JPY", "gross": "160" },
+            "amount": { "currency": "USD", "gross": "7.98" },
+            "payment": { "payment_intent_id": "pi_1" },
         });
-        let event: Value = serde_json::from_str(&succeeded_event(&purchase, "JP")).unwrap();
-        assert_eq!(event["type"], "payment.succeeded");
+        let event: Value = serde_json::from_str(&succeeded_event(&purchase, "US")).unwrap();
+        assert_eq!(event["type"], "payment_intent.succeeded");
+        let intent = &event["data"]["object"];
         assert_eq!(
-            event["data"],
-            json!({"purchase_id": "pur_1", "amount": "160", "currency": "JPY", "country": "JP"})
+            (&intent["id"], &intent["amount"], &intent["currency"]),
+            (&json!("pi_1"), &json!(798), &json!("usd"))
+        );
+        assert_eq!(intent["metadata"]["purchase_id"], "pur_1");
+        assert_eq!(
+            intent["latest_charge"]["payment_method_details"]["card"]["country"],
+            "US"
         );
     }
 }

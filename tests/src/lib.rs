@@ -9,6 +9,7 @@ pub mod events;
 pub mod flows;
 pub mod identity;
 pub mod lambda;
+pub mod localstripe;
 pub mod payments;
 pub mod process;
 pub mod scenarios;

@@ -10,9 +10,10 @@ use crate::flows::{
 use crate::identity::User;
 use crate::server::LocalServer;
 
-/// The main flow of the product: packages → quote → purchase → signed webhook (and its replay)
-/// → wallet → enroll a creator → gift → earnings → refund of the unspent purchase, with coins
-/// conserved and the history telling the same story.
+/// The main flow of the product: packages → quote → purchase (a Stripe PaymentIntent) → Stripe's
+/// signed webhook (and its replay) → wallet → enroll a creator → gift → earnings → refund of the
+/// unspent purchase, sent to the provider once, with coins conserved and the history telling
+/// the same story.
 #[track_caller]
 pub fn main_flow(server: &LocalServer) {
     let fan = User::new("fan");
@@ -82,6 +83,15 @@ pub fn main_flow(server: &LocalServer) {
     // THEN the coins are credited once, as one refundable lot
     let first_coins = u64_field(&purchase, "total_coins");
     let first_id = str_field(&purchase, "purchase_id").to_owned();
+    let credited = api
+        .get(&format!("/v1/purchases/{first_id}"))
+        .user(&fan)
+        .send()
+        .expect(200);
+    assert_eq!(credited["status"], "credited", "{credited}");
+    assert_eq!(credited["channel"], "web");
+    assert!(credited["refund"].is_null(), "{credited}");
+    assert!(credited["refundable_until"].is_string(), "{credited}");
     let view = wallet(server, &fan);
     assert_eq!(view["user_id"], fan.sub.as_str());
     assert_eq!(u64_field(&view, "balance"), first_coins);
@@ -145,7 +155,25 @@ pub fn main_flow(server: &LocalServer) {
     assert_eq!(u64_field(&refund, "coins_reversed"), second.total_coins);
     assert_eq!(refund["amount"]["currency"], second.currency.as_str());
     assert_eq!(refund["amount"]["gross"], second.gross.as_str());
+    assert_eq!(refund["refund"]["status"], "pending", "{refund}");
     flows::refund(server, &fan, &second.purchase_id).expect_problem(409, "already_refunded");
+    // THEN the money reaches the provider, once, for the whole amount
+    let settled = server.settled_refund(&fan, &second.purchase_id);
+    assert_eq!(settled["status"], "refunded", "{settled}");
+    assert_eq!(settled["refund"]["status"], "succeeded", "{settled}");
+    assert_eq!(settled["refund"]["reason"], "customer", "{settled}");
+    assert!(
+        settled["refund"]["provider_refund_id"].is_string(),
+        "{settled}"
+    );
+    let mine = api.get("/v1/purchases").user(&fan).send().expect(200);
+    let statuses: Vec<&str> = mine["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|item| str_field(item, "status"))
+        .collect();
+    assert_eq!(statuses, ["refunded", "credited"], "newest first: {mine}");
 
     // THEN coins are conserved and the history, newest first, tells the same story
     let final_balance = balance(server, &fan);
@@ -164,21 +192,23 @@ pub fn main_flow(server: &LocalServer) {
     );
 }
 
-/// Each entry's `balance_after` is the previous one's plus its signed `coins`, ids are unique,
-/// times never go backwards, and the newest entry's balance is the wallet's.
+/// Each entry's signed `coins` moves the wallet's net (balance − debt), and `balance_after` is
+/// that net, or 0 while coins are owed (a reversal of spent coins leaves debt, which the next
+/// credits repay first); ids are unique, times never go backwards, and the newest entry's
+/// balance is the wallet's.
 #[track_caller]
 pub fn assert_history_adds_up(history_newest_first: &[Value], balance: u64) {
-    let mut expected_after: i64 = 0;
+    let mut net: i64 = 0;
     let mut ids = std::collections::HashSet::new();
     let mut last_at: Option<Timestamp> = None;
     for entry in history_newest_first.iter().rev() {
         let coins = entry["coins"]
             .as_i64()
             .unwrap_or_else(|| panic!("coins is an integer: {entry}"));
-        expected_after += coins;
+        net += coins;
         assert_eq!(
             entry["balance_after"].as_i64(),
-            Some(expected_after),
+            Some(net.max(0)),
             "balance_after of {entry}"
         );
         assert!(
@@ -194,7 +224,7 @@ pub fn assert_history_adds_up(history_newest_first: &[Value], balance: u64) {
         last_at = Some(at);
     }
     assert_eq!(
-        expected_after,
+        net.max(0),
         i64::try_from(balance).unwrap(),
         "history ends at the balance"
     );

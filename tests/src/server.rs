@@ -2,9 +2,11 @@
 //! Local (a fresh table per server) or the in-memory store.
 //!
 //! By default it runs in-process: the `local-server` library's [`App`] (API Gateway's part, then
-//! the very handlers the Lambda functions run) served on a port the OS picks, on a Tokio runtime
-//! owned by the [`LocalServer`] and shut down when it is dropped. [`LocalServer::binary`] runs
-//! the `local-server` executable instead, exactly as a developer starts it.
+//! the very handlers the Lambda functions run, and the stream consumers fed from the store's
+//! changes) served on a port the OS picks, on a Tokio runtime owned by the [`LocalServer`] and
+//! shut down when it is dropped. [`LocalServer::binary`] runs the `local-server` executable
+//! instead, exactly as a developer starts it. Stripe is the built-in test-mode provider unless a
+//! test points the server at localstripe.
 //!
 //! The test clock (`/_dev/clock`) is the one clock everything in the server reads, so it starts
 //! at a fixed instant (deterministic local days) and webhooks are signed at its time.
@@ -14,19 +16,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coins_http::WebhookSecret;
-use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
+use coins_ledger::dynamo::{DynamoStore, create_table, local_config};
 use coins_ledger::{Ledger, MemoryStore, Store};
-use coins_runtime::{Deps, TestClock};
+use coins_payments::Provider;
+use coins_payments::stripe::{SecretKey, Stripe};
+use coins_payments::test_mode::{TestMode, TestRefund};
+use coins_runtime::TestClock;
 use jiff::Timestamp;
 use local_server::App;
 use local_server::auth::DevAuth;
-use serde_json::json;
+use local_server::streams::{self, DynamoFeed, Feed};
+use serde_json::{Value, json};
+use stripe_webhook::Webhook;
 use tokio::net::TcpListener;
 
 use crate::binaries::binary;
 use crate::client::{Api, Reply};
 use crate::dynamodb;
-use crate::identity::DEV_JWT_SECRET;
+use crate::identity::{DEV_JWT_SECRET, User};
 use crate::payments::{WEBHOOK_SECRET, signature_header};
 use crate::process::ChildGuard;
 
@@ -34,9 +41,16 @@ use crate::process::ChildGuard;
 /// zones the tests use, so "today" never changes under a test by accident.
 pub const CLOCK_START: &str = "2026-03-02T03:00:00Z";
 
+/// Chooses the storage of [`LocalServer::new`]: `memory`, or `dynamodb` (the default).
+pub const STORAGE_VAR: &str = "E2E_STORAGE";
+
 /// A server that will never answer is given up on after this (it starts in well under a second
 /// in memory, a few seconds when it creates a DynamoDB table).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a refund instruction may take to reach the provider (the dispatcher runs on the
+/// stream, a moment after the refund; DynamoDB Local's stream is read every 50 ms).
+const DISPATCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the server keeps its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +59,15 @@ pub enum Storage {
     InMemory,
     /// DynamoDB Local at `endpoint`, in `table`, created for this server.
     DynamoDb { endpoint: String, table: String },
+}
+
+/// Who plays Stripe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payments {
+    /// The built-in test-mode provider (the local server's default).
+    TestMode,
+    /// A Stripe API at this base URL (localstripe).
+    Stripe { api_base: String },
 }
 
 /// What is keeping the server alive; dropping it stops the server.
@@ -59,46 +82,102 @@ enum Running {
 pub struct LocalServer {
     api: Api,
     storage: Storage,
+    /// The test-mode provider's books (in-process servers without Stripe).
+    test_mode: Option<TestMode>,
     _running: Running,
 }
 
 impl LocalServer {
+    /// The server the API suite runs on: a fresh DynamoDB Local table named after `label`, or
+    /// the in-memory store when `E2E_STORAGE=memory` (the test command runs the suite both ways).
+    #[track_caller]
+    pub fn new(label: &str) -> LocalServer {
+        match std::env::var(STORAGE_VAR).as_deref() {
+            Ok("memory") => LocalServer::in_memory(),
+            Ok("dynamodb") | Err(_) => LocalServer::on_dynamodb(label),
+            Ok(other) => panic!("{STORAGE_VAR}={other}: expected memory or dynamodb"),
+        }
+    }
+
     /// An in-process server on DynamoDB Local (`DYNAMODB_ENDPOINT`, which must be set and
     /// reachable) with a fresh table named after `label`.
     #[track_caller]
     pub fn on_dynamodb(label: &str) -> LocalServer {
-        LocalServer::in_process(Storage::DynamoDb {
-            endpoint: dynamodb::endpoint(),
-            table: dynamodb::fresh_table_name(label),
-        })
+        LocalServer::in_process(dynamodb_storage(label), Payments::TestMode)
     }
 
     /// An in-process server on the in-memory store.
     #[track_caller]
     pub fn in_memory() -> LocalServer {
-        LocalServer::in_process(Storage::InMemory)
+        LocalServer::in_process(Storage::InMemory, Payments::TestMode)
     }
 
+    /// The server with its stream consumers, in process, on a runtime it owns. On DynamoDB, the
+    /// table is created unless it exists (a second server on one table is a second consumer of
+    /// its stream).
     #[track_caller]
-    pub fn in_process(storage: Storage) -> LocalServer {
+    pub fn in_process(storage: Storage, payments: Payments) -> LocalServer {
+        // `RUST_LOG=info cargo test …` shows the servers' JSON logs (the first server sets it).
+        if std::env::var_os("RUST_LOG").is_some() {
+            coins_runtime::telemetry::init();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("a Tokio runtime for the server");
+        // localstripe signs its webhooks at its wall-clock time: against a Stripe, the test
+        // clock starts now, or the signatures would be outside the tolerance.
+        let (provider, test_mode, clock_start) = match payments {
+            Payments::TestMode => {
+                let books = TestMode::default();
+                let start = CLOCK_START.parse().expect("CLOCK_START is RFC 3339");
+                (Provider::TestMode(books.clone()), Some(books), start)
+            }
+            Payments::Stripe { api_base } => (
+                Provider::Stripe(Stripe::new(api_base, SecretKey::new("sk_test_e2e"))),
+                None,
+                Timestamp::from_second(Timestamp::now().as_second()).expect("now is in range"),
+            ),
+        };
+        let clock = TestClock::new(clock_start).expect("the clock starts in range");
         let address = runtime.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("a free port on 127.0.0.1");
             let address = listener.local_addr().expect("a bound address");
             match &storage {
-                Storage::InMemory => spawn_app(MemoryStore::new(), listener),
+                Storage::InMemory => {
+                    let store = MemoryStore::with_change_feed();
+                    let feed = Feed::memory(&store);
+                    spawn_app(store, feed, provider, clock, listener);
+                }
                 Storage::DynamoDb { endpoint, table } => {
-                    let client = client_for_endpoint(endpoint).await;
-                    create_table(&client, table).await.unwrap_or_else(|error| {
-                        panic!("creating table {table} on DynamoDB Local at {endpoint}: {error}")
-                    });
-                    spawn_app(DynamoStore::new(client, table), listener);
+                    let aws = local_config(endpoint).await;
+                    let client = aws_sdk_dynamodb::Client::new(&aws);
+                    let exists = client
+                        .describe_table()
+                        .table_name(table)
+                        .send()
+                        .await
+                        .is_ok();
+                    if !exists {
+                        create_table(&client, table).await.unwrap_or_else(|error| {
+                            panic!(
+                                "creating table {table} on DynamoDB Local at {endpoint}: {error}"
+                            )
+                        });
+                    }
+                    let feed = DynamoFeed::open(&aws, table)
+                        .await
+                        .unwrap_or_else(|error| panic!("the stream of {table}: {error}"));
+                    spawn_app(
+                        DynamoStore::new(client, table),
+                        Feed::Dynamo(feed),
+                        provider,
+                        clock,
+                        listener,
+                    );
                 }
             }
             address
@@ -106,25 +185,28 @@ impl LocalServer {
         LocalServer {
             api: Api::new(format!("http://{address}")),
             storage,
+            test_mode,
             _running: Running::InProcess { _runtime: runtime },
         }
     }
 
-    /// The `local-server` executable with its default (in-memory) store, on a port it picks
-    /// itself (`--port 0`) and prints.
+    /// The `local-server` executable, on a port it picks itself (`--port 0`) and prints, with
+    /// these extra arguments (none: the in-memory store and the test-mode provider).
     #[track_caller]
-    pub fn binary() -> LocalServer {
+    pub fn binary(args: &[&str]) -> LocalServer {
         let mut command = Command::new(binary("local-server"));
         command
             .args(["--host", "127.0.0.1", "--port", "0", "--clock", CLOCK_START])
+            .args(args)
             .env("DEV_JWT_SECRET", DEV_JWT_SECRET)
-            .env("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("RUST_LOG", "warn");
         let mut process = ChildGuard::spawn("local-server", &mut command);
         let base_url = wait_for_address(&mut process).unwrap_or_else(|failure| panic!("{failure}"));
         LocalServer {
             api: Api::new(base_url),
             storage: Storage::InMemory,
+            test_mode: None,
             _running: Running::Binary { _process: process },
         }
     }
@@ -165,28 +247,81 @@ impl LocalServer {
         )
     }
 
-    /// Delivers `body` to the payment webhook exactly as the provider would: signed with the
-    /// shared secret at the server's (test) clock time.
+    /// Delivers `body` to the Stripe webhook exactly as Stripe would: signed with the shared
+    /// secret at the server's (test) clock time.
     #[track_caller]
     pub fn deliver_webhook(&self, body: &str) -> Reply {
         let signature = signature_header(WEBHOOK_SECRET, self.now().as_second(), body.as_bytes());
         self.api
-            .post("/v1/webhooks/payments")
-            .header("payment-signature", &signature)
+            .post("/v1/webhooks/stripe")
+            .header("stripe-signature", &signature)
             .raw("application/json", body.as_bytes())
             .send()
     }
+
+    /// The refunds the test-mode provider made (in-process servers without Stripe only).
+    #[track_caller]
+    pub fn provider_refunds(&self) -> Vec<TestRefund> {
+        self.test_mode
+            .as_ref()
+            .expect("an in-process server on the test-mode provider")
+            .refunds()
+    }
+
+    /// `GET /v1/purchases/{id}` by its buyer, read again until its refund instruction has left
+    /// `pending` (the dispatcher runs on the stream); the purchase then.
+    #[track_caller]
+    pub fn settled_refund(&self, buyer: &User, purchase_id: &str) -> Value {
+        let deadline = Instant::now() + DISPATCH_TIMEOUT;
+        loop {
+            let purchase = self
+                .api
+                .get(&format!("/v1/purchases/{purchase_id}"))
+                .user(buyer)
+                .send()
+                .expect(200);
+            let status = &purchase["refund"]["status"];
+            assert!(!status.is_null(), "no refund on {purchase}");
+            if status != "pending" {
+                return purchase;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the refund was not dispatched within {DISPATCH_TIMEOUT:?}: {purchase}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
-/// Serves the local server's [`App`] over `store` on `listener`, on the current runtime.
-fn spawn_app<S: Store + 'static>(store: S, listener: TcpListener) {
-    let clock = TestClock::new(CLOCK_START.parse().expect("CLOCK_START is RFC 3339"));
-    let app = Arc::new(App {
-        deps: Deps::new(Ledger::new(store), Arc::new(clock.clone())),
+/// A fresh table on DynamoDB Local (`DYNAMODB_ENDPOINT`) named after `label`.
+#[track_caller]
+pub fn dynamodb_storage(label: &str) -> Storage {
+    Storage::DynamoDb {
+        endpoint: dynamodb::endpoint(),
+        table: dynamodb::fresh_table_name(label),
+    }
+}
+
+/// Serves the local server's [`App`] over `store` on `listener` and feeds its stream consumers
+/// from `feed`, on the current runtime.
+fn spawn_app<S: Store + 'static>(
+    store: S,
+    feed: Feed,
+    provider: Provider,
+    clock: TestClock,
+    listener: TcpListener,
+) {
+    let app = Arc::new(App::new(
+        Ledger::new(store),
         clock,
-        auth: DevAuth::new(DEV_JWT_SECRET),
-        webhook_secret: WebhookSecret::new(WEBHOOK_SECRET).expect("a non-empty secret"),
-    });
+        DevAuth::new(DEV_JWT_SECRET),
+        Webhook {
+            provider,
+            secret: WebhookSecret::new(WEBHOOK_SECRET).expect("a non-empty secret"),
+        },
+    ));
+    tokio::spawn(streams::run(app.clone(), feed));
     tokio::spawn(async move {
         if let Err(error) = local_server::server::serve(app, listener).await {
             // The test's next request fails with "no HTTP reply"; this says why.

@@ -2,16 +2,20 @@
 //! `lambda_runtime` polling a Runtime API, here `cargo lambda watch --only-lambda-apis`), and
 //! `cargo lambda invoke --data-file` hands it a real API Gateway HTTP API event.
 //!
-//! Needs cargo-lambda (scripts/test installs it), the function binaries (`cargo build
-//! --workspace --bins`) and DynamoDB Local (`DYNAMODB_ENDPOINT`); any of them missing fails
-//! the test with a message saying so.
+//! The event-driven functions get real stream records, read from DynamoDB Local's Streams API.
+//!
+//! Needs cargo-lambda and localstripe (scripts/test installs both), the function binaries
+//! (`cargo build --workspace --bins`) and DynamoDB Local (`DYNAMODB_ENDPOINT`); any of them
+//! missing fails the test with a message saying so.
 
 use e2e_tests::User;
 use e2e_tests::dynamodb;
 use e2e_tests::events::{Caller, Event};
 use e2e_tests::flows::{new_key, str_field, u64_field};
 use e2e_tests::lambda::{LambdaFunction, http_response};
+use e2e_tests::localstripe::{self, Localstripe};
 use e2e_tests::payments::{self, WEBHOOK_SECRET, signature_header};
+use local_server::streams::{DynamoFeed, Feed};
 use serde_json::{Value, json};
 
 /// A fresh table on DynamoDB Local, and the environment a function needs to use it.
@@ -36,7 +40,7 @@ fn table_env(label: &str) -> Vec<(&'static str, String)> {
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "local".into()),
         ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
+        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
     ]
 }
 
@@ -102,58 +106,89 @@ fn the_gift_catalog_is_served_through_the_lambda_runtime_interface() {
 }
 
 #[test]
-fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
-    let env = table_env("lambda-flow");
+fn money_comes_in_and_goes_back_out_through_the_lambda_runtime_interface() {
+    let stripe = Localstripe::start();
+    let mut env = table_env("lambda-flow");
+    env.extend([
+        ("STRIPE_API_BASE", stripe.base_url().to_owned()),
+        ("STRIPE_SECRET_KEY", localstripe::SECRET_KEY.to_owned()),
+    ]);
+    let mut stream = Stream::open(&env);
     let mut functions = start_all(
         &[
             "quote",
             "purchase",
-            "payment-webhook",
+            "stripe-webhook",
             "creators",
             "gift",
             "wallet",
+            "refund",
+            "refund-dispatch",
+            "refund-expiry",
         ],
         &env,
     );
-    let [quote, purchase, webhook, creators, gift, wallet] = &mut functions[..] else {
-        unreachable!("six functions were started");
-    };
-    let fan = User::new("fan");
-    let creator = User::new("creator");
-
-    let (status, quoted) = call(quote, Event::load("post-quote").caller(&fan));
-    assert_eq!(status, 201, "{quoted}");
-    assert_eq!(quoted["country"], "JP");
-    assert_eq!(quoted["coins"], 700);
-
-    let (status, bought) = call(
+    let [
+        quote,
         purchase,
-        Event::load("post-purchase")
-            .caller(&fan)
-            .header("idempotency-key", Some(&new_key("purchase")))
-            .raw_body(&json!({ "quote_id": quoted["quote_id"] }).to_string()),
-    );
-    assert_eq!(status, 201, "{bought}");
-    assert_eq!(bought["status"], "pending");
-    assert_eq!(bought["amount"]["gross"], quoted["price"]["gross"]);
+        webhook,
+        creators,
+        gift,
+        wallet,
+        refund,
+        dispatch,
+        expiry,
+    ] = &mut functions[..]
+    else {
+        unreachable!("nine functions were started");
+    };
+    // localstripe's cards are French.
+    let fan = User::new("fan").in_country("FR", "Europe/Paris");
+    let creator = User::new("creator");
+    let mut buy = |package: &str| {
+        let (status, quoted) = call(
+            quote,
+            Event::load("post-quote")
+                .caller(&fan)
+                .raw_body(&json!({"channel": "web", "package_id": package}).to_string()),
+        );
+        assert_eq!(status, 201, "{quoted}");
+        let (status, bought) = call(
+            purchase,
+            Event::load("post-purchase")
+                .caller(&fan)
+                .header("idempotency-key", Some(&new_key("purchase")))
+                .raw_body(&json!({ "quote_id": quoted["quote_id"] }).to_string()),
+        );
+        assert_eq!(status, 201, "{bought}");
+        assert_eq!(bought["amount"]["gross"], quoted["price"]["gross"]);
+        // The PaymentIntent is Stripe's, for the quoted amount in cents.
+        let intent_id = str_field(&bought["payment"], "payment_intent_id").to_owned();
+        let intent = stripe.payment_intent(&intent_id);
+        assert_eq!(
+            intent["amount"].as_i64(),
+            Some(payments::minor_units(str_field(&quoted["price"], "gross")))
+        );
+        assert_eq!(intent["metadata"]["purchase_id"], bought["purchase_id"]);
+        let paid = stripe.pay(&intent_id, localstripe::CARD_OK);
+        assert_eq!(paid.status, 200, "{paid:?}");
+        (
+            bought,
+            stripe.event_about("payment_intent.succeeded", &intent_id),
+        )
+    };
 
-    // The provider's webhook, signed now (a Lambda function reads the system clock).
-    let event = payments::event(
-        &payments::new_event_id(),
-        "payment.succeeded",
-        str_field(&bought, "purchase_id"),
-        str_field(&bought["amount"], "gross"),
-        "JPY",
-        "JP",
-    );
+    // A purchase paid, its webhook delivered (signed now: a Lambda function reads the system
+    // clock), replayed and forged.
+    let (first, succeeded) = buy("coins_700");
     let signature = signature_header(
         WEBHOOK_SECRET,
         jiff::Timestamp::now().as_second(),
-        event.as_bytes(),
+        succeeded.as_bytes(),
     );
-    let delivery = Event::load("post-payment-webhook")
-        .raw_body(&event)
-        .header("payment-signature", Some(&signature));
+    let delivery = Event::load("post-stripe-webhook")
+        .raw_body(&succeeded)
+        .header("stripe-signature", Some(&signature));
     let (status, ack) = call(webhook, delivery.clone());
     assert_eq!(
         (status, &ack["outcome"]),
@@ -166,7 +201,7 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
         (200, &json!("replayed")),
         "{replay}"
     );
-    let forged = Event::load("post-payment-webhook").raw_body(&event);
+    let forged = Event::load("post-stripe-webhook").raw_body(&succeeded);
     let (status, problem) = call(webhook, forged);
     assert_eq!(
         (status, &problem["code"]),
@@ -174,9 +209,52 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
         "{problem}"
     );
 
+    // Refunded: the instruction reaches the dispatcher as a real stream record, twice (a
+    // redelivery), and Stripe makes one refund.
+    let (status, refunded) = call(
+        refund,
+        Event::load("post-refund")
+            .caller(&fan)
+            .path_param("purchase_id", str_field(&first, "purchase_id")),
+    );
+    assert_eq!(status, 200, "{refunded}");
+    let instruction = stream.next_matching(|record| {
+        record["eventName"] == "INSERT"
+            && record["dynamodb"]["NewImage"]["item_type"]["S"] == "refund"
+    });
+    for _ in 0..2 {
+        let answer = dispatch.invoke(&json!({"Records": [instruction]}));
+        assert_eq!(answer, json!({"batchItemFailures": []}));
+    }
+    let intent_id = str_field(&first["payment"], "payment_intent_id");
+    let refunds = stripe.refunds_of(intent_id);
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(
+        refunds[0]["amount"],
+        stripe.payment_intent(intent_id)["amount"]
+    );
+
+    // A second purchase, gifted from, and its refund window's marker expiring: refund-expiry
+    // reads the real REMOVE record (with the TTL principal, as DynamoDB's TTL deletes carry).
+    let (second, succeeded) = buy("coins_350");
+    let signature = signature_header(
+        WEBHOOK_SECRET,
+        jiff::Timestamp::now().as_second(),
+        succeeded.as_bytes(),
+    );
+    let (status, ack) = call(
+        webhook,
+        Event::load("post-stripe-webhook")
+            .raw_body(&succeeded)
+            .header("stripe-signature", Some(&signature)),
+    );
+    assert_eq!(
+        (status, &ack["outcome"]),
+        (200, &json!("credited")),
+        "{ack}"
+    );
     let (status, enrolled) = call(creators, Event::load("post-creator").caller(&creator));
     assert_eq!(status, 201, "{enrolled}");
-
     let (status, sent) = call(
         gift,
         Event::load("post-gift")
@@ -188,14 +266,25 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
             ),
     );
     assert_eq!(status, 201, "{sent}");
-    assert_eq!(sent["coins_spent"], 5);
-    assert_eq!(u64_field(&sent, "balance"), 700 - 5);
-
+    let total = u64_field(&second, "total_coins");
+    assert_eq!(u64_field(&sent, "balance"), total - 5);
     let (status, view) = call(wallet, Event::load("get-wallet").caller(&fan));
     assert_eq!(status, 200, "{view}");
-    assert_eq!(view["balance"], 695);
-    assert_eq!(view["lots"][0]["purchase_id"], bought["purchase_id"]);
-    assert_eq!(view["lots"][0]["remaining"], 695);
+    assert_eq!(view["lots"][0]["purchase_id"], second["purchase_id"]);
+    assert_eq!(view["lots"][0]["remaining"], total - 5);
+
+    stream.delete_marker(&fan.sub, str_field(&second, "purchase_id"));
+    let mut removal = stream.next_matching(|record| record["eventName"] == "REMOVE");
+    removal["userIdentity"] = json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"});
+    let answer = expiry.invoke(&json!({"Records": [removal]}));
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    // Not due yet (the window runs 14 more days): the lot stays open.
+    let (_, view) = call(wallet, Event::load("get-wallet").caller(&fan));
+    assert_eq!(
+        view["lots"][0]["purchase_id"], second["purchase_id"],
+        "{view}"
+    );
+    assert!(expiry.log().contains("lot not due yet"), "{}", expiry.log());
 
     // An error crosses the runtime interface as problem+json too.
     let (status, problem) = call(
@@ -210,4 +299,73 @@ fn a_fan_buys_and_gifts_through_the_lambda_runtime_interface_on_dynamodb() {
         (422, &json!("self_gift")),
         "{problem}"
     );
+}
+
+/// The table's stream, read with DynamoDB Local's Streams API, as Lambda's records.
+struct Stream {
+    runtime: tokio::runtime::Runtime,
+    feed: Feed,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Stream {
+    /// The stream of the table in `env`, from now on.
+    fn open(env: &[(&'static str, String)]) -> Stream {
+        let value = |name: &str| {
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.clone())
+                .expect("set by table_env")
+        };
+        let table = value("TABLE_NAME");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime");
+        let (feed, client) = runtime.block_on(async {
+            let aws = coins_ledger::dynamo::local_config(&value("AWS_ENDPOINT_URL_DYNAMODB")).await;
+            let feed = DynamoFeed::open(&aws, &table)
+                .await
+                .unwrap_or_else(|error| panic!("the stream of {table}: {error}"));
+            (Feed::Dynamo(feed), aws_sdk_dynamodb::Client::new(&aws))
+        });
+        Stream {
+            runtime,
+            feed,
+            client,
+            table,
+        }
+    }
+
+    /// The next record `wanted` picks, skipping the others.
+    #[track_caller]
+    fn next_matching(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..300 {
+            let records = self
+                .runtime
+                .block_on(self.feed.next())
+                .unwrap_or_else(|error| panic!("reading the stream: {error}"));
+            if let Some(record) = records.into_iter().find(|record| wanted(record)) {
+                return record;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("no such record on the stream within 15 s");
+    }
+
+    /// Deletes the refund-window marker of `purchase`, as DynamoDB's TTL would.
+    fn delete_marker(&self, user: &str, purchase: &str) {
+        let key = |value: String| aws_sdk_dynamodb::types::AttributeValue::S(value);
+        self.runtime
+            .block_on(
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", key(format!("USER#{user}")))
+                    .key("sk", key(format!("LOTEXP#{purchase}")))
+                    .send(),
+            )
+            .expect("deleting the marker");
+    }
 }

@@ -40,9 +40,7 @@ fn packages<S: Store>(
         })?
         .parse()
         .map_err(ApiError::invalid)?;
-    let list = deps
-        .price_book()
-        .package_list(claims.billing_country, channel)?;
+    let list = deps.price_book().package_list(claims.location(), channel)?;
     response::ok(&list)
 }
 
@@ -124,6 +122,7 @@ mod tests {
         let (deps, _) = memory_deps(T0);
         let event = fixture("get-packages")
             .claim("billing_country", Some("US"))
+            .claim("billing_region", Some("US-IL"))
             .claim("zoneinfo", Some("America/Chicago"));
         let (_, body) = read(&handle(&deps, event.request()).await);
         assert_eq!(

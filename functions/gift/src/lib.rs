@@ -156,7 +156,7 @@ mod tests {
         funded(&deps).await;
         let alice = UserId::new("alice").unwrap();
         deps.ledger
-            .set_daily_limit(&alice, Some(4), deps.now())
+            .set_daily_limit(&alice, &zone("Asia/Tokyo"), Some(4), deps.now())
             .await
             .unwrap();
         assert_problem(

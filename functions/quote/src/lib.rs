@@ -86,9 +86,10 @@ async fn create_quote<S: Store>(deps: &Deps<S>, req: &Request) -> Result<Respons
     let ask = QuoteAsk::try_from(json_body::<QuoteRequest>(req)?)?;
     let now = deps.now();
     claims.check_age(now)?;
+    deps.ledger.refuse_if_restricted(&claims.user_id).await?;
     let priced = deps
         .price_book()
-        .quote(claims.billing_country, ask.channel, ask.item)?;
+        .quote(claims.location(), ask.channel, ask.item)?;
     let stored = Quote::new(priced, &claims.user_id, now);
     deps.ledger.save_quote(&stored).await?;
     let priced = &stored.priced;

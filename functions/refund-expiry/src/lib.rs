@@ -19,6 +19,10 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 
+/// The event source mapping's filter: TTL removals of lot markers only (the template's
+/// `FilterCriteria` must say the same; the local server applies this one).
+pub const STREAM_FILTER: &str = r#"{"eventName": ["REMOVE"], "userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]}, "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "LOTEXP#"}]}}}}"#;
+
 /// Lots one sweep closes at most; the function's 120 s timeout leaves room for this many.
 pub const SWEEP_MAX_LOTS: u32 = 5_000;
 

@@ -2,14 +2,17 @@
 //! window (14 days from the day after purchase, in their zone), or by an admin outside it for a
 //! `defective` or `legal` reason. Never for spent coins: those must come back first.
 //!
-//! The coins are reversed and a refund instruction for the payment provider is recorded in the
-//! same write (the ledger's outbox), so money and coins never diverge.
+//! The coins are reversed and a refund instruction for Stripe is recorded in the same write (the
+//! ledger's outbox), so money and coins never diverge; `refund-dispatch` sends it. An optional
+//! `Idempotency-Key` makes a retried request return the first answer. Admin refunds record the
+//! admin's `sub`.
 
 use coins_http::{
-    ApiError, Claims, Problem, Route, json_body, path_param, resolve, response, serve,
+    ApiError, Claims, IdempotencyKey, Problem, Route, body::IDEMPOTENCY_KEY, json_body, path_param,
+    resolve, response, serve,
 };
 use coins_ids::PurchaseId;
-use coins_ledger::{RefundBy, Store};
+use coins_ledger::{Amount, RefundBy, RefundStatus, Store};
 use coins_rules::AdminOverride;
 use coins_runtime::Deps;
 use lambda_http::{Body, Request, Response};
@@ -46,13 +49,15 @@ fn admin(claims: &Claims, req: &Request) -> Result<RefundBy, ApiError> {
     claims.require_admin()?;
     let body: AdminRefundBody = json_body(req)?;
     tracing::info!(admin = %claims.user_id, reason = ?body.reason, "admin refund requested");
-    Ok(RefundBy::Admin(body.reason))
+    Ok(RefundBy::Admin {
+        admin: claims.user_id.clone(),
+        reason: body.reason,
+    })
 }
 
 #[derive(Serialize)]
-struct Amount<'a> {
-    currency: &'a str,
-    gross: String,
+struct RefundState {
+    status: RefundStatus,
 }
 
 #[derive(Serialize)]
@@ -60,7 +65,8 @@ struct RefundBody<'a> {
     purchase_id: &'a str,
     status: &'a str,
     coins_reversed: u64,
-    amount: Amount<'a>,
+    amount: Amount,
+    refund: RefundState,
 }
 
 async fn refund<S: Store>(
@@ -71,18 +77,24 @@ async fn refund<S: Store>(
     // An id that cannot exist is simply not found.
     let purchase_id = PurchaseId::new(path_param(req, "purchase_id")?)
         .map_err(|_| ApiError::new(Problem::NotFound, "no such purchase"))?;
+    // Optional here: given, it must be valid.
+    let key = if req.headers().contains_key(IDEMPOTENCY_KEY) {
+        Some(IdempotencyKey::from_request(req)?.into_ledger()?)
+    } else {
+        None
+    };
     let receipt = deps
         .ledger
-        .refund_purchase(&by, &purchase_id, deps.now())
+        .refund_purchase(&by, &purchase_id, deps.now(), key.as_ref())
         .await?;
-    tracing::info!(purchase_id = %receipt.purchase_id, coins = receipt.coins_reversed, "purchase refunded");
+    tracing::info!(purchase_id = %receipt.purchase_id, refund_id = %receipt.refund_id, coins = receipt.coins_reversed, "purchase refunded");
     response::ok(&RefundBody {
         purchase_id: receipt.purchase_id.as_str(),
         status: receipt.status.as_str(),
         coins_reversed: receipt.coins_reversed,
-        amount: Amount {
-            currency: receipt.amount.currency().code(),
-            gross: receipt.amount.to_string(),
+        amount: receipt.amount.into(),
+        refund: RefundState {
+            status: receipt.refund_status,
         },
     })
 }

@@ -1,9 +1,13 @@
-//! `wallet`: the caller's own balance, history and daily gifting limit.
+//! `wallet`: the caller's own balance (and debt), history and daily gifting limit; and the admin's
+//! lifting of a restriction.
 //!
-//! The wallet is always the caller's (`sub`): no route takes a user id, so no one can read or
-//! change another user's wallet by naming it.
+//! The wallet is always the caller's (`sub`): only the admin route takes a user id, so no one
+//! else can read or change another user's wallet by naming it.
 
-use coins_http::{ApiError, Claims, Route, body, json_body, query_param, resolve, response, serve};
+use coins_http::{
+    ApiError, Claims, Problem, Route, body, json_body, page, path_param, resolve, response, serve,
+};
+use coins_ids::UserId;
 use coins_ledger::{DEFAULT_PAGE, MAX_PAGE, Store};
 use coins_rules::limits::DailyLimit;
 use coins_runtime::Deps;
@@ -17,7 +21,9 @@ pub const WALLET: Route = Route::get("/v1/wallet");
 pub const TRANSACTIONS: Route = Route::get("/v1/wallet/transactions");
 /// `PUT /v1/wallet/limits`.
 pub const LIMITS: Route = Route::put("/v1/wallet/limits");
-pub const ROUTES: &[Route] = &[WALLET, TRANSACTIONS, LIMITS];
+/// `PUT /v1/admin/users/{user_id}/restriction` (scope `coins:admin`).
+pub const RESTRICTION: Route = Route::put("/v1/admin/users/{user_id}/restriction");
+pub const ROUTES: &[Route] = &[WALLET, TRANSACTIONS, LIMITS, RESTRICTION];
 
 pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
     serve(req, |req| async move {
@@ -27,6 +33,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
             WALLET => wallet(deps, &claims).await,
             TRANSACTIONS => transactions(deps, &claims, &req).await,
             LIMITS => set_limit(deps, &claims, &req).await,
+            RESTRICTION => set_restriction(deps, &claims, &req).await,
             _ => Err(ApiError::method_not_allowed()),
         }
     })
@@ -46,22 +53,12 @@ async fn transactions<S: Store>(
     claims: &Claims,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let limit = match query_param(req, "limit")? {
-        None => DEFAULT_PAGE,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|limit| (1..=MAX_PAGE).contains(limit))
-            .ok_or_else(|| {
-                ApiError::invalid(format!("limit must be a whole number from 1 to {MAX_PAGE}"))
-            })?,
-    };
-    let cursor = query_param(req, "cursor")?.filter(|cursor| !cursor.is_empty());
-    let page = deps
+    let (limit, cursor) = page(req, DEFAULT_PAGE, MAX_PAGE)?;
+    let transactions = deps
         .ledger
         .transactions(&claims.user_id, limit, cursor.as_deref())
         .await?;
-    response::ok(&page)
+    response::ok(&transactions)
 }
 
 #[derive(Deserialize)]
@@ -112,9 +109,42 @@ async fn set_limit<S: Store>(
     let now = deps.now();
     let limit = deps
         .ledger
-        .set_daily_limit(&claims.user_id, requested, now)
+        .set_daily_limit(&claims.user_id, &claims.zone, requested, now)
         .await?;
     response::ok(&LimitBody::at(limit, now))
+}
+
+#[derive(Deserialize)]
+struct RestrictionRequest {
+    restricted: bool,
+}
+
+#[derive(Serialize)]
+struct RestrictionBody<'a> {
+    user_id: &'a str,
+    restricted: bool,
+}
+
+/// An admin restricts a user or lifts it (a restriction follows repeated reversals). The
+/// scope is checked here too: a function must not rely on a route setting someone could change.
+async fn set_restriction<S: Store>(
+    deps: &Deps<S>,
+    claims: &Claims,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    claims.require_admin()?;
+    let user = UserId::new(path_param(req, "user_id")?)
+        .map_err(|_| ApiError::new(Problem::NotFound, "no such user"))?;
+    let request: RestrictionRequest = json_body(req)?;
+    let wallet = deps
+        .ledger
+        .set_restriction(&user, request.restricted, deps.now())
+        .await?;
+    tracing::info!(admin = %claims.user_id, user = %user, restricted = wallet.restricted, "restriction set");
+    response::ok(&RestrictionBody {
+        user_id: user.as_str(),
+        restricted: wallet.restricted,
+    })
 }
 
 #[cfg(test)]
@@ -135,7 +165,7 @@ mod tests {
         assert_eq!(status, 200);
         assert_eq!(
             body,
-            json!({"user_id": "alice", "balance": 0, "lots": [], "daily_limit": null})
+            json!({"user_id": "alice", "balance": 0, "debt": 0, "restricted": false, "lots": [], "daily_limit": null})
         );
     }
 
@@ -265,5 +295,22 @@ mod tests {
                 "unauthenticated",
             );
         }
+    }
+
+    #[tokio::test]
+    async fn only_an_admin_lifts_a_restriction_and_only_of_a_known_user() {
+        let (deps, _) = memory_deps(T0);
+        buy_package(&deps, "bob", "JP", "Asia/Tokyo", "coins_70").await;
+        let lift = fixture("put-admin-restriction");
+        let (status, body) = read(&handle(&deps, lift.clone().request()).await);
+        assert_eq!(
+            (status, body["restricted"].as_bool()),
+            (200, Some(false)),
+            "{body}"
+        );
+        let not_admin = lift.clone().claim("scope", Some("openid"));
+        assert_problem(&handle(&deps, not_admin.request()).await, 403, "forbidden");
+        let nobody = lift.path_param("user_id", "nobody");
+        assert_problem(&handle(&deps, nobody.request()).await, 404, "not_found");
     }
 }

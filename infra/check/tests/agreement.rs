@@ -1,7 +1,8 @@
 //! The deployment agrees with the contract: the SAM template routes exactly the OpenAPI
 //! document's operations with the same authorization, deploys the ledger's table definition, and
-//! keeps the properties the design relies on (one binary per function, least privilege, the
-//! webhook secret out of the environment, partial batch failures on the stream).
+//! keeps the properties the design relies on (one binary per function, least privilege, Stripe's
+//! secrets out of the environment, partial batch failures and dead letters on the stream, the
+//! stream filters the functions were written for).
 
 use std::collections::BTreeSet;
 
@@ -71,31 +72,32 @@ fn template_routes_are_exactly_the_openapi_operations_with_the_same_authorizatio
         "template and OpenAPI disagree:\n{}",
         differences.join("\n")
     );
-    assert_eq!(deployed.len(), 13, "the API has 13 routes");
+    assert_eq!(deployed.len(), 16, "the API has 16 routes");
 }
 
 #[test]
-fn only_the_webhook_is_public_and_only_the_admin_refund_needs_the_admin_scope() {
+fn only_the_webhook_is_public_and_only_the_admin_routes_need_the_admin_scope() {
     let deployed = template_routes(&template()).expect("template routes");
     let public: Vec<_> = deployed
         .iter()
         .filter(|(_, a)| **a == Access::Public)
         .map(|(r, _)| r.1.as_str())
         .collect();
-    assert_eq!(public, ["/v1/webhooks/payments"]);
+    assert_eq!(public, ["/v1/webhooks/stripe"]);
     let admin: Vec<_> = deployed
         .iter()
         .filter(|(_, a)| matches!(a, Access::Jwt { scopes } if !scopes.is_empty()))
         .map(|(r, a)| (r.1.as_str(), a.clone()))
         .collect();
+    let scoped = Access::Jwt {
+        scopes: vec!["coins:admin".to_owned()],
+    };
     assert_eq!(
         admin,
-        [(
-            "/v1/admin/purchases/{purchase_id}/refund",
-            Access::Jwt {
-                scopes: vec!["coins:admin".to_owned()]
-            }
-        )]
+        [
+            ("/v1/admin/purchases/{purchase_id}/refund", scoped.clone()),
+            ("/v1/admin/users/{user_id}/restriction", scoped),
+        ]
     );
 }
 
@@ -238,7 +240,7 @@ fn each_function_has_its_own_role_and_none_may_scan_or_delete_tables() {
 }
 
 #[test]
-fn catalog_cannot_touch_the_table_and_only_refund_expiry_reads_the_open_lots_index() {
+fn catalog_cannot_touch_the_table_and_each_index_is_read_by_its_one_function() {
     let template = template();
     for binary in function_names() {
         let function = function_by_binary(&template, &binary);
@@ -248,24 +250,28 @@ fn catalog_cannot_touch_the_table_and_only_refund_expiry_reads_the_open_lots_ind
             .flat_map(|s| actions(s))
             .filter(|a| a.starts_with("dynamodb:"))
             .collect();
-        let index_statements = statements
-            .iter()
-            .filter(|s| {
-                s.get("Resource")
-                    .is_some_and(|r| r.to_string().contains("/index/gsi1"))
+        let indexes: Vec<&str> = ["gsi1", "gsi2"]
+            .into_iter()
+            .filter(|index| {
+                statements.iter().any(|s| {
+                    s.get("Resource")
+                        .is_some_and(|r| r.to_string().contains(&format!("/index/{index}")))
+                })
             })
-            .count();
+            .collect();
         if binary == "catalog" {
             assert!(
                 dynamodb_actions.is_empty(),
                 "catalog may {dynamodb_actions:?}"
             );
         }
-        if binary == "refund-expiry" {
-            assert_eq!(index_statements, 1);
-        } else {
-            assert_eq!(index_statements, 0, "{binary} may read gsi1");
-        }
+        // gsi1: open lots by deadline (the sweep); gsi2: a user's purchases.
+        let expected: &[&str] = match binary.as_str() {
+            "refund-expiry" => &["gsi1"],
+            "purchase" => &["gsi2"],
+            _ => &[],
+        };
+        assert_eq!(indexes, expected, "{binary}'s indexes");
     }
 }
 
@@ -273,11 +279,14 @@ fn catalog_cannot_touch_the_table_and_only_refund_expiry_reads_the_open_lots_ind
 fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
     // From the ledger's DynamoDB adapter: reads are GetItem and Query; a transaction is
     // authorized by what it contains (conditional Put and Delete, ADD as UpdateItem).
-    let expected: [(&str, &[&str]); 9] = [
+    let expected: [(&str, &[&str]); 10] = [
         ("catalog", &[]),
         ("quote", &["GetItem", "PutItem"]),
-        ("purchase", &["GetItem", "PutItem"]),
-        ("payment-webhook", &["GetItem", "PutItem", "Query"]),
+        ("purchase", &["GetItem", "PutItem", "Query"]),
+        (
+            "stripe-webhook",
+            &["DeleteItem", "GetItem", "PutItem", "Query"],
+        ),
         ("wallet", &["GetItem", "PutItem", "Query"]),
         ("creators", &["GetItem", "PutItem", "Query"]),
         (
@@ -285,6 +294,17 @@ fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
             &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"],
         ),
         ("refund", &["DeleteItem", "GetItem", "PutItem", "Query"]),
+        (
+            "refund-dispatch",
+            &[
+                "DescribeStream",
+                "GetItem",
+                "GetRecords",
+                "GetShardIterator",
+                "ListStreams",
+                "PutItem",
+            ],
+        ),
         (
             "refund-expiry",
             &[
@@ -316,69 +336,235 @@ fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
 }
 
 #[test]
-fn the_webhook_secret_is_read_from_secrets_manager_and_never_held_in_the_environment() {
+fn stripe_secrets_are_read_from_secrets_manager_and_never_held_in_the_environment() {
     let template = template();
     let text = template.to_string();
-    assert!(
-        !text.contains("\"PAYMENT_WEBHOOK_SECRET\""),
-        "the plain secret variable is for local runs only"
-    );
-
-    let webhook = function_by_binary(&template, "payment-webhook");
-    let secret_ref = webhook
-        .pointer("/Properties/Environment/Variables/PAYMENT_WEBHOOK_SECRET_ARN/Ref")
-        .and_then(Json::as_str)
-        .expect("PAYMENT_WEBHOOK_SECRET_ARN is a Ref to the secret");
-    assert_eq!(
-        template["Resources"][secret_ref]["Type"],
-        json!("AWS::SecretsManager::Secret")
-    );
-
+    for plain in ["\"STRIPE_WEBHOOK_SECRET\"", "\"STRIPE_SECRET_KEY\""] {
+        assert!(
+            !text.contains(plain),
+            "{plain}: the plain variables are for local runs only"
+        );
+    }
+    // Which function reads which secret, by the variable naming its ARN.
+    let readers: [(&str, &[&str]); 3] = [
+        ("purchase", &["STRIPE_SECRET_KEY_ARN"]),
+        (
+            "stripe-webhook",
+            &["STRIPE_SECRET_KEY_ARN", "STRIPE_WEBHOOK_SECRET_ARN"],
+        ),
+        ("refund-dispatch", &["STRIPE_SECRET_KEY_ARN"]),
+    ];
     for binary in function_names() {
         let function = function_by_binary(&template, &binary);
-        let reads_secret = role_statements(&template, function)
+        let variables = readers
             .iter()
-            .any(|s| actions(s).contains(&"secretsmanager:GetSecretValue"));
+            .find(|(reader, _)| *reader == binary)
+            .map_or(&[][..], |(_, variables)| *variables);
+        let mut secrets = BTreeSet::new();
+        for variable in variables {
+            let secret = function
+                .pointer(&format!("/Properties/Environment/Variables/{variable}/Ref"))
+                .and_then(Json::as_str)
+                .unwrap_or_else(|| panic!("{binary}: {variable} is a Ref to a secret"));
+            assert_eq!(
+                template["Resources"][secret]["Type"],
+                json!("AWS::SecretsManager::Secret")
+            );
+            secrets.insert(secret.to_owned());
+        }
+        let granted: BTreeSet<String> = role_statements(&template, function)
+            .iter()
+            .filter(|s| actions(s).contains(&"secretsmanager:GetSecretValue"))
+            .flat_map(|s| match &s["Resource"] {
+                Json::Array(resources) => resources.clone(),
+                resource => vec![resource.clone()],
+            })
+            .map(|resource| resource["Ref"].as_str().unwrap_or("not a Ref").to_owned())
+            .collect();
+        assert_eq!(granted, secrets, "{binary} may read exactly its secrets");
+    }
+}
+
+/// Every function fed by the table's stream: its event's properties.
+fn stream_consumers(template: &Json) -> Vec<(String, &Json)> {
+    function_names()
+        .into_iter()
+        .filter_map(|binary| {
+            let function = function_by_binary(template, &binary);
+            let events = function.pointer("/Properties/Events")?.as_object()?;
+            let stream = events.values().find(|e| e["Type"] == json!("DynamoDB"))?;
+            Some((binary, &stream["Properties"]))
+        })
+        .collect()
+}
+
+#[test]
+fn every_stream_consumer_reports_partial_batch_failures_and_dead_letters_what_it_gives_up_on() {
+    let template = template();
+    let consumers = stream_consumers(&template);
+    let names: Vec<&str> = consumers.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["refund-dispatch", "refund-expiry"]);
+    for (binary, properties) in consumers {
         assert_eq!(
-            reads_secret,
-            binary == "payment-webhook",
-            "{binary} reading the secret"
+            properties["FunctionResponseTypes"],
+            json!(["ReportBatchItemFailures"]),
+            "{binary}"
+        );
+        assert_eq!(properties["BisectBatchOnFunctionError"], json!(true));
+        assert!(
+            properties["MaximumRetryAttempts"]
+                .as_u64()
+                .is_some_and(|n| n > 0),
+            "{binary}"
+        );
+        let dead_letters = properties
+            .pointer("/DestinationConfig/OnFailure/Destination/Fn::GetAtt/0")
+            .and_then(Json::as_str)
+            .unwrap_or_else(|| panic!("{binary}: an on-failure destination"));
+        assert_eq!(
+            template["Resources"][dead_letters]["Type"],
+            json!("AWS::SQS::Queue")
+        );
+        let alarmed = resources_of_type(&template, "AWS::CloudWatch::Alarm")
+            .expect("alarms")
+            .into_iter()
+            .any(|(_, alarm)| {
+                alarm.pointer("/Properties/Dimensions/0/Value/Fn::GetAtt/0")
+                    == Some(&json!(dead_letters))
+            });
+        assert!(alarmed, "{binary}: no alarm on {dead_letters}");
+    }
+}
+
+/// The template's filter of `binary`'s stream event, parsed.
+fn template_filter(template: &Json, binary: &str) -> Json {
+    let (_, properties) = stream_consumers(template)
+        .into_iter()
+        .find(|(name, _)| name == binary)
+        .expect("a stream consumer");
+    let filters = properties
+        .pointer("/FilterCriteria/Filters")
+        .and_then(Json::as_array)
+        .expect("filter criteria");
+    assert_eq!(filters.len(), 1, "{binary}: one filter");
+    let pattern = filters[0]["Pattern"].as_str().expect("a pattern string");
+    serde_json::from_str(pattern).expect("the pattern is JSON")
+}
+
+#[test]
+fn the_templates_stream_filters_are_the_ones_the_functions_and_the_local_server_use() {
+    let template = template();
+    for (function, filter) in local_server::streams::consumers() {
+        assert_eq!(
+            template_filter(&template, function.name()),
+            filter,
+            "{}: template and code disagree",
+            function.name()
+        );
+    }
+}
+
+/// A stream record of `event_name` on the item `pk`/`sk` of `item_type`, by `principal`.
+fn record(event_name: &str, sk: &str, item_type: &str, principal: Option<&str>) -> Json {
+    let image = json!({"pk": {"S": "USER#alice"}, "sk": {"S": sk}, "item_type": {"S": item_type}});
+    let mut record = json!({
+        "eventName": event_name,
+        "dynamodb": {"Keys": {"pk": image["pk"], "sk": image["sk"]}},
+    });
+    let side = if event_name == "REMOVE" {
+        "OldImage"
+    } else {
+        "NewImage"
+    };
+    record["dynamodb"][side] = image;
+    if let Some(principal) = principal {
+        record["userIdentity"] = json!({"type": "Service", "principalId": principal});
+    }
+    record
+}
+
+#[test]
+fn the_templates_stream_filters_pass_exactly_the_records_their_functions_handle() {
+    let template = template();
+    let ttl = Some("dynamodb.amazonaws.com");
+    let expiry = template_filter(&template, "refund-expiry");
+    let fixture = coins_testkit::stream_event("ttl-remove");
+    assert!(local_server::filter::matches(
+        &expiry,
+        &fixture["Records"][0]
+    ));
+    for (why, sample, passes) in [
+        (
+            "a TTL removal of a lot marker",
+            record("REMOVE", "LOTEXP#pur_1", "lot_marker", ttl),
+            true,
+        ),
+        (
+            "a user's delete of a lot marker",
+            record("REMOVE", "LOTEXP#pur_1", "lot_marker", None),
+            false,
+        ),
+        (
+            "a TTL removal of another item",
+            record("REMOVE", "QUOTE#q_1", "quote", ttl),
+            false,
+        ),
+        (
+            "an insert of a lot marker",
+            record("INSERT", "LOTEXP#pur_1", "lot_marker", None),
+            false,
+        ),
+        (
+            "a change of a lot marker",
+            record("MODIFY", "LOTEXP#pur_1", "lot_marker", None),
+            false,
+        ),
+    ] {
+        assert_eq!(
+            local_server::filter::matches(&expiry, &sample),
+            passes,
+            "refund-expiry: {why}"
+        );
+    }
+    let dispatch = template_filter(&template, "refund-dispatch");
+    for (why, sample, passes) in [
+        (
+            "a new refund instruction",
+            record("INSERT", "REFUND#rfd_1", "refund", None),
+            true,
+        ),
+        (
+            "an instruction claimed or finished",
+            record("MODIFY", "REFUND#rfd_1", "refund", None),
+            false,
+        ),
+        (
+            "a new purchase",
+            record("INSERT", "PURCHASE#pur_1", "purchase", None),
+            false,
+        ),
+        (
+            "a TTL removal",
+            record("REMOVE", "REFUND#rfd_1", "refund", ttl),
+            false,
+        ),
+    ] {
+        assert_eq!(
+            local_server::filter::matches(&dispatch, &sample),
+            passes,
+            "refund-dispatch: {why}"
         );
     }
 }
 
 #[test]
-fn refund_expiry_reports_partial_batch_failures_and_dead_letters_what_it_gives_up_on() {
+fn refund_expiry_also_sweeps_on_a_schedule() {
     let template = template();
     let function = function_by_binary(&template, "refund-expiry");
-    let events = function
+    let schedule = function
         .pointer("/Properties/Events")
         .and_then(Json::as_object)
-        .expect("events");
-    let stream = events
-        .values()
-        .find(|e| e["Type"] == json!("DynamoDB"))
-        .expect("a stream event");
-    let properties = &stream["Properties"];
-    assert_eq!(
-        properties["FunctionResponseTypes"],
-        json!(["ReportBatchItemFailures"])
-    );
-    assert_eq!(properties["BisectBatchOnFunctionError"], json!(true));
-    assert!(
-        properties["MaximumRetryAttempts"]
-            .as_u64()
-            .is_some_and(|n| n > 0)
-    );
-    let dead_letters = properties
-        .pointer("/DestinationConfig/OnFailure/Destination/Fn::GetAtt/0")
-        .expect("on-failure destination");
-    assert_eq!(
-        template["Resources"][dead_letters.as_str().expect("id")]["Type"],
-        json!("AWS::SQS::Queue")
-    );
-
-    let schedule = events
+        .expect("events")
         .values()
         .find(|e| e["Type"] == json!("Schedule"))
         .expect("a schedule");

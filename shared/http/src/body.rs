@@ -121,6 +121,23 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError
     }
 }
 
+/// A page of a list: `?limit=` (1 to `max`, `default` when absent) and `?cursor=` (opaque, the
+/// previous page's `next_cursor`; absent or empty is the first page).
+pub fn page(req: &Request, default: u32, max: u32) -> Result<(u32, Option<String>), ApiError> {
+    let limit = match query_param(req, "limit")? {
+        None => default,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|limit| (1..=max).contains(limit))
+            .ok_or_else(|| {
+                ApiError::invalid(format!("limit must be a whole number from 1 to {max}"))
+            })?,
+    };
+    let cursor = query_param(req, "cursor")?.filter(|cursor| !cursor.is_empty());
+    Ok((limit, cursor))
+}
+
 /// A path parameter of the route template (API Gateway's `pathParameters`).
 pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
     req.path_parameters()

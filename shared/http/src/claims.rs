@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use coins_ids::UserId;
 use coins_rules::age::check_age;
-use coins_rules::{AgeOk, BillingCountry, BillingRegion, Zone};
+use coins_rules::{AgeOk, BillingCountry, BillingLocation, BillingRegion, Zone};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use lambda_http::request::RequestContext;
@@ -92,6 +92,10 @@ impl Claims {
             )
         })?;
         let billing_region = match claims.get("billing_region").map(|v| v.trim()) {
+            // Where rules differ by region (age, sales tax), the region decides them.
+            None | Some("") if billing_country.region_required() => {
+                return Err(ClaimsError::Missing("billing_region"));
+            }
             None | Some("") => None,
             Some(region) => match region.parse::<BillingRegion>() {
                 Ok(region) if region.country() == billing_country => Some(region),
@@ -119,6 +123,12 @@ impl Claims {
             zone,
             scopes,
         })
+    }
+
+    /// Where the caller is billed: their country, and their region where it has one.
+    pub fn location(&self) -> BillingLocation {
+        BillingLocation::new(self.billing_country, self.billing_region)
+            .expect("the region was checked to be within the country")
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
@@ -248,6 +258,11 @@ mod tests {
             with(tokyo_adult(), "billing_country", "US"),
             "zoneinfo",
             "America/Chicago",
+        );
+        assert_eq!(
+            Claims::from_map(&us),
+            Err(ClaimsError::Missing("billing_region")),
+            "rules differ by state: the region is required"
         );
         let alabama = Claims::from_map(&with(us.clone(), "billing_region", "US-AL")).unwrap();
         assert_eq!(alabama.billing_region.unwrap().as_str(), "US-AL");

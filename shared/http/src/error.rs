@@ -38,11 +38,15 @@ pub enum Problem {
     /// Authenticated, but not allowed (an admin route without `coins:admin`, a country we do not
     /// sell in).
     Forbidden,
+    /// Restricted after repeated payment reversals: no quotes or purchases.
+    AccountRestricted,
     /// No such route or resource (or not the caller's).
     NotFound,
     /// The path exists, the method does not.
     MethodNotAllowed,
     InsufficientCoins,
+    /// The caller owes coins after a reversal: no gifts until a purchase repays them.
+    CoinDebt,
     /// Some of the purchase's coins are spent, so it is not refundable.
     CoinsAlreadySpent,
     RefundWindowClosed,
@@ -85,6 +89,9 @@ impl Problem {
             Problem::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated"),
             Problem::AgeRestricted => (S::FORBIDDEN, "age_restricted", "Age restricted"),
             Problem::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            Problem::AccountRestricted => {
+                (S::FORBIDDEN, "account_restricted", "Account restricted")
+            }
             Problem::NotFound => (S::NOT_FOUND, "not_found", "Not found"),
             Problem::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,
@@ -92,6 +99,7 @@ impl Problem {
                 "Method not allowed",
             ),
             Problem::InsufficientCoins => (S::CONFLICT, "insufficient_coins", "Insufficient coins"),
+            Problem::CoinDebt => (S::CONFLICT, "coin_debt", "Coin debt"),
             Problem::CoinsAlreadySpent => {
                 (S::CONFLICT, "coins_already_spent", "Coins already spent")
             }
@@ -289,6 +297,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::SelfGift => Problem::SelfGift,
             LedgerError::RecipientNotCreator => Problem::RecipientNotCreator,
             LedgerError::SpendingLimitReached(_) => Problem::SpendingLimitReached,
+            LedgerError::CoinDebt { .. } => Problem::CoinDebt,
+            LedgerError::AccountRestricted => Problem::AccountRestricted,
             LedgerError::AlreadyRefunded => Problem::AlreadyRefunded,
             LedgerError::CoinsAlreadySpent => Problem::CoinsAlreadySpent,
             LedgerError::RefundWindowClosed { .. } => Problem::RefundWindowClosed,
@@ -474,6 +484,8 @@ mod tests {
             (Problem::Unauthenticated, 401, "unauthenticated"),
             (Problem::AgeRestricted, 403, "age_restricted"),
             (Problem::Forbidden, 403, "forbidden"),
+            (Problem::AccountRestricted, 403, "account_restricted"),
+            (Problem::CoinDebt, 409, "coin_debt"),
             (Problem::NotFound, 404, "not_found"),
             (Problem::InsufficientCoins, 409, "insufficient_coins"),
             (Problem::CoinsAlreadySpent, 409, "coins_already_spent"),

@@ -13,7 +13,7 @@ pub mod routing;
 pub mod telemetry;
 pub mod webhook;
 
-pub use body::{IdempotencyKey, json_body, path_param, query_param};
+pub use body::{IdempotencyKey, json_body, page, path_param, query_param};
 pub use claims::Claims;
 pub use error::{ApiError, Problem};
 pub use routing::{Route, resolve};

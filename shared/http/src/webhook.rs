@@ -1,9 +1,9 @@
-//! The payment provider's webhook signature: `Payment-Signature: t=<unix s>,v1=<hex HMAC-SHA256>`.
+//! Stripe's webhook signature: `Stripe-Signature: t=<unix s>,v1=<hex HMAC-SHA256>`.
 //!
-//! The MAC is over `"<t>.<raw body>"` with the shared secret, so neither the body nor the time can
-//! be changed without the secret. The time must be within [`TOLERANCE`] of our clock both ways,
-//! which bounds replays (the event id makes a replay harmless anyway). Several `v1` values are
-//! allowed, as with Stripe, so the provider can sign with the old and new secret while rotating;
+//! The MAC is over `"<t>.<raw body>"` with the endpoint's signing secret (`whsec_…`, used as
+//! given), so neither the body nor the time can be changed without the secret. The time must be
+//! within [`TOLERANCE`] of our clock both ways, which bounds replays (the event id makes a replay
+//! harmless anyway). Several `v1` values are allowed, as Stripe sends while a secret is rolled;
 //! one match suffices. The comparison is `hmac`'s constant-time `verify_slice`.
 
 use std::fmt;
@@ -15,7 +15,7 @@ use sha2::Sha256;
 use crate::error::{ApiError, Problem};
 
 /// The header carrying the signature.
-pub const SIGNATURE_HEADER: &str = "payment-signature";
+pub const SIGNATURE_HEADER: &str = "stripe-signature";
 
 /// How far the signed time may be from our clock, either way.
 pub const TOLERANCE: SignedDuration = SignedDuration::from_secs(300);
@@ -62,7 +62,7 @@ impl WebhookSecret {
         format!("t={t},v1={signature}")
     }
 
-    /// Checks `header` (the `Payment-Signature` value, if any) against `body` at `now`.
+    /// Checks `header` (the `Stripe-Signature` value, if any) against `body` at `now`.
     pub fn verify(
         &self,
         header: Option<&str>,
@@ -103,9 +103,9 @@ impl fmt::Debug for WebhookSecret {
 /// Why a webhook's signature was refused: each is a 400 `invalid_signature`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("the Payment-Signature header is missing")]
+    #[error("the Stripe-Signature header is missing")]
     Missing,
-    #[error("the Payment-Signature header is malformed: {0}")]
+    #[error("the Stripe-Signature header is malformed: {0}")]
     Malformed(&'static str),
     #[error("the signature does not match the body")]
     Mismatch,

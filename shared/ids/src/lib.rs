@@ -1,9 +1,14 @@
 //! Identifiers: newtypes so a purchase id is never passed where a user id is expected.
 //!
 //! Ids we mint are a prefix plus 26 random Crockford base32 characters (130 bits), like
-//! `pur_7k2m…`. Ids that come from outside (the user id from the JWT `sub`, the payment provider's
-//! event id, the client's idempotency key) are validated at construction, because they end up
-//! inside DynamoDB keys where `#` separates key parts.
+//! `pur_7k2m…`. Ids that come from outside (the user id from the JWT `sub`, the payment
+//! provider's ids, the client's idempotency key) are validated at construction, because they end
+//! up inside DynamoDB keys where `#` separates key parts, and in logs and support tools where an
+//! invisible or right-to-left character would make two ids look alike.
+//!
+//! The safe set of an external id: ASCII letters and digits and `- _ . : | @ + = /`
+//! ([`is_id_char`]), 1 to 128 characters. An idempotency key may hold any visible ASCII character
+//! but `#`, 1 to 255 (clients send UUIDs, hashes, or their own order numbers).
 
 use std::fmt;
 
@@ -45,25 +50,43 @@ fn random_id(prefix: &str) -> String {
     id
 }
 
-fn validate(kind: &'static str, value: &str, max_chars: usize) -> Result<(), InvalidId> {
+/// A character an external id may hold.
+pub fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '|' | '@' | '+' | '=' | '/')
+}
+
+/// A character an idempotency key may hold: visible ASCII but `#`, the key separator.
+fn is_key_char(c: char) -> bool {
+    c.is_ascii_graphic() && c != '#'
+}
+
+fn validate(
+    kind: &'static str,
+    value: &str,
+    max_chars: usize,
+    allowed: fn(char) -> bool,
+) -> Result<(), InvalidId> {
     let invalid = |reason| Err(InvalidId { kind, reason });
     if value.is_empty() {
         return invalid("empty");
     }
-    if value.chars().count() > max_chars {
+    if value.len() > max_chars {
         return invalid("too long");
-    }
-    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return invalid("contains whitespace or control characters");
     }
     if value.contains('#') {
         return invalid("contains '#', the key separator");
+    }
+    if !value.chars().all(allowed) {
+        return invalid("holds a character outside the safe set");
     }
     Ok(())
 }
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
+        string_id!($(#[$doc])* $name, $kind, $max, is_id_char);
+    };
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $allowed:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -73,7 +96,7 @@ macro_rules! string_id {
             /// Validates an id received from outside.
             pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
                 let value = value.into();
-                validate($kind, &value, $max)?;
+                validate($kind, &value, $max, $allowed)?;
                 Ok(Self(value))
             }
 
@@ -135,8 +158,37 @@ string_id!(
     /// The client's `Idempotency-Key` header: the same key and body return the first result.
     IdempotencyKey,
     "idempotency key",
-    MAX_IDEMPOTENCY_KEY_CHARS
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    is_key_char
 );
+string_id!(
+    /// A payment provider's payment (a Stripe PaymentIntent, `pi_…`).
+    PaymentIntentId,
+    "payment intent id",
+    MAX_EXTERNAL_ID_CHARS
+);
+string_id!(
+    /// A payment provider's dispute of a payment (a Stripe dispute, `dp_…`), or a store's refund
+    /// of a purchase: what a reversal is undone by.
+    ReversalRef,
+    "reversal reference",
+    MAX_EXTERNAL_ID_CHARS
+);
+minted_id!(
+    /// An instruction to give money back through the payment provider (`rfd_…`), or, for a
+    /// payment that could not be credited, `ret_<payment intent>`: one return per payment.
+    RefundId,
+    "refund id",
+    "rfd_"
+);
+
+impl RefundId {
+    /// The one return of a payment that could not be credited.
+    pub fn for_return(payment: &PaymentIntentId) -> RefundId {
+        RefundId(format!("ret_{payment}"))
+    }
+}
+
 minted_id!(
     /// A stored price quote (`quo_…`).
     QuoteId,
@@ -184,6 +236,25 @@ mod tests {
         assert!(UserId::new("7f1c0e2a-95b4-4a6e-9d1e-2b8f0c6d3a11").is_ok());
         assert!(IdempotencyKey::new("k".repeat(255)).is_ok());
         assert!(IdempotencyKey::new("k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn invisible_and_bidirectional_characters_are_refused() {
+        for sneaky in [
+            "ali\u{200B}ce",    // zero-width space
+            "ali\u{202E}ecila", // right-to-left override
+            "ali\u{2066}ce",    // left-to-right isolate
+            "alice\u{00A0}",    // no-break space
+            "аlice",            // Cyrillic a
+            "ali ce",
+            "ali\tce",
+        ] {
+            assert!(UserId::new(sneaky).is_err(), "{sneaky:?}");
+            assert!(EventId::new(sneaky).is_err(), "{sneaky:?}");
+        }
+        assert!(IdempotencyKey::new("ali\u{200B}ce").is_err());
+        assert!(IdempotencyKey::new("order-42/retry=1;x?").is_ok());
+        assert!(UserId::new("auth0|5f1c.a_b-c@x+y=z/1:2").is_ok());
     }
 
     #[test]

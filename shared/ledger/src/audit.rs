@@ -1,12 +1,14 @@
 //! The conservation audit: scans the whole table and checks that no coin was lost or made.
 //!
-//! purchased (credited) = balances + spent on gifts + refunded; every wallet equals its
-//! non-refundable coins plus its open lots; no lot holds more than it was bought with; diamonds
-//! equal what the gifts earned by the rules; history entries add up to the same totals. For tests and operators.
+//! credited = balances − debt + gifted + refunded + reversed; every wallet equals its
+//! non-refundable coins plus its open lots, and owes debt only with nothing left; no lot holds
+//! more than it was bought with; diamonds equal what the gifts earned by the rules; the history
+//! entries add up to the same totals; every refunded purchase has its refund instruction. For
+//! tests, the fault simulator and operators.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use coins_ids::{PurchaseId, UserId};
+use coins_ids::{PurchaseId, RefundId, UserId};
 use coins_rules::gifts::diamonds_for;
 
 use crate::domain::{Lot, Wallet, wallet_invariant_breaches};
@@ -21,19 +23,51 @@ pub struct AuditReport {
     pub items: usize,
     pub wallets: usize,
     pub open_lots: usize,
-    /// Coins of every purchase ever credited (refunded ones included).
+    /// Coins of every purchase ever credited (refunded and reversed ones included).
     pub credited_coins: u128,
     pub balance_coins: u128,
+    pub debt_coins: u128,
     pub gifted_coins: u128,
     pub refunded_coins: u128,
+    pub reversed_coins: u128,
     pub diamonds: u128,
-    pub outbox_refunds: usize,
+    pub refund_instructions: usize,
     pub violations: Vec<String>,
 }
 
 impl AuditReport {
     pub fn is_conserved(&self) -> bool {
         self.violations.is_empty()
+    }
+}
+
+/// The totals the history entries add up to.
+#[derive(Default)]
+struct HistoryTotals {
+    purchased: i128,
+    gifted: i128,
+    refunded: i128,
+    reversed: i128,
+    diamonds_earned: u128,
+}
+
+impl HistoryTotals {
+    fn add(&mut self, kind: TxnKind, coins: i64, id: &str, violations: &mut Vec<String>) {
+        let signed = i128::from(coins);
+        match kind {
+            TxnKind::Purchase => self.purchased += signed,
+            TxnKind::Gift => {
+                self.gifted -= signed;
+                self.diamonds_earned += u128::from(diamonds_for(coins.unsigned_abs()));
+            }
+            TxnKind::Refund => self.refunded -= signed,
+            TxnKind::Reversal => self.reversed -= signed,
+            TxnKind::ReversalUndone => self.reversed -= signed,
+            TxnKind::WindowClosed if coins != 0 => {
+                violations.push(format!("window_closed entry {id} moves coins"))
+            }
+            TxnKind::WindowClosed => {}
+        }
     }
 }
 
@@ -48,11 +82,9 @@ impl<S: Store> Ledger<S> {
         let mut wallets: Vec<Wallet> = Vec::new();
         let mut lots: HashMap<UserId, Vec<Lot>> = HashMap::new();
         let mut lots_per_purchase: HashMap<PurchaseId, usize> = HashMap::new();
-        let mut purchases: HashMap<PurchaseId, PurchaseRecord> = HashMap::new();
-        let (mut history_purchased, mut history_gifted, mut history_refunded) =
-            (0i128, 0i128, 0i128);
-        // What the gifts in the histories earned their creators, by the rules.
-        let mut diamonds_earned: u128 = 0;
+        let mut purchases: Vec<PurchaseRecord> = Vec::new();
+        let mut instructions: HashSet<RefundId> = HashSet::new();
+        let mut history = HistoryTotals::default();
 
         for record in items {
             match record {
@@ -64,44 +96,50 @@ impl<S: Store> Ledger<S> {
                         .or_default() += 1;
                     lots.entry(lot.user_id.clone()).or_default().push(lot);
                 }
-                Record::Purchase(purchase) => {
-                    purchases.insert(purchase.purchase_id.clone(), purchase);
+                Record::Purchase(purchase) => purchases.push(purchase),
+                Record::History(entry) => history.add(
+                    entry.kind,
+                    entry.coins,
+                    entry.id.as_str(),
+                    &mut report.violations,
+                ),
+                Record::Refund(refund) => {
+                    instructions.insert(refund.refund_id);
                 }
-                Record::History(entry) => {
-                    let coins = i128::from(entry.coins);
-                    match entry.kind {
-                        TxnKind::Purchase => history_purchased += coins,
-                        TxnKind::Gift => {
-                            history_gifted -= coins;
-                            let spent = entry.coins.unsigned_abs();
-                            diamonds_earned += u128::from(diamonds_for(spent));
-                        }
-                        TxnKind::Refund => history_refunded -= coins,
-                        TxnKind::WindowClosed if coins != 0 => report
-                            .violations
-                            .push(format!("window_closed entry {} moves coins", entry.id)),
-                        TxnKind::WindowClosed => {}
-                    }
-                }
-                Record::OutboxRefund(_) => report.outbox_refunds += 1,
                 Record::LotMarker(_)
                 | Record::Quote(_)
                 | Record::PaymentEvent(_)
+                | Record::PaymentIntent(_)
                 | Record::Idempotency(_)
                 | Record::Creator(_) => {}
             }
         }
+        report.refund_instructions = instructions.len();
 
-        for purchase in purchases.values() {
-            match purchase.status {
-                PurchaseStatus::Credited => {
-                    report.credited_coins += u128::from(purchase.total_coins)
+        let mut statuses: HashMap<&PurchaseId, PurchaseStatus> = HashMap::new();
+        for purchase in &purchases {
+            statuses.insert(&purchase.purchase_id, purchase.status);
+            let coins = u128::from(purchase.total_coins);
+            // Coins were credited if the purchase ever was: a payment returned uncredited moved
+            // none.
+            if purchase.credited_at.is_some() {
+                report.credited_coins += coins;
+                match purchase.status {
+                    PurchaseStatus::Refunded => report.refunded_coins += coins,
+                    PurchaseStatus::Reversed => report.reversed_coins += coins,
+                    _ => {}
                 }
-                PurchaseStatus::Refunded => {
-                    report.credited_coins += u128::from(purchase.total_coins);
-                    report.refunded_coins += u128::from(purchase.total_coins);
-                }
-                PurchaseStatus::Pending | PurchaseStatus::Failed | PurchaseStatus::Rejected => {}
+            }
+            if purchase.status == PurchaseStatus::Refunded
+                && !purchase
+                    .refund_id
+                    .as_ref()
+                    .is_some_and(|refund| instructions.contains(refund))
+            {
+                report.violations.push(format!(
+                    "refunded purchase {} has no refund instruction",
+                    purchase.purchase_id
+                ));
             }
         }
         for (purchase_id, count) in &lots_per_purchase {
@@ -111,7 +149,7 @@ impl<S: Store> Ledger<S> {
                     .violations
                     .push(format!("purchase {purchase_id} has {count} lots"));
             }
-            match purchases.get(purchase_id).map(|p| p.status) {
+            match statuses.get(purchase_id) {
                 Some(PurchaseStatus::Credited) => {}
                 status => report.violations.push(format!(
                     "open lot for purchase {purchase_id} in status {status:?}"
@@ -120,6 +158,7 @@ impl<S: Store> Ledger<S> {
         }
         for wallet in &wallets {
             report.balance_coins += u128::from(wallet.balance);
+            report.debt_coins += u128::from(wallet.debt);
             report.gifted_coins += u128::from(wallet.gifted_total);
             let own_lots = lots.remove(&wallet.user_id).unwrap_or_default();
             report
@@ -132,57 +171,44 @@ impl<S: Store> Ledger<S> {
                 .violations
                 .push(format!("{} lots of {user} without a wallet", orphans.len()));
         }
+        self.check_totals(&mut report, &history);
+        Ok(report)
+    }
 
-        let accounted = report.balance_coins + report.gifted_coins + report.refunded_coins;
-        if report.credited_coins != accounted {
+    fn check_totals(&self, report: &mut AuditReport, history: &HistoryTotals) {
+        let accounted = report.balance_coins
+            + report.gifted_coins
+            + report.refunded_coins
+            + report.reversed_coins;
+        if report.credited_coins + report.debt_coins != accounted {
             report.violations.push(format!(
-                "credited {} != balances {} + gifted {} + refunded {}",
+                "credited {} != balances {} - debt {} + gifted {} + refunded {} + reversed {}",
                 report.credited_coins,
                 report.balance_coins,
+                report.debt_coins,
                 report.gifted_coins,
-                report.refunded_coins
+                report.refunded_coins,
+                report.reversed_coins
             ));
         }
-        if report.diamonds != diamonds_earned {
+        if report.diamonds != history.diamonds_earned {
             report.violations.push(format!(
-                "diamonds {} != {diamonds_earned} earned by the gifts of {} coins",
-                report.diamonds, report.gifted_coins
+                "diamonds {} != {} earned by the gifts of {} coins",
+                report.diamonds, history.diamonds_earned, report.gifted_coins
             ));
         }
-        let expect = |name: &str, history: i128, total: u128, violations: &mut Vec<String>| {
-            if history != total as i128 {
-                violations.push(format!("history {name} {history} != {total}"));
+        for (name, from_history, total) in [
+            ("purchased", history.purchased, report.credited_coins),
+            ("gifted", history.gifted, report.gifted_coins),
+            ("refunded", history.refunded, report.refunded_coins),
+            ("reversed", history.reversed, report.reversed_coins),
+        ] {
+            if from_history != total as i128 {
+                report
+                    .violations
+                    .push(format!("history {name} {from_history} != {total}"));
             }
-        };
-        expect(
-            "purchased",
-            history_purchased,
-            report.credited_coins,
-            &mut report.violations,
-        );
-        expect(
-            "gifted",
-            history_gifted,
-            report.gifted_coins,
-            &mut report.violations,
-        );
-        expect(
-            "refunded",
-            history_refunded,
-            report.refunded_coins,
-            &mut report.violations,
-        );
-        let refunded_purchases = purchases
-            .values()
-            .filter(|p| p.status == PurchaseStatus::Refunded)
-            .count();
-        if report.outbox_refunds != refunded_purchases {
-            report.violations.push(format!(
-                "{} refund instructions for {refunded_purchases} refunded purchases",
-                report.outbox_refunds
-            ));
         }
-        Ok(report)
     }
 
     /// [`Ledger::audit`], failing with every violation if coins are not conserved.

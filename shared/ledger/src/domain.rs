@@ -10,17 +10,23 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use coins_ids::{PurchaseId, UserId};
+use coins_rules::Zone;
 use coins_rules::limits::DailyLimit;
+use coins_rules::reversals::{counted_after, restricts, take_back};
 
 use crate::error::LedgerError;
 
-/// A user's coins: balances, the daily limit and the version every change bumps.
+/// A user's coins: balances, debt, the daily limit and the version every change bumps.
 ///
-/// `balance = non_refundable + Σ open lots' remaining` and `balance = purchased_total −
-/// gifted_total − refunded_total` always; the audit checks both.
+/// `balance = non_refundable + Σ open lots' remaining`, `balance − debt = purchased_total −
+/// gifted_total − refunded_total − reversed_total`, and debt only while the balance is 0,
+/// always; the audit checks all three.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Wallet {
     pub user_id: UserId,
+    /// The zone the wallet was opened in: its local days (the daily limit's) are counted there,
+    /// whatever zone a later token names.
+    pub zone: Zone,
     /// Bumped by every change; the optimistic-concurrency guard of the wallet and its lots.
     pub version: u64,
     pub balance: u64,
@@ -29,6 +35,18 @@ pub struct Wallet {
     pub purchased_total: u64,
     pub gifted_total: u64,
     pub refunded_total: u64,
+    /// Coins of purchases the provider took back (disputes, store refunds), net of undos.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reversed_total: u64,
+    /// Coins owed after a reversal found them spent: blocks gifting, repaid by the next purchase.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub debt: u64,
+    /// When the reversals still counted towards a restriction happened (the last 90 days).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reversals: Vec<Timestamp>,
+    /// No quotes or purchases until an admin lifts it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restricted: bool,
     #[serde(default)]
     pub daily_limit: DailyLimit,
     /// The sender's local day `spent_today` counts.
@@ -39,17 +57,26 @@ pub struct Wallet {
     pub updated_at: Timestamp,
 }
 
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
 impl Wallet {
-    /// The wallet of a user who has none yet (version 0: not stored).
-    pub fn empty(user: &UserId, now: Timestamp) -> Self {
+    /// The wallet of a user who has none yet (version 0: not stored), opened in `zone`.
+    pub fn empty(user: &UserId, zone: &Zone, now: Timestamp) -> Self {
         Wallet {
             user_id: user.clone(),
+            zone: zone.clone(),
             version: 0,
             balance: 0,
             non_refundable: 0,
             purchased_total: 0,
             gifted_total: 0,
             refunded_total: 0,
+            reversed_total: 0,
+            debt: 0,
+            reversals: Vec::new(),
+            restricted: false,
             daily_limit: DailyLimit::default(),
             spent_day: None,
             spent_today: 0,
@@ -170,12 +197,16 @@ fn sub(a: u64, b: u64) -> Result<u64, LedgerError> {
         .ok_or_else(|| LedgerError::Corrupt(format!("coin underflow: {a} - {b}")))
 }
 
-/// A purchase's coins arrive as one lot.
-pub fn credit(wallet: &Wallet, lot: &Lot, now: Timestamp) -> Result<Wallet, LedgerError> {
+/// A purchase's coins arrive as one lot, repaying any debt first: the lot keeps what is left
+/// (none when the debt took it all), and a lot that repaid debt is touched, so not refundable.
+pub fn credit(wallet: &Wallet, mut lot: Lot, now: Timestamp) -> Result<(Wallet, Lot), LedgerError> {
+    let repaid = wallet.debt.min(lot.coins);
     let mut next = next_version(wallet, now)?;
-    next.balance = add(wallet.balance, lot.coins)?;
+    next.debt = sub(wallet.debt, repaid)?;
+    lot.remaining = sub(lot.coins, repaid)?;
+    next.balance = add(wallet.balance, lot.remaining)?;
     next.purchased_total = add(wallet.purchased_total, lot.coins)?;
-    Ok(next)
+    Ok((next, lot))
 }
 
 /// The result of debiting a gift.
@@ -197,6 +228,9 @@ pub fn debit_gift(
     day: Date,
     now: Timestamp,
 ) -> Result<GiftDebit, LedgerError> {
+    if wallet.debt > 0 {
+        return Err(LedgerError::CoinDebt { debt: wallet.debt });
+    }
     let remaining: Vec<u64> = lots_oldest_first.iter().map(|lot| lot.remaining).collect();
     let allocation = allocate_fifo(wallet.non_refundable, &remaining, coins).map_err(
         |Shortfall { available }| LedgerError::InsufficientCoins {
@@ -216,22 +250,133 @@ pub fn debit_gift(
     next.spent_day = Some(day);
     next.spent_today = add(spent_today, coins)?;
 
-    let mut lots_spent_from = Vec::new();
-    let mut lots_exhausted = Vec::new();
-    for (index, take) in allocation.from_lots {
-        let mut lot = lots_oldest_first[index].clone();
-        lot.remaining = sub(lot.remaining, take)?;
-        if lot.remaining == 0 {
-            lots_exhausted.push(lot);
-        } else {
-            lots_spent_from.push(lot);
-        }
-    }
+    let (lots_spent_from, lots_exhausted) = spend_lots(lots_oldest_first, &allocation.from_lots)?;
     Ok(GiftDebit {
         wallet: next,
         lots_spent_from,
         lots_exhausted,
     })
+}
+
+/// The lots after taking `(index, coins)` from each: those left with coins, and those spent to
+/// zero (deleted, since an exhausted lot can neither be refunded nor add anything at closure).
+fn spend_lots(lots: &[Lot], takes: &[(usize, u64)]) -> Result<(Vec<Lot>, Vec<Lot>), LedgerError> {
+    let mut spent_from = Vec::new();
+    let mut exhausted = Vec::new();
+    for &(index, take) in takes {
+        let mut lot = lots[index].clone();
+        lot.remaining = sub(lot.remaining, take)?;
+        if lot.remaining == 0 {
+            exhausted.push(lot);
+        } else {
+            spent_from.push(lot);
+        }
+    }
+    Ok((spent_from, exhausted))
+}
+
+/// A provider took a purchase's money back: the wallet after taking its coins back and the lots
+/// touched (as for a gift: left with coins, or spent to zero).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ReversalDebit {
+    pub wallet: Wallet,
+    pub lots_spent_from: Vec<Lot>,
+    pub lots_exhausted: Vec<Lot>,
+}
+
+/// Takes `coins` of `purchase` back by the rules ([`take_back`]): from the purchase's own open
+/// lot, then the non-refundable balance, then the other lots oldest first; the rest becomes debt.
+/// The reversal counts towards a restriction.
+pub fn reverse(
+    wallet: &Wallet,
+    lots_oldest_first: &[Lot],
+    purchase: &PurchaseId,
+    coins: u64,
+    now: Timestamp,
+) -> Result<ReversalDebit, LedgerError> {
+    let own = lots_oldest_first
+        .iter()
+        .position(|lot| lot.purchase_id == *purchase);
+    let own_remaining = own.map_or(0, |index| lots_oldest_first[index].remaining);
+    let takeback = take_back(coins, own_remaining, sub(wallet.balance, own_remaining)?);
+    // The rest of the balance is spent as a gift would spend it, skipping the own lot.
+    let others: Vec<u64> = lots_oldest_first
+        .iter()
+        .enumerate()
+        .map(|(index, lot)| if Some(index) == own { 0 } else { lot.remaining })
+        .collect();
+    let allocation = allocate_fifo(wallet.non_refundable, &others, takeback.from_balance)
+        .map_err(|_| LedgerError::Corrupt(format!("wallet {} balance", wallet.user_id)))?;
+    let mut takes = allocation.from_lots;
+    if let Some(index) = own.filter(|_| takeback.from_own_lot > 0) {
+        takes.push((index, takeback.from_own_lot));
+    }
+    let (lots_spent_from, lots_exhausted) = spend_lots(lots_oldest_first, &takes)?;
+
+    let mut next = next_version(wallet, now)?;
+    next.balance = sub(
+        wallet.balance,
+        takeback.from_own_lot + takeback.from_balance,
+    )?;
+    next.non_refundable = sub(wallet.non_refundable, allocation.from_non_refundable)?;
+    next.debt = add(wallet.debt, takeback.debt)?;
+    next.reversed_total = add(wallet.reversed_total, coins)?;
+    next.reversals = counted_after(&wallet.reversals, now);
+    next.restricted = wallet.restricted || restricts(&next.reversals);
+    Ok(ReversalDebit {
+        wallet: next,
+        lots_spent_from,
+        lots_exhausted,
+    })
+}
+
+/// A reversal was undone (a dispute won, a store refund reversed): the coins come back,
+/// repaying debt first, the rest as non-refundable coins.
+pub fn undo_reversal(wallet: &Wallet, coins: u64, now: Timestamp) -> Result<Wallet, LedgerError> {
+    let repaid = wallet.debt.min(coins);
+    let mut next = next_version(wallet, now)?;
+    next.reversed_total = sub(wallet.reversed_total, coins)?;
+    next.debt = sub(wallet.debt, repaid)?;
+    next.non_refundable = add(wallet.non_refundable, coins - repaid)?;
+    next.balance = add(wallet.balance, coins - repaid)?;
+    Ok(next)
+}
+
+/// A dispute opened before the payment's own event credited the purchase: no coin moves (none
+/// were credited, and none will be), but the reversal counts towards a restriction.
+pub fn reverse_uncredited(wallet: &Wallet, now: Timestamp) -> Result<Wallet, LedgerError> {
+    let mut next = next_version(wallet, now)?;
+    next.reversals = counted_after(&wallet.reversals, now);
+    next.restricted = wallet.restricted || restricts(&next.reversals);
+    Ok(next)
+}
+
+/// The reversal of a purchase never credited is undone (a dispute opened before the payment's
+/// event, then won): the purchase's coins are credited now, debt repaid first, the rest as
+/// non-refundable coins (its refund window went with the dispute).
+pub fn credit_after_reversal(
+    wallet: &Wallet,
+    coins: u64,
+    now: Timestamp,
+) -> Result<Wallet, LedgerError> {
+    let repaid = wallet.debt.min(coins);
+    let mut next = next_version(wallet, now)?;
+    next.debt = sub(wallet.debt, repaid)?;
+    next.purchased_total = add(wallet.purchased_total, coins)?;
+    next.non_refundable = add(wallet.non_refundable, coins - repaid)?;
+    next.balance = add(wallet.balance, coins - repaid)?;
+    Ok(next)
+}
+
+/// An admin lifts (or sets) the restriction.
+pub fn set_restricted(
+    wallet: &Wallet,
+    restricted: bool,
+    now: Timestamp,
+) -> Result<Wallet, LedgerError> {
+    let mut next = next_version(wallet, now)?;
+    next.restricted = restricted;
+    Ok(next)
 }
 
 /// An untouched open lot is refunded: its coins leave the wallet.
@@ -289,15 +434,24 @@ pub fn wallet_invariant_breaches(wallet: &Wallet, lots: &[Lot]) -> Vec<String> {
     }
     let net = i128::from(wallet.purchased_total)
         - i128::from(wallet.gifted_total)
-        - i128::from(wallet.refunded_total);
-    if net != i128::from(wallet.balance) {
+        - i128::from(wallet.refunded_total)
+        - i128::from(wallet.reversed_total);
+    if net != i128::from(wallet.balance) - i128::from(wallet.debt) {
         breaches.push(format!(
-            "wallet {}: purchased {} - gifted {} - refunded {} != balance {}",
+            "wallet {}: purchased {} - gifted {} - refunded {} - reversed {} != balance {} - debt {}",
             wallet.user_id,
             wallet.purchased_total,
             wallet.gifted_total,
             wallet.refunded_total,
-            wallet.balance
+            wallet.reversed_total,
+            wallet.balance,
+            wallet.debt
+        ));
+    }
+    if wallet.debt > 0 && wallet.balance > 0 {
+        breaches.push(format!(
+            "wallet {}: debt {} beside a balance of {}",
+            wallet.user_id, wallet.debt, wallet.balance
         ));
     }
     for lot in lots {
@@ -322,7 +476,7 @@ mod tests {
     fn wallet_with(non_refundable: u64, lots: &[u64]) -> (Wallet, Vec<Lot>) {
         let user = UserId::new("fan").unwrap();
         let now = at("2026-03-01T00:00:00Z");
-        let mut wallet = Wallet::empty(&user, now);
+        let mut wallet = Wallet::empty(&user, &Zone::get("Asia/Tokyo").unwrap(), now);
         wallet.version = 3;
         let lots: Vec<Lot> = lots
             .iter()
@@ -458,6 +612,103 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_reversal_takes_its_own_lot_then_the_rest_and_owes_what_is_missing() {
+        let (mut wallet, lots) = wallet_with(20, &[100, 50]);
+        // 60 of the first purchase's 100 coins were gifted.
+        let mut lots = lots;
+        lots[0].remaining = 40;
+        wallet.balance = 110;
+        wallet.gifted_total = 60;
+        let now = at("2026-03-05T00:00:00Z");
+        let reversal = reverse(&wallet, &lots, &lots[0].purchase_id, 100, now).unwrap();
+        // 40 from its lot, 20 non-refundable, 40 of the other lot's 50: 10 left, no debt.
+        assert_eq!((reversal.wallet.balance, reversal.wallet.debt), (10, 0));
+        assert_eq!(reversal.wallet.non_refundable, 0);
+        assert_eq!(
+            reversal.lots_exhausted,
+            [lots[0].clone()].map(|mut lot| {
+                lot.remaining = 0;
+                lot
+            })
+        );
+        assert_eq!(reversal.lots_spent_from[0].remaining, 10);
+        assert!(wallet_invariant_breaches(&reversal.wallet, &reversal.lots_spent_from).is_empty());
+        let (mut poorer, lots) = wallet_with(0, &[100]);
+        poorer.balance = 30;
+        poorer.gifted_total = 70;
+        let mut lots = lots;
+        lots[0].remaining = 30;
+        let reversal = reverse(&poorer, &lots, &lots[0].purchase_id, 100, now).unwrap();
+        assert_eq!((reversal.wallet.balance, reversal.wallet.debt), (0, 70));
+        assert_eq!(reversal.wallet.reversed_total, 100);
+        assert!(wallet_invariant_breaches(&reversal.wallet, &[]).is_empty());
+        assert!(
+            !reversal.wallet.restricted,
+            "one reversal does not restrict"
+        );
+    }
+
+    #[test]
+    fn debt_blocks_gifts_and_the_next_purchase_repays_it_first() {
+        let (mut wallet, _) = wallet_with(0, &[]);
+        wallet.debt = 70;
+        wallet.reversed_total = 70;
+        wallet.purchased_total = 0;
+        let now = at("2026-03-06T00:00:00Z");
+        let day = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        assert_eq!(
+            debit_gift(&wallet, &[], 1, day, now),
+            Err(LedgerError::CoinDebt { debt: 70 })
+        );
+        let lot = Lot::new(&wallet.user_id, &PurchaseId::generate(), 100, now, now);
+        let (credited, lot) = credit(&wallet, lot, now).unwrap();
+        assert_eq!(
+            (credited.debt, credited.balance, lot.remaining),
+            (0, 30, 30)
+        );
+        assert!(!lot.untouched(), "a lot that repaid debt is not refundable");
+        assert!(wallet_invariant_breaches(&credited, &[lot]).is_empty());
+    }
+
+    #[test]
+    fn an_undone_reversal_repays_debt_then_returns_coins_as_non_refundable() {
+        let (mut wallet, _) = wallet_with(0, &[]);
+        wallet.debt = 70;
+        wallet.reversed_total = 100;
+        wallet.purchased_total = 100;
+        wallet.gifted_total = 70;
+        let undone = undo_reversal(&wallet, 100, at("2026-03-07T00:00:00Z")).unwrap();
+        assert_eq!(
+            (undone.debt, undone.balance, undone.non_refundable),
+            (0, 30, 30)
+        );
+        assert!(wallet_invariant_breaches(&undone, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_second_reversal_within_90_days_restricts_the_account() {
+        let (wallet, lots) = wallet_with(0, &[100, 100]);
+        let first = reverse(
+            &wallet,
+            &lots,
+            &lots[0].purchase_id,
+            100,
+            at("2026-03-01T00:00:00Z"),
+        )
+        .unwrap();
+        assert!(!first.wallet.restricted);
+        let second = reverse(
+            &first.wallet,
+            &lots[1..],
+            &lots[1].purchase_id,
+            100,
+            at("2026-05-01T00:00:00Z"),
+        )
+        .unwrap();
+        assert!(second.wallet.restricted);
     }
 
     #[test]

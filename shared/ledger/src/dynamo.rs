@@ -37,10 +37,12 @@ pub struct KeyAttribute {
 /// A global secondary index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexDefinition {
+    pub index: Index,
     pub name: &'static str,
     pub partition_key: &'static str,
     pub sort_key: &'static str,
-    /// `KEYS_ONLY`: the sweep needs only the lot's key; it rereads the lot consistently.
+    /// `KEYS_ONLY`: a reader rereads what it acts on consistently, and an item's index entry
+    /// is written only when its index keys change, not on every update of the item.
     pub projection: &'static str,
 }
 
@@ -50,7 +52,7 @@ pub struct TableDefinition {
     pub attributes: &'static [KeyAttribute],
     pub partition_key: &'static str,
     pub sort_key: &'static str,
-    pub open_lots_index: IndexDefinition,
+    pub indexes: &'static [IndexDefinition],
     pub ttl_attribute: &'static str,
     pub billing_mode: &'static str,
     pub stream_view_type: &'static str,
@@ -75,15 +77,33 @@ pub const TABLE: TableDefinition = TableDefinition {
             name: attr::GSI1SK,
             attribute_type: "S",
         },
+        KeyAttribute {
+            name: attr::GSI2PK,
+            attribute_type: "S",
+        },
+        KeyAttribute {
+            name: attr::GSI2SK,
+            attribute_type: "S",
+        },
     ],
     partition_key: attr::PK,
     sort_key: attr::SK,
-    open_lots_index: IndexDefinition {
-        name: "gsi1",
-        partition_key: attr::GSI1PK,
-        sort_key: attr::GSI1SK,
-        projection: "KEYS_ONLY",
-    },
+    indexes: &[
+        IndexDefinition {
+            index: Index::OpenLotsByDeadline,
+            name: "gsi1",
+            partition_key: attr::GSI1PK,
+            sort_key: attr::GSI1SK,
+            projection: "KEYS_ONLY",
+        },
+        IndexDefinition {
+            index: Index::PurchasesByUser,
+            name: "gsi2",
+            partition_key: attr::GSI2PK,
+            sort_key: attr::GSI2SK,
+            projection: "KEYS_ONLY",
+        },
+    ],
     ttl_attribute: attr::EXPIRES_AT,
     billing_mode: "PAY_PER_REQUEST",
     stream_view_type: "NEW_AND_OLD_IMAGES",
@@ -101,22 +121,30 @@ pub fn table_definition_json() -> serde_json::Value {
             {"AttributeName": t.partition_key, "KeyType": "HASH"},
             {"AttributeName": t.sort_key, "KeyType": "RANGE"}
         ],
-        "GlobalSecondaryIndexes": [{
-            "IndexName": t.open_lots_index.name,
+        "GlobalSecondaryIndexes": t.indexes.iter().map(|index| serde_json::json!({
+            "IndexName": index.name,
             "KeySchema": [
-                {"AttributeName": t.open_lots_index.partition_key, "KeyType": "HASH"},
-                {"AttributeName": t.open_lots_index.sort_key, "KeyType": "RANGE"}
+                {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                {"AttributeName": index.sort_key, "KeyType": "RANGE"}
             ],
-            "Projection": {"ProjectionType": t.open_lots_index.projection}
-        }],
+            "Projection": {"ProjectionType": index.projection}
+        })).collect::<Vec<_>>(),
         "TimeToLiveSpecification": {"AttributeName": t.ttl_attribute, "Enabled": true},
         "BillingMode": t.billing_mode,
         "StreamSpecification": {"StreamViewType": t.stream_view_type}
     })
 }
 
+/// The definition of `index` (not the table's own key).
+fn index_definition(index: Index) -> Option<&'static IndexDefinition> {
+    TABLE
+        .indexes
+        .iter()
+        .find(|definition| definition.index == index)
+}
+
 /// A record in its stored form: its row's fields, plus the key attributes derived from it
-/// (`pk`, `sk`, the open-lots index keys of a lot) and `item_type`.
+/// (`pk`, `sk`, and its keys in the indexes it is in) and `item_type`.
 pub fn to_item(record: &Record) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(record)
         .map_err(|error| StoreError::Fatal(format!("serialize: {error}")))?;
@@ -128,9 +156,11 @@ pub fn to_item(record: &Record) -> Result<Item, StoreError> {
         attr::ITEM_TYPE.to_owned(),
         item_type_value(record.item_type()),
     );
-    if let Some(index) = record.open_lots_index_key() {
-        item.insert(attr::GSI1PK.to_owned(), text(index.pk));
-        item.insert(attr::GSI1SK.to_owned(), text(index.sk));
+    for index in TABLE.indexes {
+        if let Some(key) = record.index_key(index.index) {
+            item.insert(index.partition_key.to_owned(), text(key.pk));
+            item.insert(index.sort_key.to_owned(), text(key.sk));
+        }
     }
     Ok(item)
 }
@@ -167,7 +197,13 @@ impl RowReader for StoredItem {
 /// A client for DynamoDB Local (or any endpoint) with dummy static credentials in `us-east-1`.
 /// For the local server, end-to-end tests and this crate's contract suite; never for AWS.
 pub async fn client_for_endpoint(endpoint_url: &str) -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    Client::new(&local_config(endpoint_url).await)
+}
+
+/// The SDK configuration for a local endpoint (DynamoDB Local takes any credentials), shared by
+/// the DynamoDB and DynamoDB Streams clients.
+pub async fn local_config(endpoint_url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
             "local",
@@ -178,8 +214,7 @@ pub async fn client_for_endpoint(endpoint_url: &str) -> Client {
         ))
         .endpoint_url(endpoint_url)
         .load()
-        .await;
-    Client::new(&config)
+        .await
 }
 
 fn build_error(error: impl std::fmt::Display) -> StoreError {
@@ -207,24 +242,29 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
                 .map_err(build_error)?,
         );
     }
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(t.open_lots_index.name)
-        .key_schema(key(t.open_lots_index.partition_key, KeyType::Hash)?)
-        .key_schema(key(t.open_lots_index.sort_key, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::from(t.open_lots_index.projection))
-                .build(),
-        )
-        .build()
-        .map_err(build_error)?;
+    let mut indexes = Vec::new();
+    for index in t.indexes {
+        indexes.push(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .key_schema(key(index.partition_key, KeyType::Hash)?)
+                .key_schema(key(index.sort_key, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(index.projection))
+                        .build(),
+                )
+                .build()
+                .map_err(build_error)?,
+        );
+    }
     client
         .create_table()
         .table_name(name)
         .set_attribute_definitions(Some(attributes))
         .key_schema(key(t.partition_key, KeyType::Hash)?)
         .key_schema(key(t.sort_key, KeyType::Range)?)
-        .global_secondary_indexes(index)
+        .set_global_secondary_indexes(Some(indexes))
         .billing_mode(BillingMode::from(t.billing_mode))
         .stream_specification(
             StreamSpecification::builder()
@@ -390,14 +430,6 @@ fn condition_expression(condition: &Condition) -> Expression {
                 .insert(":version".into(), AttributeValue::N(version.to_string()));
             Some("#version = :version".to_owned())
         }
-        Condition::PurchaseStatusIs(status) => {
-            name("#status", attr::STATUS);
-            expression.values.insert(
-                ":status".into(),
-                AttributeValue::S(status.as_str().to_owned()),
-            );
-            Some("#status = :status".to_owned())
-        }
     };
     expression.text = text;
     expression
@@ -506,15 +538,10 @@ fn transact_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreE
 impl DynamoStore {
     /// Every item a query selects, page by page up to its limit.
     async fn query_items(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
-        let (index_name, pk_name, sk_name, consistent) = match query.index {
-            Index::Table => (None, attr::PK, attr::SK, true),
+        let (index_name, pk_name, sk_name, consistent) = match index_definition(query.index) {
+            None => (None, attr::PK, attr::SK, true),
             // A GSI cannot be read consistently; callers reread what they act on.
-            Index::OpenLotsByDeadline => (
-                Some(TABLE.open_lots_index.name),
-                attr::GSI1PK,
-                attr::GSI1SK,
-                false,
-            ),
+            Some(index) => (Some(index.name), index.partition_key, index.sort_key, false),
         };
         let mut names = HashMap::from([("#pk".to_owned(), pk_name.to_owned())]);
         let mut values =
@@ -536,8 +563,8 @@ impl DynamoStore {
         let mut start_key = match (&query.start_after, query.index) {
             (None, _) => None,
             (Some(key), Index::Table) => Some(key_map(key)),
-            (Some(_), Index::OpenLotsByDeadline) => {
-                return Err(StoreError::Fatal("start_after on the index".into()));
+            (Some(_), _) => {
+                return Err(StoreError::Fatal("start_after on an index".into()));
             }
         };
         let mut items = Vec::new();
@@ -733,6 +760,7 @@ mod tests {
     fn the_table_definition_json_names_the_gsi_ttl_and_stream() {
         let json = table_definition_json();
         assert_eq!(json["GlobalSecondaryIndexes"][0]["IndexName"], "gsi1");
+        assert_eq!(json["GlobalSecondaryIndexes"][1]["IndexName"], "gsi2");
         assert_eq!(
             json["TimeToLiveSpecification"]["AttributeName"],
             "expires_at"
@@ -742,7 +770,7 @@ mod tests {
             "NEW_AND_OLD_IMAGES"
         );
         assert_eq!(json["BillingMode"], "PAY_PER_REQUEST");
-        assert_eq!(json["AttributeDefinitions"].as_array().unwrap().len(), 4);
+        assert_eq!(json["AttributeDefinitions"].as_array().unwrap().len(), 6);
     }
 
     use aws_sdk_dynamodb::error::ErrorMetadata;

@@ -30,6 +30,12 @@ pub enum LedgerError {
     /// The recipient never enrolled as a creator.
     #[error("the recipient is not an enrolled creator")]
     RecipientNotCreator,
+    /// The sender owes coins after a reversal: no gifts until a purchase repays them.
+    #[error("you owe {debt} coins from a reversed purchase; your next purchase repays them")]
+    CoinDebt { debt: u64 },
+    /// The account is restricted after repeated reversals: no quotes or purchases.
+    #[error("the account is restricted after repeated payment reversals; contact support")]
+    AccountRestricted,
     /// The gift would pass the sender's daily limit.
     #[error(transparent)]
     SpendingLimitReached(#[from] SpendingLimitReached),

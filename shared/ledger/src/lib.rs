@@ -28,14 +28,15 @@ pub mod table;
 pub use audit::AuditReport;
 pub use error::LedgerError;
 pub use ledger::{
-    CloseOutcome, DEFAULT_CREATOR_SHARDS, DEFAULT_PAGE, DailyLimitView, Earnings, Enrollment,
-    GiftReceipt, GiftRequest, Ledger, LedgerConfig, LotView, MAX_PAGE, Payment, PaymentEvent,
-    PaymentOutcome, PurchaseReceipt, RefundBy, RefundReceipt, SweepReport, TxnPage, TxnView,
-    WalletView,
+    Amount, CLAIM_LEASE, Claim, CloseOutcome, DEFAULT_CREATOR_SHARDS, DEFAULT_PAGE, DailyLimitView,
+    Earnings, Enrollment, GiftReceipt, GiftRequest, Ledger, LedgerConfig, LotView,
+    MAX_CURSOR_CHARS, MAX_PAGE, Paid, Payment, PaymentEvent, PaymentOutcome, PurchasePage,
+    PurchaseReceipt, PurchaseView, RefundBy, RefundReceipt, RefundView, ReversalEvent,
+    ReversalOutcome, Sent, SweepReport, TxnPage, TxnView, WalletView,
 };
-pub use memory::MemoryStore;
+pub use memory::{Change, ChangeKind, MemoryStore};
 pub use store::{Store, StoreError};
 pub use table::{
-    LotMarker, NotALotMarker, PaymentKind, PaymentRejection, PurchaseStatus, Quote, RefundReason,
+    LotMarker, NotALotMarker, PurchaseStatus, Quote, RefundReason, RefundRecord, RefundStatus,
     TxnKind,
 };

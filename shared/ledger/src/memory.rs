@@ -5,6 +5,11 @@
 //! complete rather than a mock. It keeps the records themselves (no attribute maps), so a
 //! request costs what the ledger does, not conversions. Like DynamoDB with lagging TTL
 //! deletion, it never deletes expired items by itself: the conditions treat them as gone.
+//!
+//! With [`MemoryStore::with_change_feed`] it also keeps the table's stream: every committed
+//! write as an insert, modification or removal with its old and new row, in commit order, as
+//! DynamoDB Streams (view `NEW_AND_OLD_IMAGES`) would deliver them. The local server feeds its
+//! event-driven functions from it.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -17,10 +22,37 @@ use crate::table::{DiamondsRecord, Record};
 
 type Table = BTreeMap<Key, Record>;
 
-/// A table in memory. Clones share the same table.
+/// A table in memory. Clones share the same table (and change feed).
 #[derive(Clone, Default, Debug)]
 pub struct MemoryStore {
     table: Arc<Mutex<Table>>,
+    changes: Option<Arc<Mutex<ChangeLog>>>,
+}
+
+/// What a committed write did to an item.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ChangeKind {
+    Insert,
+    Modify,
+    Remove,
+}
+
+/// One entry of the change feed.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Change {
+    /// Increasing, from 1: the stream's sequence number.
+    pub sequence: u64,
+    pub kind: ChangeKind,
+    pub key: Key,
+    pub old: Option<Record>,
+    pub new: Option<Record>,
+}
+
+#[derive(Debug, Default)]
+struct ChangeLog {
+    next: u64,
+    /// Changes not yet acknowledged, oldest first.
+    pending: std::collections::VecDeque<Change>,
 }
 
 impl MemoryStore {
@@ -34,6 +66,37 @@ impl MemoryStore {
         self.table
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A store that also records its changes for [`MemoryStore::changes_after`].
+    pub fn with_change_feed() -> Self {
+        MemoryStore {
+            table: Arc::default(),
+            changes: Some(Arc::default()),
+        }
+    }
+
+    /// The changes after sequence number `after`, oldest first (none without a change feed).
+    pub fn changes_after(&self, after: u64) -> Vec<Change> {
+        let Some(log) = &self.changes else {
+            return Vec::new();
+        };
+        let log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        log.pending
+            .iter()
+            .filter(|change| change.sequence > after)
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the changes up to `sequence`: every reader has them.
+    pub fn acknowledge(&self, sequence: u64) {
+        if let Some(log) = &self.changes {
+            let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            while log.pending.front().is_some_and(|c| c.sequence <= sequence) {
+                log.pending.pop_front();
+            }
+        }
     }
 
     /// How many items the table holds (tests).
@@ -158,7 +221,7 @@ fn select<'t>(table: &'t Table, query: &Query) -> Result<Vec<&'t Record>, StoreE
     let mut selected: Vec<(String, &Key, &Record)> = table
         .iter()
         .filter_map(|(key, record)| {
-            let index = record.open_lots_index_key()?;
+            let index = record.index_key(query.index)?;
             (index.pk == query.partition && sort_matches(&query.sort, &index.sk))
                 .then_some((index.sk, key, record))
         })
@@ -227,11 +290,39 @@ impl Store for MemoryStore {
             };
             staged.push((key, next));
         }
+        // The feed's lock is taken under the table's, so changes are logged in commit order.
+        let mut log = self
+            .changes
+            .as_ref()
+            .map(|log| log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         for (key, next) in staged {
-            match next {
-                Some(record) => table.insert(key, record),
+            let Some(log) = log.as_mut() else {
+                match next {
+                    Some(record) => table.insert(key, record),
+                    None => table.remove(&key),
+                };
+                continue;
+            };
+            let old = match next.clone() {
+                Some(record) => table.insert(key.clone(), record),
                 None => table.remove(&key),
             };
+            let kind = match (&old, &next) {
+                // DynamoDB's stream has no record of deleting an absent item.
+                (None, None) => continue,
+                (None, Some(_)) => ChangeKind::Insert,
+                (Some(_), Some(_)) => ChangeKind::Modify,
+                (Some(_), None) => ChangeKind::Remove,
+            };
+            log.next += 1;
+            let sequence = log.next;
+            log.pending.push_back(Change {
+                sequence,
+                kind,
+                key,
+                old,
+                new: next,
+            });
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::future::Future;
 
 use coins_ids::UserId;
 
-use crate::table::{PurchaseStatus, Record, keys};
+use crate::table::{Record, keys};
 
 /// The primary key of an item.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -41,10 +41,9 @@ pub enum Condition {
     AbsentOrExpired { now_epoch_s: i64 },
     /// The item exists (`attribute_exists(pk)`).
     Exists,
-    /// Optimistic concurrency: the item exists with this `version`.
+    /// Optimistic concurrency: the item exists with this `version` (wallets, purchases,
+    /// refund instructions).
     VersionIs(u64),
-    /// The item is a purchase in this status (`status = :status`).
-    PurchaseStatusIs(PurchaseStatus),
 }
 
 impl Condition {
@@ -68,10 +67,7 @@ impl Condition {
                 .is_some_and(|expires_at| expires_at < *now_epoch_s),
             (Condition::Exists, current) => current.is_some(),
             (Condition::VersionIs(version), Some(record)) => record.version() == Some(*version),
-            (Condition::PurchaseStatusIs(status), Some(record)) => {
-                record.purchase_status() == Some(*status)
-            }
-            (Condition::VersionIs(_) | Condition::PurchaseStatusIs(_), None) => false,
+            (Condition::VersionIs(_), None) => false,
         }
     }
 }
@@ -182,12 +178,15 @@ pub enum SortKey {
     Before(String),
 }
 
-/// Which key a query reads: the table's (`pk`/`sk`, strongly consistent) or the open-lots index
-/// (`gsi1pk`/`gsi1sk`, eventually consistent as every GSI is).
+/// Which key a query reads: the table's (`pk`/`sk`, strongly consistent) or an index
+/// (eventually consistent as every GSI is, and projecting keys only).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Index {
     Table,
+    /// `gsi1`: open lots by refund deadline, for the closure sweep.
     OpenLotsByDeadline,
+    /// `gsi2`: each user's purchases by creation time.
+    PurchasesByUser,
 }
 
 /// A query in one partition.
@@ -291,7 +290,11 @@ mod tests {
     #[test]
     fn a_version_condition_needs_the_item_at_that_version() {
         let user = UserId::new("a").unwrap();
-        let mut wallet = Wallet::empty(&user, jiff::Timestamp::UNIX_EPOCH);
+        let mut wallet = Wallet::empty(
+            &user,
+            &coins_rules::Zone::get("UTC").unwrap(),
+            jiff::Timestamp::UNIX_EPOCH,
+        );
         wallet.version = 7;
         let wallet = Record::Wallet(wallet);
         assert!(Condition::VersionIs(7).holds(Some(&wallet)));

@@ -14,31 +14,38 @@
 //! | lot expiry marker (TTL) | `USER#<user>` | `LOTEXP#<purchase>` |
 //! | quote (TTL) | `QUOTE#<quote>` | `QUOTE` |
 //! | purchase | `PURCHASE#<purchase>` | `PURCHASE` |
+//! | refund instruction (outbox) | `PURCHASE#<purchase>`, or `PAYINTENT#<payment>` for a payment without a purchase | `REFUND#<refund>` |
+//! | payment → purchase | `PAYINTENT#<payment>` | `PAYINTENT` |
 //! | payment event | `PAYEVENT#<event>` | `PAYEVENT` |
 //! | idempotency record (TTL) | `IDEM#<user>#<key>` | `IDEM` |
 //! | creator profile | `CREATOR#<user>` | `PROFILE` |
 //! | creator diamonds shard | `DIAMONDS#<user>#<shard, 3 digits>` | `DIAMONDS` |
-//! | refund instruction (outbox) | `OUTBOX#<purchase>` | `REFUND` |
 //!
 //! Open lots also carry `gsi1pk = LOTDUE#<n>` (n = hash of the purchase id mod
 //! [`LOT_INDEX_SHARDS`]) and `gsi1sk = <refundable_until epoch s, 12 digits>#<purchase>`, so
-//! the sweep finds lots past their deadline without scanning. A wallet and its open lots share a
-//! sort-key prefix so one strongly consistent query reads the whole balance.
+//! the sweep finds lots past their deadline without scanning; purchases carry `gsi2pk =
+//! PURCHASES#<user>` and `gsi2sk = <created ms, 15 digits>#<purchase>`, a user's purchases
+//! newest first. Both indexes project keys only. A wallet and its open lots share a sort-key
+//! prefix so one strongly consistent query reads the whole balance; a purchase and its refund
+//! instructions share a partition, so one query reads what the purchase view shows.
 
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use coins_ids::{EventId, GiftTxnId, IdempotencyKey, PurchaseId, QuoteId, TxnId, UserId};
+use coins_ids::{
+    EventId, GiftTxnId, IdempotencyKey, PaymentIntentId, PurchaseId, QuoteId, RefundId,
+    ReversalRef, TxnId, UserId,
+};
 use coins_rules::money::Money;
 use coins_rules::price_book::PriceBookVersion;
-use coins_rules::pricing::quote_expires_at;
-use coins_rules::{BillingCountry, Channel, GiftOrder, GiftTarget, Zone};
+use coins_rules::pricing::{payment_due_by, quote_expires_at};
+use coins_rules::{BillingCountry, BillingRegion, Channel, GiftOrder, GiftTarget, Zone};
 
 use crate::domain::{Lot, Wallet};
 use crate::error::LedgerError;
-use crate::store::Key;
+use crate::store::{Index, Key};
 
 /// Attribute names shared by the adapters and the table definition.
 pub mod attr {
@@ -46,6 +53,8 @@ pub mod attr {
     pub const SK: &str = "sk";
     pub const GSI1PK: &str = "gsi1pk";
     pub const GSI1SK: &str = "gsi1sk";
+    pub const GSI2PK: &str = "gsi2pk";
+    pub const GSI2SK: &str = "gsi2sk";
     /// The TTL attribute: epoch seconds.
     pub const EXPIRES_AT: &str = "expires_at";
     pub const VERSION: &str = "version";
@@ -108,8 +117,53 @@ pub mod keys {
         Key::new(["QUOTE#", quote.as_str()].concat(), "QUOTE")
     }
 
+    pub const PURCHASE_SK: &str = "PURCHASE";
+    pub const REFUND_SK_PREFIX: &str = "REFUND#";
+
+    pub fn purchase_pk(purchase: &PurchaseId) -> String {
+        ["PURCHASE#", purchase.as_str()].concat()
+    }
+
     pub fn purchase(purchase: &PurchaseId) -> Key {
-        Key::new(["PURCHASE#", purchase.as_str()].concat(), "PURCHASE")
+        Key::new(purchase_pk(purchase), PURCHASE_SK)
+    }
+
+    pub fn payment_intent_pk(payment: &PaymentIntentId) -> String {
+        ["PAYINTENT#", payment.as_str()].concat()
+    }
+
+    pub fn payment_intent(payment: &PaymentIntentId) -> Key {
+        Key::new(payment_intent_pk(payment), "PAYINTENT")
+    }
+
+    /// A refund instruction lives beside its purchase, or beside the payment it returns when
+    /// there is no purchase to hold it.
+    pub fn refund(
+        purchase: Option<&PurchaseId>,
+        payment: &PaymentIntentId,
+        refund: &RefundId,
+    ) -> Key {
+        let pk = match purchase {
+            Some(purchase) => purchase_pk(purchase),
+            None => payment_intent_pk(payment),
+        };
+        Key::new(pk, [REFUND_SK_PREFIX, refund.as_str()].concat())
+    }
+
+    /// A purchase's key in the purchases-by-user index (`gsi2pk`, `gsi2sk`).
+    pub fn user_purchases_index(
+        user: &UserId,
+        created_at: Timestamp,
+        purchase: &PurchaseId,
+    ) -> Key {
+        Key::new(
+            user_purchases_pk(user),
+            format!("{:015}#{purchase}", created_at.as_millisecond()),
+        )
+    }
+
+    pub fn user_purchases_pk(user: &UserId) -> String {
+        ["PURCHASES#", user.as_str()].concat()
     }
 
     pub fn payment_event(event: &EventId) -> Key {
@@ -132,10 +186,6 @@ pub mod keys {
             format!("{DIAMONDS_PK_PREFIX}{creator}#{shard:03}"),
             DIAMONDS_SK,
         )
-    }
-
-    pub fn outbox_refund(purchase: &PurchaseId) -> Key {
-        Key::new(["OUTBOX#", purchase.as_str()].concat(), "REFUND")
     }
 
     pub fn lot_index_pk(shard: u8) -> String {
@@ -177,7 +227,8 @@ pub enum ItemType {
     Idempotency,
     Creator,
     Diamonds,
-    OutboxRefund,
+    Refund,
+    PaymentIntent,
 }
 
 /// A row of the table: its stored fields, and the key derived from them. Its item type is its
@@ -232,6 +283,10 @@ pub enum TxnKind {
     Refund,
     /// A lot's window ended: its coins became non-refundable (the balance is unchanged).
     WindowClosed,
+    /// The provider took the purchase's money back: its coins left (or became debt).
+    Reversal,
+    /// The provider gave it back (a dispute won): the coins returned.
+    ReversalUndone,
 }
 
 /// What a gift entry records besides the coins.
@@ -367,7 +422,8 @@ impl Row for QuoteRecord {
     }
 }
 
-/// Where a purchase stands.
+/// Where a purchase stands. (`expired` is what a pending purchase past its payment window
+/// shows; it is not stored.)
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PurchaseStatus {
@@ -377,10 +433,10 @@ pub enum PurchaseStatus {
     Credited,
     /// The provider reported a failed payment.
     Failed,
-    /// The payment did not match the quote (amount, currency or region): nothing credited.
-    Rejected,
-    /// Refunded: coins taken back, a refund instruction in the outbox.
+    /// Money given back: refunded as asked, or returned because it could not be credited.
     Refunded,
+    /// The provider took the money back (a dispute, a store refund): the coins went with it.
+    Reversed,
 }
 
 impl PurchaseStatus {
@@ -389,35 +445,13 @@ impl PurchaseStatus {
             PurchaseStatus::Pending => "pending",
             PurchaseStatus::Credited => "credited",
             PurchaseStatus::Failed => "failed",
-            PurchaseStatus::Rejected => "rejected",
             PurchaseStatus::Refunded => "refunded",
+            PurchaseStatus::Reversed => "reversed",
         }
     }
 }
 
-/// Why a succeeded payment was not credited.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentRejection {
-    /// HTTP code `region_mismatch`: paid from another country than the quote's.
-    RegionMismatch,
-    /// The amount paid differs from the quoted gross price.
-    AmountMismatch,
-    /// The currency paid differs from the quote's.
-    CurrencyMismatch,
-}
-
-impl PaymentRejection {
-    pub fn code(self) -> &'static str {
-        match self {
-            PaymentRejection::RegionMismatch => "region_mismatch",
-            PaymentRejection::AmountMismatch => "amount_mismatch",
-            PaymentRejection::CurrencyMismatch => "currency_mismatch",
-        }
-    }
-}
-
-/// Why a refund was made.
+/// Why money is given back.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundReason {
@@ -427,6 +461,47 @@ pub enum RefundReason {
     Defective,
     /// Admin override: a legal obligation.
     Legal,
+    /// Paid from another country than the quote's.
+    RegionMismatch,
+    /// Paid another amount than the quoted gross price.
+    AmountMismatch,
+    /// Paid in another currency than the quote's.
+    CurrencyMismatch,
+    /// Paid after the purchase's payment window.
+    PurchaseExpired,
+    /// Paid after the provider reported the purchase's payment failed.
+    PurchaseFailed,
+    /// A second payment for a purchase already paid.
+    AlreadyPaid,
+    /// A payment naming no purchase we know.
+    UnknownPurchase,
+}
+
+impl RefundReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            RefundReason::Customer => "customer",
+            RefundReason::Defective => "defective",
+            RefundReason::Legal => "legal",
+            RefundReason::RegionMismatch => "region_mismatch",
+            RefundReason::AmountMismatch => "amount_mismatch",
+            RefundReason::CurrencyMismatch => "currency_mismatch",
+            RefundReason::PurchaseExpired => "purchase_expired",
+            RefundReason::PurchaseFailed => "purchase_failed",
+            RefundReason::AlreadyPaid => "already_paid",
+            RefundReason::UnknownPurchase => "unknown_purchase",
+        }
+    }
+}
+
+/// A provider's reversal of a credited purchase, and its undoing.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Reversal {
+    /// The dispute (or store refund) that took the money back.
+    pub by: ReversalRef,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undone_at: Option<Timestamp>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -437,6 +512,8 @@ pub struct PurchaseRecord {
     /// The buyer's zone at purchase: the refund window is counted in it.
     pub zone: Zone,
     pub country: BillingCountry,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<BillingRegion>,
     pub channel: Channel,
     pub coins: u64,
     pub bonus_coins: u64,
@@ -445,7 +522,14 @@ pub struct PurchaseRecord {
     pub amount: Money,
     pub price_book_version: PriceBookVersion,
     pub status: PurchaseStatus,
+    /// Bumped by every change: the optimistic-concurrency guard of the purchase.
+    pub version: u64,
     pub created_at: Timestamp,
+    /// A payment arriving later is returned (not `expires_at`: that name is the table's TTL).
+    pub payment_due_by: Timestamp,
+    /// The provider's payment: attached when created, or the one that paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_intent_id: Option<PaymentIntentId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credited_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -455,16 +539,17 @@ pub struct PurchaseRecord {
     pub closed_remaining: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_by_event: Option<EventId>,
+    /// The instruction giving this purchase's money back, once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejection: Option<PaymentRejection>,
+    pub refund_id: Option<RefundId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_reason: Option<RefundReason>,
     /// A random token per refund call: lets a retried call recognise its own refund after a
     /// lost response instead of reporting `already_refunded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reversal: Option<Reversal>,
 }
 
 impl PurchaseRecord {
@@ -477,6 +562,7 @@ impl PurchaseRecord {
             quote_id: quote.quote_id.clone(),
             zone: zone.clone(),
             country: priced.country(),
+            region: priced.region(),
             channel: priced.channel(),
             coins: priced.coins(),
             bonus_coins: priced.bonus_coins(),
@@ -484,16 +570,37 @@ impl PurchaseRecord {
             amount: priced.price().gross(),
             price_book_version: priced.price_book_version().clone(),
             status: PurchaseStatus::Pending,
+            version: 1,
             created_at: now,
+            payment_due_by: payment_due_by(now),
+            payment_intent_id: None,
             credited_at: None,
             refundable_until: None,
             closed_remaining: None,
             settled_by_event: None,
-            rejection: None,
+            refund_id: None,
             refunded_at: None,
-            refund_reason: None,
             refund_nonce: None,
+            reversal: None,
         }
+    }
+
+    /// The purchase as changed by `change`, one version on.
+    pub fn changed(&self, change: impl FnOnce(&mut PurchaseRecord)) -> PurchaseRecord {
+        let mut next = self.clone();
+        change(&mut next);
+        next.version = self.version + 1;
+        next
+    }
+
+    /// Its sort key in the purchases-by-user index.
+    pub fn index_sk(&self) -> String {
+        keys::user_purchases_index(&self.user_id, self.created_at, &self.purchase_id).sk
+    }
+
+    /// Whether a pending purchase's payment window has passed at `now`.
+    pub fn expired_at(&self, now: Timestamp) -> bool {
+        self.status == PurchaseStatus::Pending && now >= self.payment_due_by
     }
 }
 
@@ -503,21 +610,136 @@ impl Row for PurchaseRecord {
     }
 }
 
-/// What the provider told us.
+/// Which provider payment belongs to which purchase: how a dispute, which names the payment,
+/// finds the purchase.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PaymentIntentRecord {
+    pub payment_intent_id: PaymentIntentId,
+    pub purchase_id: PurchaseId,
+}
+
+impl Row for PaymentIntentRecord {
+    fn key(&self) -> Key {
+        keys::payment_intent(&self.payment_intent_id)
+    }
+}
+
+/// Where a refund instruction stands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PaymentKind {
+pub enum RefundStatus {
+    /// Written, not yet confirmed by the provider.
+    Pending,
+    /// The provider made the refund.
     Succeeded,
+    /// The provider refused it, or retries ran out: support must look (alarmed).
     Failed,
 }
 
-/// A payment event seen: its existence makes a redelivery a replay.
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "pending",
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+}
+
+/// An instruction to give a payment back through the provider (the outbox): written in the
+/// same transaction as the coin change or the record of why the payment cannot be credited, and
+/// sent by the refund dispatcher, which reads these inserts from the table's stream.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RefundRecord {
+    pub refund_id: RefundId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_id: Option<PurchaseId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    pub payment_intent_id: PaymentIntentId,
+    /// The whole payment, in the currency's minor units.
+    pub amount_minor: i64,
+    /// ISO 4217, upper case: as paid (a payment we cannot credit may be in any currency).
+    pub currency: String,
+    pub reason: RefundReason,
+    /// The admin who asked, for an admin refund.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<UserId>,
+    pub status: RefundStatus,
+    pub version: u64,
+    /// Sends tried so far.
+    pub attempts: u32,
+    /// A dispatcher is sending it until then; another waits (two never send at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_refund_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl RefundRecord {
+    /// A pending instruction to give back `amount_minor` of `currency` paid with `payment`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pending(
+        refund_id: RefundId,
+        purchase: Option<&PurchaseRecord>,
+        payment: &PaymentIntentId,
+        amount_minor: i64,
+        currency: &str,
+        reason: RefundReason,
+        requested_by: Option<&UserId>,
+        now: Timestamp,
+    ) -> Self {
+        RefundRecord {
+            refund_id,
+            purchase_id: purchase.map(|p| p.purchase_id.clone()),
+            user_id: purchase.map(|p| p.user_id.clone()),
+            payment_intent_id: payment.clone(),
+            amount_minor,
+            currency: currency.to_ascii_uppercase(),
+            reason,
+            requested_by: requested_by.cloned(),
+            status: RefundStatus::Pending,
+            version: 1,
+            attempts: 0,
+            claimed_until: None,
+            provider_refund_id: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The instruction as changed by `change` at `now`, one version on.
+    pub fn changed(&self, now: Timestamp, change: impl FnOnce(&mut RefundRecord)) -> RefundRecord {
+        let mut next = self.clone();
+        change(&mut next);
+        next.version = self.version + 1;
+        next.updated_at = now;
+        next
+    }
+}
+
+impl Row for RefundRecord {
+    fn key(&self) -> Key {
+        keys::refund(
+            self.purchase_id.as_ref(),
+            &self.payment_intent_id,
+            &self.refund_id,
+        )
+    }
+}
+
+/// A provider event applied: its existence makes a redelivery a replay.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct PaymentEventRecord {
     pub event_id: EventId,
-    pub purchase_id: PurchaseId,
-    pub kind: PaymentKind,
-    /// `credited`, `failed`, or the rejection code.
+    /// The provider's type (`payment_intent.succeeded`).
+    pub kind: String,
+    /// What it did (`credited`, `returned`, `failed`, `reversed`, …).
     pub outcome: String,
     pub received_at: Timestamp,
 }
@@ -576,39 +798,6 @@ pub struct DiamondsRecord {
 impl Row for DiamondsRecord {
     fn key(&self) -> Key {
         keys::diamonds_shard(&self.creator_id, self.shard)
-    }
-}
-
-/// A refund instruction for the payment provider, written with the coin reversal, so money and
-/// coins never diverge. Nothing sends it yet: the dispatcher (a stream consumer of these
-/// inserts) is still to come.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct OutboxRefundRecord {
-    pub purchase_id: PurchaseId,
-    pub user_id: UserId,
-    pub amount: Money,
-    pub reason: RefundReason,
-    pub created_at: Timestamp,
-    pub status: String,
-}
-
-impl OutboxRefundRecord {
-    /// A pending instruction to give back `purchase`'s whole amount.
-    pub fn pending(purchase: &PurchaseRecord, reason: RefundReason, now: Timestamp) -> Self {
-        OutboxRefundRecord {
-            purchase_id: purchase.purchase_id.clone(),
-            user_id: purchase.user_id.clone(),
-            amount: purchase.amount,
-            reason,
-            created_at: now,
-            status: "pending".to_owned(),
-        }
-    }
-}
-
-impl Row for OutboxRefundRecord {
-    fn key(&self) -> Key {
-        keys::outbox_refund(&self.purchase_id)
     }
 }
 
@@ -694,15 +883,18 @@ record_enum! {
         Idempotency(IdempotencyRecord),
         Creator(CreatorRecord),
         Diamonds(DiamondsRecord),
-        OutboxRefund(OutboxRefundRecord),
+        Refund(RefundRecord),
+        PaymentIntent(PaymentIntentRecord),
     }
 }
 
 impl Record {
-    /// The optimistic-concurrency version (wallets only).
+    /// The optimistic-concurrency version of the rows that have one.
     pub fn version(&self) -> Option<u64> {
         match self {
             Record::Wallet(wallet) => Some(wallet.version),
+            Record::Purchase(purchase) => Some(purchase.version),
+            Record::Refund(refund) => Some(refund.version),
             _ => None,
         }
     }
@@ -717,18 +909,19 @@ impl Record {
         }
     }
 
-    /// The open-lots index key (`gsi1pk`, `gsi1sk`): open lots only.
-    pub fn open_lots_index_key(&self) -> Option<Key> {
-        match self {
-            Record::Lot(lot) => Some(keys::lot_index(lot.refundable_until, &lot.purchase_id)),
-            _ => None,
-        }
-    }
-
-    /// A purchase's status.
-    pub fn purchase_status(&self) -> Option<PurchaseStatus> {
-        match self {
-            Record::Purchase(purchase) => Some(purchase.status),
+    /// The row's key in `index`, if it is in it.
+    pub fn index_key(&self, index: Index) -> Option<Key> {
+        match (index, self) {
+            (Index::OpenLotsByDeadline, Record::Lot(lot)) => {
+                Some(keys::lot_index(lot.refundable_until, &lot.purchase_id))
+            }
+            (Index::PurchasesByUser, Record::Purchase(purchase)) => {
+                Some(keys::user_purchases_index(
+                    &purchase.user_id,
+                    purchase.created_at,
+                    &purchase.purchase_id,
+                ))
+            }
             _ => None,
         }
     }

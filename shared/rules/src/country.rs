@@ -176,6 +176,44 @@ pub struct BillingLocation {
     region: Option<BillingRegion>,
 }
 
+/// The countries whose rules differ by region (minimum ages, sales tax), so a buyer billed there
+/// must name their region: the price book's `region_required`, kept as a list so reading a
+/// caller's claims does not load the whole book (a test keeps the two equal).
+pub const REGION_REQUIRED: &[&str] = &["CA", "US"];
+
+impl BillingCountry {
+    /// Whether a buyer billed here must name their region ([`REGION_REQUIRED`]).
+    pub fn region_required(self) -> bool {
+        REGION_REQUIRED.contains(&self.as_str())
+    }
+}
+
+/// `JP` (a country) or `US-WA` (a region, within its country).
+impl FromStr for BillingLocation {
+    type Err = CodeError;
+    fn from_str(text: &str) -> Result<Self, CodeError> {
+        if text.contains('-') {
+            let region: BillingRegion = text.parse()?;
+            Ok(BillingLocation {
+                country: region.country(),
+                region: Some(region),
+            })
+        } else {
+            Ok(text.parse::<BillingCountry>()?.into())
+        }
+    }
+}
+
+/// A country alone, where no region is known or needed.
+impl From<BillingCountry> for BillingLocation {
+    fn from(country: BillingCountry) -> Self {
+        BillingLocation {
+            country,
+            region: None,
+        }
+    }
+}
+
 impl BillingLocation {
     /// Pairs a country with an optional region, rejecting a region of another country.
     pub fn new(

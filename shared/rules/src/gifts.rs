@@ -111,7 +111,8 @@ pub enum TargetKind {
 pub const MAX_TARGET_ID_LEN: usize = 128;
 
 /// The live or video a gift is sent on: a kind and an id of 1 to [`MAX_TARGET_ID_LEN`]
-/// printable characters (checked once, here, wherever the target comes from).
+/// characters of the safe id set ([`coins_ids::is_id_char`]), checked once, here, wherever the
+/// target comes from.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(try_from = "RawTarget")]
 pub struct GiftTarget {
@@ -127,16 +128,15 @@ struct RawTarget {
 
 /// A target id that is empty, too long or holds control characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("target.id must be 1 to {MAX_TARGET_ID_LEN} printable characters")]
+#[error(
+    "target.id must be 1 to {MAX_TARGET_ID_LEN} characters: letters, digits and - _ . : | @ + = /"
+)]
 pub struct BadTargetId;
 
 impl GiftTarget {
     pub fn new(kind: TargetKind, id: impl Into<String>) -> Result<GiftTarget, BadTargetId> {
         let id = id.into();
-        if id.is_empty()
-            || id.chars().count() > MAX_TARGET_ID_LEN
-            || id.chars().any(char::is_control)
-        {
+        if id.is_empty() || id.len() > MAX_TARGET_ID_LEN || !id.chars().all(coins_ids::is_id_char) {
             return Err(BadTargetId);
         }
         Ok(GiftTarget { kind, id })
@@ -467,7 +467,7 @@ mod tests {
         let target: GiftTarget = serde_json::from_str(r#"{"kind":"live","id":"l-1"}"#).unwrap();
         assert_eq!((target.kind(), target.id()), (TargetKind::Live, "l-1"));
         assert!(serde_json::from_str::<GiftTarget>(r#"{"kind":"story","id":"x"}"#).is_err());
-        for bad in ["", "a\nb"] {
+        for bad in ["", "a\nb", "live\u{202E}1", "live 1"] {
             assert_eq!(GiftTarget::new(TargetKind::Video, bad), Err(BadTargetId));
         }
         assert!(GiftTarget::new(TargetKind::Video, "v".repeat(MAX_TARGET_ID_LEN + 1)).is_err());

@@ -11,10 +11,11 @@ pub mod money;
 pub mod price_book;
 pub mod pricing;
 pub mod refund;
+pub mod reversals;
 pub mod zone;
 
 pub use age::{AgeBelowMinimum, AgeOk, age_on, check_age};
-pub use country::{BillingCountry, BillingLocation, BillingRegion};
+pub use country::{BillingCountry, BillingLocation, BillingRegion, REGION_REQUIRED};
 pub use gifts::{GiftCatalog, GiftError, GiftId, GiftOrder, GiftTarget, SelfGift, TargetKind};
 pub use money::{Currency, Money};
 pub use price_book::PriceBook;

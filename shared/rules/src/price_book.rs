@@ -183,6 +183,10 @@ pub enum EntryProblem {
     BonusTooLarge { bonus_coins: u64, coins: u64 },
     #[error("minimum_age {0} is outside {min}..={max}", min = PLAUSIBLE_MINIMUM_AGES.start(), max = PLAUSIBLE_MINIMUM_AGES.end())]
     MinimumAgeOutOfRange(u32),
+    #[error("no country entry for {0}")]
+    UnknownCountry(BillingCountry),
+    #[error("{0} shows prices tax-inclusive: a regional rate would change its charmed prices")]
+    RegionalTaxOnInclusiveCountry(BillingCountry),
     #[error("the price of {coins} coins on {channel} cannot be computed: {reason}")]
     Unpriceable {
         coins: u64,
@@ -205,6 +209,8 @@ pub struct PriceBook {
     country_minimum_ages: Vec<(BillingCountry, u32)>,
     /// Sorted by code.
     region_minimum_ages: Vec<(BillingRegion, u32)>,
+    /// The tax rate of a region where it differs from its country's, sorted by code.
+    regional_tax: Vec<(BillingRegion, Decimal)>,
 }
 
 // The file's shape. Unknown fields are refused so a misspelt key ("tax_rat") cannot be ignored.
@@ -219,6 +225,8 @@ struct RawBook {
     default_minimum_age: u32,
     #[serde(default)]
     jurisdictions: Vec<RawJurisdiction>,
+    #[serde(default)]
+    regional_tax: Vec<RawRegionalTax>,
 }
 
 #[derive(Deserialize)]
@@ -256,6 +264,17 @@ struct RawCountry {
 struct RawJurisdiction {
     jurisdiction: String,
     minimum_age: u32,
+}
+
+/// The sales tax a buyer billed in `region` pays instead of the country's rate.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegionalTax {
+    region: String,
+    tax_rate: Decimal,
+    #[serde(default)]
+    #[allow(dead_code)]
+    note: Option<String>,
 }
 
 fn entry_error(list: &str, index: usize, name: &str, problem: EntryProblem) -> PriceBookError {
@@ -369,6 +388,7 @@ impl PriceBook {
 
         let (country_minimum_ages, region_minimum_ages) =
             validate_jurisdictions(&raw.jurisdictions)?;
+        let regional_tax = validate_regional_tax(&raw.regional_tax, &countries)?;
 
         Ok(PriceBook {
             version: PriceBookVersion(raw.version.into()),
@@ -379,7 +399,37 @@ impl PriceBook {
             default_minimum_age: raw.default_minimum_age,
             country_minimum_ages,
             region_minimum_ages,
+            regional_tax,
         })
+    }
+
+    /// The tax rate a buyer billed at `location` pays: their region's where it has its own,
+    /// else their country's.
+    pub(crate) fn tax_rate(
+        &self,
+        pricing: &CountryPricing,
+        region: Option<BillingRegion>,
+    ) -> Decimal {
+        region
+            .and_then(|region| {
+                self.regional_tax
+                    .binary_search_by_key(&region, |&(code, _)| code)
+                    .ok()
+            })
+            .map_or(pricing.tax_rate, |index| self.regional_tax[index].1)
+    }
+
+    /// Whether the rules for buyers billed in `country` differ by region (a minimum age or a tax
+    /// rate of their own), so that the region must be known.
+    pub fn region_required(&self, country: BillingCountry) -> bool {
+        let in_country = |region: &BillingRegion| region.country() == country;
+        self.region_minimum_ages
+            .iter()
+            .any(|(region, _)| in_country(region))
+            || self
+                .regional_tax
+                .iter()
+                .any(|(region, _)| in_country(region))
     }
 
     pub fn version(&self) -> &PriceBookVersion {
@@ -484,6 +534,38 @@ fn validate_packages(raw: &[RawPackage]) -> Result<Vec<Package>, PriceBookError>
 
 type MinimumAges = (Vec<(BillingCountry, u32)>, Vec<(BillingRegion, u32)>);
 
+fn validate_regional_tax(
+    raw: &[RawRegionalTax],
+    countries: &[CountryPricing],
+) -> Result<Vec<(BillingRegion, Decimal)>, PriceBookError> {
+    let mut rates: Vec<(BillingRegion, Decimal)> = Vec::with_capacity(raw.len());
+    for (index, entry) in raw.iter().enumerate() {
+        let fail = |problem| entry_error("regional_tax", index, &entry.region, problem);
+        let region: BillingRegion = entry
+            .region
+            .parse()
+            .map_err(|_| fail(EntryProblem::BadCode(entry.region.clone())))?;
+        let country = countries
+            .iter()
+            .find(|pricing| pricing.country == region.country())
+            .ok_or_else(|| fail(EntryProblem::UnknownCountry(region.country())))?;
+        if country.tax_inclusive {
+            return Err(fail(EntryProblem::RegionalTaxOnInclusiveCountry(
+                country.country,
+            )));
+        }
+        if entry.tax_rate < Decimal::ZERO || entry.tax_rate >= MAX_TAX_RATE {
+            return Err(fail(EntryProblem::TaxRateOutOfRange(entry.tax_rate)));
+        }
+        if rates.iter().any(|&(code, _)| code == region) {
+            return Err(fail(EntryProblem::Duplicate));
+        }
+        rates.push((region, entry.tax_rate));
+    }
+    rates.sort_by_key(|&(code, _)| code);
+    Ok(rates)
+}
+
 fn validate_jurisdictions(raw: &[RawJurisdiction]) -> Result<MinimumAges, PriceBookError> {
     let mut countries: Vec<(BillingCountry, u32)> = Vec::new();
     let mut regions: Vec<(BillingRegion, u32)> = Vec::new();
@@ -539,9 +621,33 @@ mod tests {
     }
 
     #[test]
+    fn regions_are_required_where_rules_differ_by_region() {
+        let book = PriceBook::embedded();
+        assert!(book.region_required(code("US")));
+        assert!(book.region_required(code("CA")));
+        assert!(!book.region_required(code("JP")));
+        let required: Vec<String> = book
+            .countries()
+            .iter()
+            .filter(|pricing| book.region_required(pricing.country()))
+            .map(|pricing| pricing.country().to_string())
+            .collect();
+        assert_eq!(required, crate::country::REGION_REQUIRED);
+    }
+
+    #[test]
+    fn a_regional_rate_is_refused_where_prices_include_tax() {
+        let text = EMBEDDED_JSON.replacen(r#""region": "CA-ON""#, r#""region": "JP-13""#, 1);
+        assert_eq!(
+            PriceBook::from_json(&text).unwrap_err().to_string(),
+            r#"price book entry regional_tax[33] ("JP-13"): JP shows prices tax-inclusive: a regional rate would change its charmed prices"#
+        );
+    }
+
+    #[test]
     fn the_embedded_price_book_is_valid() {
         let book = PriceBook::from_json(EMBEDDED_JSON).unwrap();
-        assert_eq!(book.version().as_str(), "2026-11-01");
+        assert_eq!(book.version().as_str(), "2026-12-01");
         assert_eq!(PriceBook::embedded().version(), book.version());
     }
 
@@ -730,7 +836,7 @@ mod tests {
             }
         );
         assert_eq!(
-            book_with(r#""version": "2026-11-01""#, r#""version": " ""#).unwrap_err(),
+            book_with(r#""version": "2026-12-01""#, r#""version": " ""#).unwrap_err(),
             PriceBookError::EmptyVersion
         );
         assert!(matches!(

@@ -21,7 +21,7 @@ use jiff::{SignedDuration, Timestamp};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-use crate::country::BillingCountry;
+use crate::country::{BillingCountry, BillingLocation, BillingRegion};
 use crate::money::{Currency, Money, MoneyError};
 use crate::price_book::{CountryPricing, EntryProblem, PriceBook, PriceBookVersion};
 
@@ -392,6 +392,9 @@ pub enum QuoteError {
 #[serde(try_from = "QuoteRepr")]
 pub struct Quote {
     country: BillingCountry,
+    /// The region whose tax rate priced it, where it has its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<BillingRegion>,
     channel: Channel,
     /// `None` for a custom amount.
     package_id: Option<PackageId>,
@@ -407,6 +410,9 @@ pub struct Quote {
 impl Quote {
     pub fn country(&self) -> BillingCountry {
         self.country
+    }
+    pub fn region(&self) -> Option<BillingRegion> {
+        self.region
     }
     pub fn channel(&self) -> Channel {
         self.channel
@@ -444,6 +450,8 @@ impl Quote {
 #[derive(Deserialize)]
 struct QuoteRepr {
     country: BillingCountry,
+    #[serde(default)]
+    region: Option<BillingRegion>,
     channel: Channel,
     package_id: Option<PackageId>,
     currency: Currency,
@@ -480,6 +488,7 @@ impl TryFrom<QuoteRepr> for Quote {
         }
         Ok(Quote {
             country: repr.country,
+            region: repr.region,
             channel: repr.channel,
             package_id: repr.package_id,
             currency: repr.currency,
@@ -504,6 +513,17 @@ pub struct QuoteExpired {
 pub fn quote_expires_at(issued_at: Timestamp) -> Timestamp {
     issued_at
         .saturating_add(QUOTE_TTL)
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// How long a purchase waits for its payment before it expires (a payment arriving later is
+/// returned).
+pub const PAYMENT_WINDOW: SignedDuration = SignedDuration::from_hours(24);
+
+/// When a purchase created at `created_at` stops waiting for its payment.
+pub fn payment_due_by(created_at: Timestamp) -> Timestamp {
+    created_at
+        .saturating_add(PAYMENT_WINDOW)
         .unwrap_or(Timestamp::MAX)
 }
 
@@ -572,13 +592,16 @@ impl CountryPricing {
 }
 
 impl PriceBook {
-    /// Prices `item` for a buyer billed in `country`, buying on `channel`.
+    /// Prices `item` for a buyer billed at `location`, buying on `channel`. Where the region has
+    /// a tax rate of its own (US states, Canadian provinces), the price shown before tax is the
+    /// country's and the tax is the region's, so the amount charged is the amount quoted.
     pub fn quote(
         &self,
-        country: BillingCountry,
+        location: BillingLocation,
         channel: Channel,
         item: QuoteItem,
     ) -> Result<Quote, QuoteError> {
+        let country = location.country();
         let pricing = self
             .country(country)
             .ok_or(QuoteError::UnknownCountry(country))?;
@@ -607,11 +630,13 @@ impl PriceBook {
                 (None, coins, 0, price)
             }
         };
+        let price = self.with_regional_tax(price, pricing, location.region())?;
         let total_coins = coins
             .checked_add(bonus_coins)
             .ok_or(QuoteError::PriceOutOfRange)?;
         Ok(Quote {
             country,
+            region: location.region(),
             channel,
             package_id,
             currency: pricing.currency,
@@ -624,13 +649,28 @@ impl PriceBook {
         })
     }
 
-    /// Every fixed package with its price for `country` on `channel`, and the custom range on
-    /// the web.
+    /// A tax-exclusive price taxed at the region's own rate, if it has one.
+    fn with_regional_tax(
+        &self,
+        price: Price,
+        pricing: &CountryPricing,
+        region: Option<BillingRegion>,
+    ) -> Result<Price, QuoteError> {
+        let rate = self.tax_rate(pricing, region);
+        if rate == pricing.tax_rate {
+            return Ok(price);
+        }
+        Price::from_display(price.net(), rate, false).map_err(|_| QuoteError::PriceOutOfRange)
+    }
+
+    /// Every fixed package with its price for a buyer billed at `location` on `channel`, and
+    /// the custom range on the web.
     pub fn package_list(
         &self,
-        country: BillingCountry,
+        location: BillingLocation,
         channel: Channel,
     ) -> Result<PackageList, QuoteError> {
+        let country = location.country();
         let pricing = self
             .country(country)
             .ok_or(QuoteError::UnknownCountry(country))?;
@@ -638,14 +678,16 @@ impl PriceBook {
             .packages()
             .iter()
             .zip(&pricing.package_prices[channel.index()])
-            .map(|(package, &price)| PackageOffer {
-                package_id: package.package_id,
-                coins: package.coins,
-                bonus_coins: package.bonus_coins,
-                total_coins: package.coins.saturating_add(package.bonus_coins),
-                price,
+            .map(|(package, &price)| {
+                Ok(PackageOffer {
+                    package_id: package.package_id,
+                    coins: package.coins,
+                    bonus_coins: package.bonus_coins,
+                    total_coins: package.coins.saturating_add(package.bonus_coins),
+                    price: self.with_regional_tax(price, pricing, location.region())?,
+                })
             })
-            .collect();
+            .collect::<Result<_, QuoteError>>()?;
         Ok(PackageList {
             country,
             channel,
@@ -693,6 +735,61 @@ mod tests {
         [price.net(), price.tax(), price.gross()].map(|money| money.to_string())
     }
 
+    fn located(location: &str, channel: Channel, package_id: &str) -> Quote {
+        book()
+            .quote(
+                location.parse().unwrap(),
+                channel,
+                QuoteItem::Package(package_id.parse().unwrap()),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn a_taxed_state_adds_its_rate_on_top_and_an_untaxed_one_adds_nothing() {
+        // Washington taxes digital goods at 6.5%: 7.49 × 0.065 = 0.48685 → 0.49.
+        let washington = located("US-WA", Channel::Web, "coins_700");
+        assert_eq!(parts(&washington), ["7.49", "0.49", "7.98"]);
+        assert_eq!(washington.region().unwrap().as_str(), "US-WA");
+        assert!(!washington.tax_inclusive());
+        // Oregon has no sales tax; California does not tax digital goods.
+        assert_eq!(
+            parts(&located("US-OR", Channel::Web, "coins_700")),
+            ["7.49", "0.00", "7.49"]
+        );
+        assert_eq!(
+            parts(&located("US-CA", Channel::Web, "coins_700")),
+            ["7.49", "0.00", "7.49"]
+        );
+        // The app price is taxed the same way.
+        assert_eq!(
+            parts(&located("US-WA", Channel::Ios, "coins_700")),
+            ["10.99", "0.71", "11.70"]
+        );
+    }
+
+    #[test]
+    fn a_province_with_hst_pays_it_instead_of_the_gst() {
+        let ontario = located("CA-ON", Channel::Web, "coins_700");
+        let alberta = located("CA-AB", Channel::Web, "coins_700");
+        assert_eq!(ontario.price().net(), alberta.price().net());
+        let rate = |quote: &Quote| quote.price().tax().amount() / quote.price().net().amount();
+        assert!(
+            (rate(&ontario) - dec!(0.13)).abs() < dec!(0.001),
+            "{:?}",
+            parts(&ontario)
+        );
+        assert!(
+            (rate(&alberta) - dec!(0.05)).abs() < dec!(0.001),
+            "{:?}",
+            parts(&alberta)
+        );
+        let list = book()
+            .package_list("CA-ON".parse().unwrap(), Channel::Web)
+            .unwrap();
+        assert_eq!(list.packages[2].price, ontario.price());
+    }
+
     #[test]
     fn a_us_web_package_is_charmed_to_49_and_taxed_at_checkout() {
         // 700 × 0.0106 = 7.42 → next x.x9 = 7.49; US prices are shown before tax.
@@ -734,7 +831,7 @@ mod tests {
         let quote = package("JP", Channel::Web, "coins_700");
         assert_eq!(parts(&quote), ["999", "100", "1099"]);
         assert!(quote.tax_inclusive());
-        assert_eq!(quote.price_book_version().as_str(), "2026-11-01");
+        assert_eq!(quote.price_book_version().as_str(), "2026-12-01");
         // In the app: 1099 / 0.7 = 1570; tax 142.7 → 143.
         assert_eq!(
             parts(&package("JP", Channel::Ios, "coins_700")),
@@ -847,10 +944,10 @@ mod tests {
 
     #[test]
     fn unknown_countries_and_packages_are_named() {
-        let zz = "ZZ".parse().unwrap();
+        let zz: BillingCountry = "ZZ".parse().unwrap();
         let coins_70 = "coins_70".parse().unwrap();
         assert_eq!(
-            book().quote(zz, Channel::Web, QuoteItem::Package(coins_70)),
+            book().quote(zz.into(), Channel::Web, QuoteItem::Package(coins_70)),
             Err(QuoteError::UnknownCountry(zz))
         );
         let coins_71 = "coins_71".parse().unwrap();
@@ -862,7 +959,7 @@ mod tests {
             ),
             Err(QuoteError::UnknownPackage(coins_71))
         );
-        assert!(book().package_list(zz, Channel::Web).is_err());
+        assert!(book().package_list(zz.into(), Channel::Web).is_err());
     }
 
     #[test]
@@ -943,7 +1040,7 @@ mod tests {
                 "total_coins": 700,
                 "price": {"currency": "JPY", "net": "999", "tax": "100", "gross": "1099"},
                 "tax_inclusive": true,
-                "price_book_version": "2026-11-01"
+                "price_book_version": "2026-12-01"
             })
         );
         assert_eq!(serde_json::from_value::<Quote>(json).unwrap(), quote);

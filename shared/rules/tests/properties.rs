@@ -69,7 +69,7 @@ fn every_shipped_package_price_is_exact_and_never_cheaper_in_an_app() {
     let book = PriceBook::embedded();
     for pricing in book.countries() {
         let country = pricing.country();
-        let lists = Channel::ALL.map(|channel| book.package_list(country, channel).unwrap());
+        let lists = Channel::ALL.map(|channel| book.package_list(country.into(), channel).unwrap());
         let [web, ios, android] = &lists;
         for (index, package) in book.packages().iter().enumerate() {
             for list in &lists {
@@ -97,7 +97,9 @@ fn a_bigger_package_never_costs_less() {
     let book = PriceBook::embedded();
     for pricing in book.countries() {
         for channel in Channel::ALL {
-            let list = book.package_list(pricing.country(), channel).unwrap();
+            let list = book
+                .package_list(pricing.country().into(), channel)
+                .unwrap();
             for pair in list.packages.windows(2) {
                 assert!(
                     pair[0].price.gross().amount() <= pair[1].price.gross().amount(),
@@ -194,7 +196,7 @@ proptest! {
     ) {
         let book = PriceBook::embedded();
         let pricing = &book.countries()[country_index % book.countries().len()];
-        let quote = |coins| book.quote(pricing.country(), Channel::Web, QuoteItem::Custom { coins });
+        let quote = |coins| book.quote(pricing.country().into(), Channel::Web, QuoteItem::Custom { coins });
         let smaller = quote(coins).unwrap();
         assert_well_formed(&smaller.price(), pricing.currency(), "custom");
         prop_assert_eq!(smaller.total_coins(), coins);

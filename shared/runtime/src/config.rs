@@ -180,23 +180,23 @@ mod tests {
     #[test]
     fn a_secret_comes_from_the_arn_or_plain_text() {
         let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhook";
-        let name = "PAYMENT_WEBHOOK_SECRET";
+        let name = "STRIPE_WEBHOOK_SECRET";
         assert!(matches!(
             Secret::from_lookup(
                 name,
                 env(&[
-                    ("PAYMENT_WEBHOOK_SECRET_ARN", arn),
-                    ("PAYMENT_WEBHOOK_SECRET", "plain")
+                    ("STRIPE_WEBHOOK_SECRET_ARN", arn),
+                    ("STRIPE_WEBHOOK_SECRET", "plain")
                 ])
             ),
             Ok(Secret::SecretsManager { .. })
         ));
-        let plain = Secret::from_lookup(name, env(&[("PAYMENT_WEBHOOK_SECRET", "plain")]));
+        let plain = Secret::from_lookup(name, env(&[("STRIPE_WEBHOOK_SECRET", "plain")]));
         assert!(matches!(plain, Ok(Secret::Plain(_))));
         assert_eq!(format!("{:?}", plain.unwrap()), "Secret::Plain(<redacted>)");
         assert!(Secret::from_lookup(name, env(&[])).is_err());
         assert!(
-            Secret::from_lookup(name, env(&[("PAYMENT_WEBHOOK_SECRET_ARN", "webhook")])).is_err()
+            Secret::from_lookup(name, env(&[("STRIPE_WEBHOOK_SECRET_ARN", "webhook")])).is_err()
         );
     }
 }

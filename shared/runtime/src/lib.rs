@@ -8,10 +8,12 @@
 pub mod clock;
 pub mod config;
 pub mod deps;
+#[cfg(feature = "https")]
+pub mod https;
 pub mod telemetry;
 
 pub use aws_config::SdkConfig;
-pub use clock::{Clock, SystemClock, TestClock};
+pub use clock::{Clock, ClockRefused, SystemClock, TestClock};
 pub use config::{Config, ConfigError, Secret, SecretError};
 pub use deps::Deps;
 
@@ -65,10 +67,18 @@ macro_rules! http_function {
 }
 
 /// The `main` of a function fed by events (a stream, a queue, a schedule): the allocator, a cold
-/// start, then every event through `$handle(&deps, event)`.
+/// start, then every event through `$handle(&deps, event)`; or, with `$load` (run once at cold
+/// start with the AWS configuration), `$handle(&deps, &loaded, event)`.
 #[macro_export]
 macro_rules! event_function {
     ($handle:path) => {
+        $crate::event_function!(@main deps, _aws, event, [] => $handle(&deps, event));
+    };
+    ($handle:path, $load:path) => {
+        $crate::event_function!(@main deps, aws, event, [let loaded = $load(&aws).await?;]
+            => $handle(&deps, &loaded, event));
+    };
+    (@main $deps:ident, $aws:ident, $event:ident, [$($load:tt)*] => $call:expr) => {
         #[global_allocator]
         static ALLOCATOR: $crate::Allocator = $crate::Allocator;
 
@@ -78,8 +88,9 @@ macro_rules! event_function {
 
         async fn run() -> Result<(), $crate::__private::lambda_runtime::Error> {
             use $crate::__private::lambda_runtime::{self, service_fn};
-            let (deps, _) = $crate::Deps::cold_start().await?;
-            lambda_runtime::run(service_fn(|event| $handle(&deps, event))).await
+            let ($deps, $aws) = $crate::Deps::cold_start().await?;
+            $($load)*
+            lambda_runtime::run(service_fn(|$event| $call)).await
         }
     };
 }

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use coins_ids::{EventId, IdempotencyKey, PurchaseId, UserId};
-use coins_ledger::{Ledger, MemoryStore, Payment, PaymentEvent, PaymentOutcome, Quote};
-use coins_rules::{BillingCountry, Channel, PackageId, QuoteItem, Zone};
+use coins_ids::{EventId, IdempotencyKey, PaymentIntentId, PurchaseId, UserId};
+use coins_ledger::{Ledger, MemoryStore, Paid, Payment, PaymentEvent, PaymentOutcome, Quote};
+use coins_rules::{BillingLocation, Channel, PackageId, QuoteItem, Zone};
 use coins_runtime::{Deps, TestClock};
 use jiff::Timestamp;
 use lambda_http::{Body, Request, Response};
@@ -19,7 +19,8 @@ pub const T0: &str = "2026-03-01T03:00:00Z";
 
 /// In-memory dependencies on a test clock set to `now`.
 pub fn memory_deps(now: &str) -> (Deps<MemoryStore>, TestClock) {
-    let clock = TestClock::new(now.parse().expect("an RFC 3339 instant"));
+    let clock = TestClock::new(now.parse().expect("an RFC 3339 instant"))
+        .expect("in the test clock's range");
     let deps = Deps::new(Ledger::new(MemoryStore::new()), Arc::new(clock.clone()));
     (deps, clock)
 }
@@ -185,7 +186,8 @@ pub fn assert_problem(response: &Response<Body>, status: u16, code: &str) {
 }
 
 /// Credits `user` (billed in `country`, in `zone`) with a paid web package through the real
-/// ledger flow (quote, purchase, verified payment), at the deps' clock. Returns the purchase.
+/// ledger flow (quote, purchase, its payment paired, the payment succeeded), at the deps'
+/// clock. Returns the purchase.
 pub async fn buy_package(
     deps: &Deps<MemoryStore>,
     user: &str,
@@ -194,13 +196,14 @@ pub async fn buy_package(
     package: &str,
 ) -> PurchaseId {
     let user = UserId::new(user).expect("a user id");
-    let country: BillingCountry = country.parse().expect("a country");
+    let location: BillingLocation = country.parse().expect("a country or region");
+    let country = location.country();
     let package: PackageId = package.parse().expect("a package id");
     let zone = Zone::get(zone).expect("a zone");
     let now = deps.now();
     let priced = deps
         .price_book()
-        .quote(country, Channel::Web, QuoteItem::Package(package))
+        .quote(location, Channel::Web, QuoteItem::Package(package))
         .expect("the package is sold there");
     let quote = Quote::new(priced, &user, now);
     deps.ledger.save_quote(&quote).await.expect("quote saved");
@@ -210,12 +213,23 @@ pub async fn buy_package(
         .create_purchase(&user, &quote.quote_id, &zone, now, &key)
         .await
         .expect("purchase created");
+    let payment = test_payment(&receipt.purchase_id);
+    deps.ledger
+        .attach_payment(&receipt.purchase_id, &payment)
+        .await
+        .expect("payment paired");
+    let amount = receipt.amount;
     let event = PaymentEvent {
         event_id: EventId::new(format!("evt-{}", receipt.purchase_id)).expect("an event id"),
-        purchase_id: receipt.purchase_id.clone(),
+        kind: "payment_intent.succeeded".into(),
+        payment_intent_id: payment,
+        purchase_id: Some(receipt.purchase_id.clone()),
         payment: Payment::Succeeded {
-            paid: receipt.amount,
-            country,
+            paid: Paid::new(
+                amount.minor_units().expect("minor units"),
+                amount.currency().code(),
+            ),
+            country: Some(country),
         },
     };
     let outcome = deps
@@ -228,6 +242,12 @@ pub async fn buy_package(
         "{outcome:?}"
     );
     receipt.purchase_id
+}
+
+/// The payment paired with a purchase `buy_package` makes (`pi_test_<purchase>`).
+pub fn test_payment(purchase: &PurchaseId) -> PaymentIntentId {
+    let suffix = purchase.as_str().trim_start_matches(PurchaseId::PREFIX);
+    PaymentIntentId::new(format!("pi_test_{suffix}")).expect("a payment id")
 }
 
 /// Enrolls `user` as a creator (no age check: the test says who is a creator).

@@ -1,17 +1,24 @@
 //! `coinctl`: the operator's window on the rules — quotes, the price table, refund windows and the
-//! age gate — computed by the same `coins-rules` code the functions run, printed as JSON.
+//! age gate — computed by the same `coins-rules` code the functions run, printed as JSON; and
+//! `reconcile`, Stripe's money against the ledger's coins ([`reconcile`]).
 //!
 //! Every failure is one line on stderr and a non-zero exit: 2 for arguments the command line
-//! cannot accept, 1 for a rule's refusal (a custom amount in an app, an unknown country).
+//! cannot accept, 1 for a rule's refusal (a custom amount in an app, an unknown country) or a
+//! reconciliation that found mismatches.
+
+mod reconcile;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
+use coins_ledger::dynamo::DynamoStore;
+use coins_ledger::store::Store;
+use coins_payments::stripe::{SecretKey, Stripe};
 use coins_rules::age::{AgeBelowMinimum, check_age_on};
 use coins_rules::country::{BillingCountry, BillingLocation, BillingRegion};
 use coins_rules::price_book::{PriceBook, PriceBookVersion};
-use coins_rules::pricing::{Channel, PackageId, PackageList, Quote, QuoteItem};
+use coins_rules::pricing::{Channel, PackageId, PackageList, QuoteItem};
 use coins_rules::refund::try_refund_deadline;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -45,6 +52,30 @@ enum Command {
     RefundWindow(RefundWindowArgs),
     /// Whether a birthdate passes a jurisdiction's minimum age on a date.
     AgeCheck(AgeCheckArgs),
+    /// Stripe's payments and refunds of a period against the ledger's purchases and refund
+    /// instructions: every mismatch, one per line; exit 1 if there is any.
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Args)]
+struct ReconcileArgs {
+    /// The Stripe API (STRIPE_SECRET_KEY holds the key).
+    #[arg(long, default_value = coins_payments::stripe::STRIPE_API_BASE)]
+    stripe_api_base: String,
+    /// DynamoDB at this endpoint (DynamoDB Local); AWS's by default, with the usual credentials.
+    #[arg(long)]
+    dynamodb_endpoint: Option<String>,
+    #[arg(long)]
+    table_name: String,
+    /// Start of the period (RFC 3339).
+    #[arg(long)]
+    since: Timestamp,
+    /// End of the period, exclusive (RFC 3339); now by default.
+    #[arg(long)]
+    until: Option<Timestamp>,
+    /// How long a refund instruction may stay pending before it counts as not sent.
+    #[arg(long, default_value_t = 15)]
+    grace_minutes: i64,
 }
 
 #[derive(Args)]
@@ -179,7 +210,50 @@ fn run(command: Command) -> Result<String, String> {
         Command::PriceTable(args) => price_table_text(book, args.channel),
         Command::RefundWindow(args) => refund_window(args),
         Command::AgeCheck(args) => age_check(args),
+        Command::Reconcile(args) => run_reconcile(args),
     }
+}
+
+fn run_reconcile(args: ReconcileArgs) -> Result<String, String> {
+    let key = std::env::var("STRIPE_SECRET_KEY")
+        .ok()
+        .filter(|key| !key.is_empty())
+        .ok_or("STRIPE_SECRET_KEY is not set")?;
+    let stripe = Stripe::new(args.stripe_api_base, SecretKey::new(key));
+    let now = Timestamp::now();
+    let until = args.until.unwrap_or(now);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    let (stripe_side, ledger_side) = runtime.block_on(async {
+        let aws = match &args.dynamodb_endpoint {
+            Some(endpoint) => coins_ledger::dynamo::local_config(endpoint).await,
+            None => aws_config::load_from_env().await,
+        };
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &args.table_name);
+        let records = store
+            .scan_all()
+            .await
+            .map_err(|error| format!("reading {}: {error}", args.table_name))?;
+        let stripe_side = reconcile::stripe_side(&stripe, args.since, until).await?;
+        Ok::<_, String>((stripe_side, reconcile::ledger_side(records)))
+    })?;
+    let grace = jiff::SignedDuration::from_mins(args.grace_minutes);
+    let mismatches = reconcile::compare(&stripe_side, &ledger_side, args.since, until, now, grace);
+    let summary = format!(
+        "{} Stripe payments, {} purchases, {} refund instructions from {} to {until}: {} mismatches",
+        stripe_side.len(),
+        ledger_side.purchases.len(),
+        ledger_side.instructions.len(),
+        args.since,
+        mismatches.len()
+    );
+    if mismatches.is_empty() {
+        return Ok(summary);
+    }
+    let lines: Vec<String> = mismatches.iter().map(ToString::to_string).collect();
+    Err(format!("{}\n{summary}", lines.join("\n")))
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
@@ -187,8 +261,8 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
 }
 
 fn quote(book: &PriceBook, args: QuoteArgs) -> Result<String, String> {
-    // The region does not change prices (sales tax by region is out of scope), but a region of
-    // another country is a contradiction worth refusing, as the functions do.
+    // A region of another country is a contradiction worth refusing, as the functions do; a
+    // region's own sales tax is in the quote.
     let location = BillingLocation::new(args.country, args.region).map_err(|e| e.to_string())?;
     let item = match (args.package, args.coins) {
         (Some(package_id), _) => QuoteItem::Package(package_id),
@@ -197,21 +271,9 @@ fn quote(book: &PriceBook, args: QuoteArgs) -> Result<String, String> {
         (None, None) => return Err("give --package or --coins".to_owned()),
     };
     let quote = book
-        .quote(location.country(), args.channel, item)
+        .quote(location, args.channel, item)
         .map_err(|e| e.to_string())?;
-    to_json(&QuoteOutput {
-        quote,
-        region: location.region(),
-    })
-}
-
-/// A quote as printed: the rules' quote, plus the region when one was given.
-#[derive(Serialize)]
-struct QuoteOutput {
-    #[serde(flatten)]
-    quote: Quote,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    region: Option<BillingRegion>,
+    to_json(&quote)
 }
 
 #[derive(Serialize)]
@@ -238,7 +300,7 @@ struct AgeCheckOutput {
 fn price_lists(book: &PriceBook, channel: Channel) -> Result<Vec<PackageList>, String> {
     book.countries()
         .iter()
-        .map(|pricing| book.package_list(pricing.country(), channel))
+        .map(|pricing| book.package_list(pricing.country().into(), channel))
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())
 }

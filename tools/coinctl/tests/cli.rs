@@ -61,7 +61,7 @@ fn quote_prints_a_package_price_with_amounts_as_strings() {
     assert_eq!(quote["price"]["tax"], "100");
     assert_eq!(quote["price"]["gross"], "1099");
     assert_eq!(quote["tax_inclusive"], true);
-    assert_eq!(quote["price_book_version"], "2026-11-01");
+    assert_eq!(quote["price_book_version"], "2026-12-01");
 }
 
 #[test]
@@ -79,9 +79,10 @@ fn quote_prices_a_custom_web_amount_and_accepts_a_region() {
     ]);
     assert_eq!(quote["region"], "US-AL");
     assert_eq!(quote["total_coins"], 1234);
+    // Alabama's 4 % state rate on digital goods, on top of the listed price.
     assert_eq!(
         quote["price"],
-        json!({"currency": "USD", "net": "13.49", "tax": "0.00", "gross": "13.49"})
+        json!({"currency": "USD", "net": "13.49", "tax": "0.54", "gross": "14.03"})
     );
 }
 
@@ -129,7 +130,7 @@ fn price_table_aligns_every_country_and_package() {
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("price book 2026-11-01"));
+    assert!(lines[0].starts_with("price book 2026-12-01"));
     assert!(lines[1].starts_with("country") && lines[1].ends_with("coins_17500"));
     // Amounts are right-aligned, so every row ends where the header does.
     let width = lines[1].len();

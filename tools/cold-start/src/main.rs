@@ -87,7 +87,7 @@ fn fixture(name: &str) -> Option<String> {
         "quote" => bad_body("post-quote", r#"{"channel": "web"}"#),
         "purchase" => bad_body("post-purchase", "{}"),
         // Unsigned: refused before anything is read.
-        "payment-webhook" => Event::load("post-payment-webhook"),
+        "stripe-webhook" => Event::load("post-stripe-webhook"),
         "wallet" => bad_body("put-limits", r#"{"daily_coins": "lots"}"#),
         // Under age: refused before the table.
         "creators" => Event::load("post-creator").claim("birthdate", Some("2015-06-01")),
@@ -102,8 +102,8 @@ fn fixture(name: &str) -> Option<String> {
             event.body(body)
         }
         "refund" => bad_body("post-admin-refund", r#"{"reason": "whim"}"#),
-        // An empty batch: the runtime and the handler's dispatch, nothing to close.
-        "refund-expiry" => return Some(json!({"Records": []}).to_string()),
+        // An empty batch: the runtime and the handler's dispatch, nothing to close or send.
+        "refund-expiry" | "refund-dispatch" => return Some(json!({"Records": []}).to_string()),
         _ => return None,
     };
     Some(event.to_json())
@@ -131,7 +131,8 @@ fn lambda_env(args: &Args, bin_dir: &Path) -> BTreeMap<String, String> {
         ("TABLE_NAME", "coins-bench"),
         ("CREATOR_SHARDS", "10"),
         ("RUST_LOG", "info"),
-        ("PAYMENT_WEBHOOK_SECRET", "cold-start-bench-webhook-secret"),
+        ("STRIPE_WEBHOOK_SECRET", "cold-start-bench-webhook-secret"),
+        ("STRIPE_SECRET_KEY", "sk_test_cold_start_bench"),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_owned(), value.to_owned()))

@@ -2,28 +2,36 @@
 //!
 //! It plays API Gateway's part (route matching, the JWT authorizer with HS256 dev tokens, the
 //! payload 2.0 event) and then calls the very handler code the Lambda functions run, over the
-//! in-memory store by default or DynamoDB by flag. Only here is there a test clock
-//! (`/_dev/clock`): every handler reads it, and moving it runs the refund-window sweep.
+//! in-memory store by default or DynamoDB by flag; it plays Lambda's part for the event-driven
+//! functions, feeding them the table's stream ([`streams`]). Only here are there a test clock
+//! (`/_dev/clock`: every handler reads it, and moving it runs the refund-window sweep) and a way
+//! to pay a purchase without a card (`/_dev/payments/{purchase_id}`: a signed Stripe event
+//! through the real webhook).
 
 pub mod auth;
 pub mod dev_clock;
+pub mod dev_payments;
+pub mod filter;
 pub mod gateway;
 pub mod server;
+pub mod streams;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use coins_http::routing::match_route;
-use coins_http::{ApiError, Problem, Route, WebhookSecret};
-use coins_ledger::Store;
+use coins_http::{ApiError, Problem, Route};
+use coins_ledger::{Ledger, Store};
 use coins_runtime::{Clock, Deps, TestClock};
 use lambda_http::http::{self, header};
 use lambda_http::{Body, Response};
+use stripe_webhook::Webhook;
 
 use crate::auth::DevAuth;
 use crate::gateway::{Incoming, lambda_request, new_request_id};
 
-/// `PAYMENT_WEBHOOK_SECRET` when unset. Public on purpose: it only signs local test events.
+/// `STRIPE_WEBHOOK_SECRET` when unset. Public on purpose: it only signs local test events.
 pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_local_development";
 
 /// The Lambda functions the server runs (the same split as the SAM template's; checked against
@@ -33,25 +41,28 @@ pub enum Function {
     Catalog,
     Quote,
     Purchase,
-    PaymentWebhook,
+    StripeWebhook,
     Wallet,
     Creators,
     Gift,
     Refund,
-    /// Event-driven: its sweep runs whenever the test clock moves.
+    /// Event-driven: fed from the table's stream ([`streams`]).
+    RefundDispatch,
+    /// Event-driven: fed from the stream, and its sweep runs whenever the test clock moves.
     RefundExpiry,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 10] = [
         Function::Catalog,
         Function::Quote,
         Function::Purchase,
-        Function::PaymentWebhook,
+        Function::StripeWebhook,
         Function::Wallet,
         Function::Creators,
         Function::Gift,
         Function::Refund,
+        Function::RefundDispatch,
         Function::RefundExpiry,
     ];
 
@@ -61,11 +72,12 @@ impl Function {
             Function::Catalog => "catalog",
             Function::Quote => "quote",
             Function::Purchase => "purchase",
-            Function::PaymentWebhook => "payment-webhook",
+            Function::StripeWebhook => "stripe-webhook",
             Function::Wallet => "wallet",
             Function::Creators => "creators",
             Function::Gift => "gift",
             Function::Refund => "refund",
+            Function::RefundDispatch => "refund-dispatch",
             Function::RefundExpiry => "refund-expiry",
         }
     }
@@ -76,18 +88,18 @@ impl Function {
             Function::Catalog => catalog::ROUTES,
             Function::Quote => quote::ROUTES,
             Function::Purchase => purchase::ROUTES,
-            Function::PaymentWebhook => payment_webhook::ROUTES,
+            Function::StripeWebhook => stripe_webhook::ROUTES,
             Function::Wallet => wallet::ROUTES,
             Function::Creators => creators::ROUTES,
             Function::Gift => gift::ROUTES,
             Function::Refund => refund::ROUTES,
-            Function::RefundExpiry => &[],
+            Function::RefundDispatch | Function::RefundExpiry => &[],
         }
     }
 
-    /// Behind the JWT authorizer? Only the payment webhook is not (its signature is its auth).
+    /// Behind the JWT authorizer? Only the webhooks are not (their signature is their auth).
     pub fn authorized(self) -> bool {
-        self != Function::PaymentWebhook
+        self != Function::StripeWebhook
     }
 }
 
@@ -104,13 +116,14 @@ pub fn mounts() -> Vec<(Route, Function)> {
         .collect()
 }
 
-/// Every route the local server answers: the API's plus the test clock's. The OpenAPI document
-/// must list exactly these.
+/// Every route the local server answers: the API's plus its own (`/_dev/…`). The OpenAPI
+/// document must list exactly these.
 pub fn routes() -> Vec<Route> {
     mounts()
         .into_iter()
         .map(|(route, _)| route)
         .chain(dev_clock::ROUTES.iter().copied())
+        .chain(dev_payments::ROUTES.iter().copied())
         .collect()
 }
 
@@ -119,10 +132,21 @@ pub struct App<S: Store> {
     pub deps: Deps<S>,
     pub clock: TestClock,
     pub auth: DevAuth,
-    pub webhook_secret: WebhookSecret,
+    /// Stripe (or the test-mode provider) and the webhook's signing secret.
+    pub payments: Webhook,
 }
 
 impl<S: Store> App<S> {
+    /// The server over `ledger`, every function reading `clock`.
+    pub fn new(ledger: Ledger<S>, clock: TestClock, auth: DevAuth, payments: Webhook) -> Self {
+        App {
+            deps: Deps::new(ledger, Arc::new(clock.clone())),
+            clock,
+            auth,
+            payments,
+        }
+    }
+
     /// The test clock's time.
     pub fn clock_now(&self) -> jiff::Timestamp {
         self.clock.now()
@@ -142,6 +166,9 @@ impl<S: Store> App<S> {
         };
         if dev_clock::ROUTES.contains(&matched.route) {
             return dev_clock::handle(self, &parts, &body).await;
+        }
+        if dev_payments::ROUTES.contains(&matched.route) {
+            return dev_payments::handle(self, &parts, &body, matched.params).await;
         }
         let function = mounts()
             .into_iter()
@@ -175,18 +202,19 @@ impl<S: Store> App<S> {
             new_request_id(),
         );
         let deps = &self.deps;
+        let provider = &self.payments.provider;
         match function {
             Function::Catalog => catalog::handle(deps, request).await,
             Function::Quote => quote::handle(deps, request).await,
-            Function::Purchase => purchase::handle(deps, request).await,
-            Function::PaymentWebhook => {
-                payment_webhook::handle(deps, &self.webhook_secret, request).await
-            }
+            Function::Purchase => purchase::handle(deps, provider, request).await,
+            Function::StripeWebhook => stripe_webhook::handle(deps, &self.payments, request).await,
             Function::Wallet => wallet::handle(deps, request).await,
             Function::Creators => creators::handle(deps, request).await,
             Function::Gift => gift::handle(deps, request).await,
             Function::Refund => refund::handle(deps, request).await,
-            Function::RefundExpiry => unreachable!("an event-driven function has no routes"),
+            Function::RefundDispatch | Function::RefundExpiry => {
+                unreachable!("an event-driven function has no routes")
+            }
         }
     }
 }

@@ -1,24 +1,32 @@
 //! `local-server`: the whole API on one port for development and tests (see the library).
 //!
 //! ```text
-//! local-server [--host 127.0.0.1] [--port 3000] [--dynamodb-endpoint URL [--create-table] [--table-name NAME]]
+//! local-server [--host 127.0.0.1] [--port 3000] [--clock RFC3339]
+//!              [--dynamodb-endpoint URL [--create-table] [--table-name NAME]]
+//!              [--stripe-api-base URL]
 //! local-server token --sub bob --country US --region US-AL --zone America/Chicago --birthdate 1990-01-01 [--admin]
-//! local-server sign-webhook --body '{"id":"evt_1",...}' [--at 2026-03-01T00:00:00Z]
 //! ```
 //! Secrets: `DEV_JWT_SECRET` (default `coins-local-dev-jwt-secret`) signs dev tokens;
-//! `PAYMENT_WEBHOOK_SECRET` (default `whsec_local_development`) signs webhook events.
+//! `STRIPE_WEBHOOK_SECRET` (default `whsec_local_development`) verifies Stripe's events;
+//! `STRIPE_SECRET_KEY` (default `sk_test_local`) is sent to `--stripe-api-base`.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use coins_http::WebhookSecret;
-use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
+use coins_ledger::dynamo::{DynamoStore, create_table, local_config};
 use coins_ledger::{Ledger, LedgerConfig, MemoryStore, Store};
-use coins_runtime::{Deps, TestClock};
+use coins_payments::Provider;
+use coins_payments::stripe::{SecretKey, Stripe};
+use coins_payments::test_mode::TestMode;
+use coins_runtime::TestClock;
 use jiff::Timestamp;
 use local_server::auth::{DevAuth, DevClaims};
+use local_server::streams::{DynamoFeed, Feed};
 use local_server::{App, DEFAULT_WEBHOOK_SECRET, server};
+use stripe_webhook::Webhook;
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
@@ -37,8 +45,6 @@ struct Cli {
 enum Command {
     /// Print a dev bearer token for these claims.
     Token(TokenArgs),
-    /// Print the Payment-Signature header for a webhook body.
-    SignWebhook(SignArgs),
 }
 
 #[derive(Args)]
@@ -58,9 +64,13 @@ struct ServeArgs {
     /// Shards of each creator's diamond counter.
     #[arg(long, default_value_t = coins_ledger::DEFAULT_CREATOR_SHARDS)]
     creator_shards: u16,
-    /// Start the test clock here instead of the current time (RFC 3339).
+    /// Start the test clock here instead of the current time (RFC 3339, 2000 to 2199).
     #[arg(long)]
     clock: Option<Timestamp>,
+    /// Talk to the Stripe API at this base URL (localstripe, or Stripe's test mode) instead of
+    /// the built-in test-mode provider.
+    #[arg(long)]
+    stripe_api_base: Option<String>,
 }
 
 #[derive(Args)]
@@ -80,22 +90,12 @@ struct TokenArgs {
     admin: bool,
 }
 
-#[derive(Args)]
-struct SignArgs {
-    /// The exact body that will be sent.
-    #[arg(long)]
-    body: String,
-    /// The signing time; the server's test clock must be within 300 s of it.
-    #[arg(long)]
-    at: Option<Timestamp>,
-}
-
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let done = match cli.command {
         Some(Command::Token(args)) => {
             let claims = DevClaims::new(
                 &args.sub,
@@ -109,21 +109,22 @@ async fn main() -> Result<(), Error> {
             println!("{}", DevAuth::from_env().mint(&claims));
             Ok(())
         }
-        Some(Command::SignWebhook(args)) => {
-            let at = args.at.unwrap_or_else(Timestamp::now);
-            println!("{}", webhook_secret().sign(at, args.body.as_bytes()));
-            Ok(())
-        }
         None => serve(cli.serve).await,
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("local-server: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn webhook_secret() -> WebhookSecret {
-    let secret = std::env::var("PAYMENT_WEBHOOK_SECRET")
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
         .ok()
-        .filter(|secret| !secret.is_empty())
-        .unwrap_or_else(|| DEFAULT_WEBHOOK_SECRET.into());
-    WebhookSecret::new(secret).expect("filtered non-empty")
+        .filter(|value| !value.is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Error> {
@@ -135,75 +136,103 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
     let start = args.clock.unwrap_or_else(|| {
         Timestamp::from_second(Timestamp::now().as_second()).expect("now is in range")
     });
-    let clock = TestClock::new(start);
+    let clock = TestClock::new(start)?;
+    let provider = match &args.stripe_api_base {
+        Some(base) => Provider::Stripe(Stripe::new(
+            base.trim_end_matches('/'),
+            SecretKey::new(env_or("STRIPE_SECRET_KEY", "sk_test_local")),
+        )),
+        None => Provider::TestMode(TestMode::default()),
+    };
+    let payments = Webhook {
+        provider,
+        secret: WebhookSecret::new(env_or("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET))?,
+    };
+    let auth = DevAuth::from_env();
     match &args.dynamodb_endpoint {
         None => {
-            run(
-                &args,
-                Ledger::with_config(MemoryStore::new(), config),
-                clock,
-                "memory",
-            )
-            .await
+            let store = MemoryStore::with_change_feed();
+            let feed = Feed::memory(&store);
+            let app = App::new(Ledger::with_config(store, config), clock, auth, payments);
+            run(&args, app, feed, "memory").await
         }
         Some(endpoint) => {
-            let client = dynamodb_client(endpoint).await;
-            if args.create_table {
-                ensure_table(&client, &args.table_name).await?;
-            }
+            let aws = aws_config(endpoint).await;
+            let client = aws_sdk_dynamodb::Client::new(&aws);
+            check_table(&client, endpoint, &args.table_name, args.create_table).await?;
+            let feed = Feed::Dynamo(DynamoFeed::open(&aws, &args.table_name).await?);
             let store = DynamoStore::new(client, &args.table_name);
+            let app = App::new(Ledger::with_config(store, config), clock, auth, payments);
             let label = format!("dynamodb {endpoint} table {}", args.table_name);
-            run(&args, Ledger::with_config(store, config), clock, &label).await
+            run(&args, app, feed, &label).await
         }
     }
 }
 
 /// DynamoDB Local takes any credentials; AWS gets the default credential chain.
-async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+async fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
     let local = ["://localhost", "://127.", "://[::1]"]
         .iter()
         .any(|host| endpoint.contains(host));
     if local {
-        client_for_endpoint(endpoint).await
+        local_config(endpoint).await
     } else {
-        let aws = aws_config::from_env().endpoint_url(endpoint).load().await;
-        aws_sdk_dynamodb::Client::new(&aws)
+        aws_config::from_env().endpoint_url(endpoint).load().await
     }
 }
 
-async fn ensure_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), Error> {
-    if client
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .is_ok()
-    {
-        return Ok(());
+/// Fails with what to do unless the table is there (or was just created when asked): a server
+/// that started without it would answer every request 500.
+async fn check_table(
+    client: &aws_sdk_dynamodb::Client,
+    endpoint: &str,
+    name: &str,
+    create: bool,
+) -> Result<(), Error> {
+    match client.describe_table().table_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|error| error.is_resource_not_found_exception()) =>
+        {
+            if !create {
+                return Err(format!(
+                    "table {name} does not exist at {endpoint}; add --create-table to create it \
+                     (or --table-name to use another)"
+                )
+                .into());
+            }
+            create_table(client, name).await?;
+            println!("created table {name}");
+            Ok(())
+        }
+        Err(error) => Err(format!(
+            "cannot reach DynamoDB at {endpoint}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(error)
+        )
+        .into()),
     }
-    create_table(client, name).await?;
-    Ok(())
 }
 
 async fn run<S: Store>(
     args: &ServeArgs,
-    ledger: Ledger<S>,
-    clock: TestClock,
+    app: App<S>,
+    feed: Feed,
     store_label: &str,
 ) -> Result<(), Error> {
-    let auth = DevAuth::from_env();
-    let app = Arc::new(App {
-        deps: Deps::new(ledger, Arc::new(clock.clone())),
-        clock,
-        auth: auth.clone(),
-        webhook_secret: webhook_secret(),
-    });
+    let app = Arc::new(app);
     let listener = TcpListener::bind((args.host.as_str(), args.port)).await?;
     let address: SocketAddr = listener.local_addr()?;
-    let example = auth.mint(&DevClaims::example(Timestamp::now()));
+    let consumers = tokio::spawn(local_server::streams::run(app.clone(), feed));
+    let example = app.auth.mint(&DevClaims::example(Timestamp::now()));
+    let provider = match &args.stripe_api_base {
+        Some(base) => format!("Stripe at {base}"),
+        None => "built-in test mode (pay with POST /_dev/payments/{purchase_id})".to_owned(),
+    };
     println!("listening on http://{address}");
     println!(
-        "store: {store_label}; test clock: {} (GET/POST /_dev/clock)",
+        "store: {store_label}; payments: {provider}; test clock: {} (GET/POST /_dev/clock)",
         app.clock_now()
     );
     println!();
@@ -215,12 +244,14 @@ async fn run<S: Store>(
     println!(
         "other users: local-server token --sub bob --country US --region US-AL --zone America/Chicago --birthdate 1990-01-01 [--admin]"
     );
-    println!(
-        "webhook signatures: local-server sign-webhook --body '<exact JSON>' --at <test clock time>"
-    );
-    tokio::select! {
-        served = server::serve(app, listener) => served?,
-        _ = tokio::signal::ctrl_c() => println!("stopped"),
-    }
+    let served = tokio::select! {
+        served = server::serve(app, listener) => served,
+        _ = tokio::signal::ctrl_c() => {
+            println!("stopped");
+            Ok(())
+        }
+    };
+    consumers.abort();
+    served?;
     Ok(())
 }

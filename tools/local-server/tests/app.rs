@@ -6,26 +6,40 @@ use std::sync::Arc;
 use bytes::Bytes;
 use coins_http::WebhookSecret;
 use coins_ledger::{Ledger, MemoryStore};
-use coins_runtime::{Clock, Deps, TestClock};
+use coins_payments::Provider;
+use coins_payments::test_mode::TestMode;
+use coins_runtime::TestClock;
 use jiff::Timestamp;
 use lambda_http::http;
 use local_server::App;
 use local_server::auth::{DevAuth, DevClaims};
+use local_server::streams::{self, Feed};
 use serde_json::{Value, json};
+use stripe_webhook::Webhook;
 
 const START: &str = "2026-03-01T03:00:00Z";
 
-fn app() -> App<MemoryStore> {
-    let clock = TestClock::new(START.parse().unwrap());
-    App {
-        deps: Deps::new(Ledger::new(MemoryStore::new()), Arc::new(clock.clone())),
+/// The server over a fresh in-memory store, its stream consumers running, and the test-mode
+/// provider's books.
+fn app() -> (Arc<App<MemoryStore>>, TestMode) {
+    let clock = TestClock::new(START.parse().unwrap()).unwrap();
+    let store = MemoryStore::with_change_feed();
+    let feed = Feed::memory(&store);
+    let provider = TestMode::default();
+    let app = Arc::new(App::new(
+        Ledger::new(store),
         clock,
-        auth: DevAuth::new("test-jwt-secret"),
-        webhook_secret: WebhookSecret::new("test-webhook-secret").unwrap(),
-    }
+        DevAuth::new("test-jwt-secret"),
+        Webhook {
+            provider: Provider::TestMode(provider.clone()),
+            secret: WebhookSecret::new("test-webhook-secret").unwrap(),
+        },
+    ));
+    tokio::spawn(streams::run(app.clone(), feed));
+    (app, provider)
 }
 
-fn token(app: &App<MemoryStore>, sub: &str, admin: bool) -> String {
+fn token(app: &Arc<App<MemoryStore>>, sub: &str, admin: bool) -> String {
     let claims = DevClaims::new(
         sub,
         "1990-01-01",
@@ -72,7 +86,7 @@ impl<'a> Call<'a> {
         self
     }
 
-    async fn send(self, app: &App<MemoryStore>) -> (u16, Value) {
+    async fn send(self, app: &Arc<App<MemoryStore>>) -> (u16, Value) {
         let mut builder = http::Request::builder().method(self.method).uri(self.path);
         if let Some(token) = self.token {
             builder = builder.header("authorization", format!("Bearer {token}"));
@@ -97,7 +111,7 @@ impl<'a> Call<'a> {
 
 #[tokio::test]
 async fn without_a_valid_bearer_token_the_authorizer_answers_401() {
-    let app = app();
+    let (app, _) = app();
     let (status, body) = call("GET", "/v1/wallet").send(&app).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -110,7 +124,7 @@ async fn without_a_valid_bearer_token_the_authorizer_answers_401() {
 
 #[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405() {
-    let app = app();
+    let (app, _) = app();
     assert_eq!(
         call("GET", "/v1/nothing").send(&app).await.1["code"],
         "not_found"
@@ -120,7 +134,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
 
 #[tokio::test]
 async fn the_test_clock_reads_sets_and_advances_but_never_goes_back() {
-    let app = app();
+    let (app, _) = app();
     assert_eq!(
         call("GET", "/_dev/clock").send(&app).await,
         (200, json!({"now": START}))
@@ -163,8 +177,8 @@ async fn the_test_clock_reads_sets_and_advances_but_never_goes_back() {
     }
 }
 
-/// Buys 700 coins for `user` through the API: quote, purchase, signed webhook.
-async fn buy(app: &App<MemoryStore>, token: &str, key: &str) -> (String, u64) {
+/// Buys 700 coins for `user` through the API: quote, purchase, a test-mode payment.
+async fn buy(app: &Arc<App<MemoryStore>>, token: &str, key: &str) -> (String, u64) {
     let (status, quote) = call("POST", "/v1/quotes")
         .auth(token)
         .json(&json!({"channel": "web", "package_id": "coins_700"}))
@@ -178,22 +192,15 @@ async fn buy(app: &App<MemoryStore>, token: &str, key: &str) -> (String, u64) {
         .send(app)
         .await;
     assert_eq!(status, 201, "{purchase}");
+    assert!(
+        purchase["payment"]["payment_intent_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("pi_test_")
+    );
     let purchase_id = purchase["purchase_id"].as_str().unwrap().to_owned();
-    let event = json!({
-        "id": format!("evt_{key}"),
-        "type": "payment.succeeded",
-        "data": {
-            "purchase_id": purchase_id,
-            "amount": purchase["amount"]["gross"],
-            "currency": purchase["amount"]["currency"],
-            "country": "JP",
-        },
-    })
-    .to_string();
-    let signature = app.webhook_secret.sign(app.clock.now(), event.as_bytes());
-    let (status, ack) = call("POST", "/v1/webhooks/payments")
-        .header("payment-signature", &signature)
-        .json(&serde_json::from_str(&event).unwrap())
+    let (status, ack) = call("POST", &format!("/_dev/payments/{purchase_id}"))
+        .json(&json!({"outcome": "succeeded"}))
         .send(app)
         .await;
     assert_eq!(
@@ -204,9 +211,26 @@ async fn buy(app: &App<MemoryStore>, token: &str, key: &str) -> (String, u64) {
     (purchase_id, purchase["total_coins"].as_u64().unwrap())
 }
 
+/// Reads the purchase until its refund instruction is settled (the dispatcher runs on the
+/// stream, a moment after the refund).
+async fn settled_refund(app: &Arc<App<MemoryStore>>, token: &str, purchase_id: &str) -> Value {
+    for _ in 0..200 {
+        let (status, purchase) = call("GET", &format!("/v1/purchases/{purchase_id}"))
+            .auth(token)
+            .send(app)
+            .await;
+        assert_eq!(status, 200, "{purchase}");
+        if purchase["refund"]["status"] != "pending" {
+            return purchase;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the refund of {purchase_id} was never dispatched");
+}
+
 #[tokio::test]
 async fn buying_gifting_and_refunding_through_the_api_conserves_coins() {
-    let app = app();
+    let (app, provider) = app();
     let alice = token(&app, "alice", false);
     let carol = token(&app, "carol", false);
     let (first, coins) = buy(&app, &alice, "order-1").await;
@@ -245,6 +269,15 @@ async fn buying_gifting_and_refunding_through_the_api_conserves_coins() {
         (200, Some(coins)),
         "{body}"
     );
+    // The stream consumer sends the refund to the provider, once.
+    let refunded = settled_refund(&app, &alice, &second).await;
+    assert_eq!(refunded["refund"]["status"], "succeeded", "{refunded}");
+    let sent = provider.refunds();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        Some(sent[0].id.as_str()),
+        refunded["refund"]["provider_refund_id"].as_str()
+    );
 
     let (_, wallet) = call("GET", "/v1/wallet").auth(&alice).send(&app).await;
     assert_eq!(wallet["balance"].as_u64(), Some(coins - 10));
@@ -268,7 +301,7 @@ async fn buying_gifting_and_refunding_through_the_api_conserves_coins() {
 
 #[tokio::test]
 async fn moving_the_clock_past_the_window_closes_lots_and_refunds_then_need_an_admin() {
-    let app = app();
+    let (app, _) = app();
     let alice = token(&app, "alice", false);
     let (purchase, _) = buy(&app, &alice, "order-1").await;
     // Bought 2026-03-01 in Tokyo: refundable until the start of 16 March, Tokyo time.
@@ -313,13 +346,14 @@ async fn moving_the_clock_past_the_window_closes_lots_and_refunds_then_need_an_a
 
 #[tokio::test]
 async fn a_webhook_signed_far_from_the_test_clock_is_refused() {
-    let app = app();
-    let body = json!({"id": "evt_x", "type": "payment.succeeded", "data": {"purchase_id": "pur_x", "amount": "1", "currency": "JPY", "country": "JP"}});
+    let (app, _) = app();
+    let body = json!({"id": "evt_x", "object": "event", "type": "payment_intent.succeeded", "created": 1, "data": {"object": {"id": "pi_x"}}});
     let real_now_signature = app
-        .webhook_secret
+        .payments
+        .secret
         .sign(Timestamp::now(), body.to_string().as_bytes());
-    let (status, problem) = call("POST", "/v1/webhooks/payments")
-        .header("payment-signature", &real_now_signature)
+    let (status, problem) = call("POST", "/v1/webhooks/stripe")
+        .header("stripe-signature", &real_now_signature)
         .json(&body)
         .send(&app)
         .await;
@@ -327,6 +361,41 @@ async fn a_webhook_signed_far_from_the_test_clock_is_refused() {
         (status, problem["code"].as_str()),
         (400, Some("invalid_signature"))
     );
+}
+
+#[tokio::test]
+async fn the_test_clock_stays_within_2000_to_2200_and_payments_still_work_at_its_end() {
+    let (app, _) = app();
+    for far in ["9999-01-01T00:00:00Z", "2200-01-01T00:00:00Z"] {
+        let (status, body) = call("POST", "/_dev/clock")
+            .json(&json!({"now": far}))
+            .send(&app)
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_request"))
+        );
+    }
+    let (status, _) = call("POST", "/_dev/clock")
+        .json(&json!({"advance_seconds": u64::MAX}))
+        .send(&app)
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = call("POST", "/_dev/clock")
+        .json(&json!({"now": "2199-12-31T00:00:00Z"}))
+        .send(&app)
+        .await;
+    assert_eq!(status, 200);
+    // Every date computed from the clock's last day (expiry, windows, the signature's age) holds.
+    let alice = token(&app, "alice", false);
+    let (purchase, coins) = buy(&app, &alice, "late-order").await;
+    let (_, wallet) = call("GET", "/v1/wallet").auth(&alice).send(&app).await;
+    assert_eq!(wallet["balance"].as_u64(), Some(coins));
+    let (status, body) = call("POST", &format!("/v1/purchases/{purchase}/refund"))
+        .auth(&alice)
+        .send(&app)
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]

@@ -49,11 +49,15 @@ fn the_route_table_is_the_openapi_documents() {
 }
 
 #[test]
-fn only_the_test_clock_is_local_only() {
+fn only_the_dev_routes_are_local_only() {
     let local_only = operations(&openapi(), true);
     assert_eq!(
         local_only,
-        as_set(local_server::dev_clock::ROUTES.iter().copied())
+        as_set(
+            (local_server::dev_clock::ROUTES.iter())
+                .chain(local_server::dev_payments::ROUTES)
+                .copied()
+        )
     );
 }
 

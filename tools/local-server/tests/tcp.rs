@@ -4,21 +4,27 @@ use std::sync::Arc;
 
 use coins_http::WebhookSecret;
 use coins_ledger::{Ledger, MemoryStore};
-use coins_runtime::{Deps, TestClock};
+use coins_payments::Provider;
+use coins_payments::test_mode::TestMode;
+use coins_runtime::TestClock;
 use local_server::App;
 use local_server::auth::DevAuth;
+use stripe_webhook::Webhook;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test]
 async fn the_server_answers_over_http_on_loopback() {
-    let clock = TestClock::new("2026-03-01T03:00:00Z".parse().unwrap());
-    let app = Arc::new(App {
-        deps: Deps::new(Ledger::new(MemoryStore::new()), Arc::new(clock.clone())),
+    let clock = TestClock::new("2026-03-01T03:00:00Z".parse().unwrap()).unwrap();
+    let app = Arc::new(App::new(
+        Ledger::new(MemoryStore::new()),
         clock,
-        auth: DevAuth::new("s"),
-        webhook_secret: WebhookSecret::new("w").unwrap(),
-    });
+        DevAuth::new("s"),
+        Webhook {
+            provider: Provider::TestMode(TestMode::default()),
+            secret: WebhookSecret::new("w").unwrap(),
+        },
+    ));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(local_server::server::serve(app, listener));

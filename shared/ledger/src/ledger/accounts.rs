@@ -1,24 +1,33 @@
-//! Reads and account settings: the wallet view, history pages, the daily limit, creators.
+//! Reads and account settings: the wallet view, history pages, purchases, the daily limit,
+//! the restriction, creators.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use coins_ids::{PurchaseId, TxnId, UserId};
-use coins_rules::Zone;
+use coins_ids::{PaymentIntentId, PurchaseId, RefundId, TxnId, UserId};
 use coins_rules::limits::{DailyLimit, PendingLimit, local_day};
+use coins_rules::money::Money;
 use coins_rules::refund::check_refund;
+use coins_rules::{Channel, Zone};
 
 use super::{Attempt, Ledger};
 use crate::domain::{self, Wallet};
 use crate::error::LedgerError;
-use crate::store::{Condition, Key, Query, SortKey, Store, Transaction, Write};
-use crate::table::{CreatorRecord, DiamondsRecord, HistoryRecord, Row, TxnKind, keys};
+use crate::store::{Condition, Index, Key, Query, SortKey, Store, Transaction, Write};
+use crate::table::{
+    CreatorRecord, DiamondsRecord, HistoryRecord, PurchaseRecord, Record, RefundReason,
+    RefundRecord, RefundStatus, Row, TxnKind, keys,
+};
 
 /// `GET /v1/wallet`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct WalletView {
     pub user_id: UserId,
     pub balance: u64,
+    /// Coins owed after a reversal (the balance is then 0).
+    pub debt: u64,
+    /// Quotes and purchases refused until an admin lifts it.
+    pub restricted: bool,
     /// Open lots, oldest first.
     pub lots: Vec<LotView>,
     pub daily_limit: Option<DailyLimitView>,
@@ -80,24 +89,92 @@ pub struct Earnings {
     pub diamonds: u64,
 }
 
-/// History page size when the client does not say.
+/// An amount as the API shows a price paid: `{"currency": "JPY", "gross": "1100"}`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Amount {
+    pub currency: String,
+    pub gross: String,
+}
+
+impl From<Money> for Amount {
+    fn from(money: Money) -> Self {
+        Amount {
+            currency: money.currency().code().to_owned(),
+            gross: money.to_string(),
+        }
+    }
+}
+
+/// `GET /v1/purchases/{purchase_id}`: a purchase and where its money stands.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PurchaseView {
+    pub purchase_id: PurchaseId,
+    pub channel: Channel,
+    /// `pending`, `credited`, `failed`, `expired`, `refunded` or `reversed`.
+    pub status: String,
+    pub total_coins: u64,
+    pub amount: Amount,
+    pub created_at: Timestamp,
+    pub credited_at: Option<Timestamp>,
+    pub refundable_until: Option<Timestamp>,
+    /// The purchase's own money going back, if it is.
+    pub refund: Option<RefundView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_intent_id: Option<PaymentIntentId>,
+    /// Other payments made for it and returned (a second payment of a purchase already paid).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returned_payments: Vec<RefundView>,
+}
+
+/// Where a refund instruction stands.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RefundView {
+    pub refund_id: RefundId,
+    pub status: RefundStatus,
+    pub provider_refund_id: Option<String>,
+    pub reason: RefundReason,
+    pub payment_intent_id: PaymentIntentId,
+}
+
+impl From<&RefundRecord> for RefundView {
+    fn from(refund: &RefundRecord) -> Self {
+        RefundView {
+            refund_id: refund.refund_id.clone(),
+            status: refund.status,
+            provider_refund_id: refund.provider_refund_id.clone(),
+            reason: refund.reason,
+            payment_intent_id: refund.payment_intent_id.clone(),
+        }
+    }
+}
+
+/// One page of a user's purchases, newest first.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PurchasePage {
+    pub items: Vec<PurchaseView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Page size when the client does not say.
 pub const DEFAULT_PAGE: u32 = 20;
-/// Largest history page.
+/// Largest page.
 pub const MAX_PAGE: u32 = 100;
+/// Longest cursor accepted: ours are the hex of a sort key of a few dozen characters.
+pub const MAX_CURSOR_CHARS: usize = 128;
 
 fn encode_cursor(sk: &str) -> String {
     hex::encode(sk)
 }
 
-fn decode_cursor(cursor: &str) -> Result<String, LedgerError> {
+/// The sort key a cursor stands for, if it is one of ours (`prefix` tells which list).
+fn decode_cursor(cursor: &str, valid: impl Fn(&str) -> bool) -> Result<String, LedgerError> {
     let invalid = || LedgerError::InvalidRequest("invalid cursor".into());
+    if cursor.len() > MAX_CURSOR_CHARS {
+        return Err(invalid());
+    }
     let bytes = hex::decode(cursor).map_err(|_| invalid())?;
     let sk = String::from_utf8(bytes).map_err(|_| invalid())?;
-    if sk.starts_with(keys::TXN_SK_PREFIX) {
-        Ok(sk)
-    } else {
-        Err(invalid())
-    }
+    if valid(&sk) { Ok(sk) } else { Err(invalid()) }
 }
 
 impl<S: Store> Ledger<S> {
@@ -109,9 +186,10 @@ impl<S: Store> Ledger<S> {
         zone: &Zone,
         now: Timestamp,
     ) -> Result<WalletView, LedgerError> {
-        let today = local_day(now, zone.tz());
-        let snapshot = self.snapshot(user, now).await?;
+        let snapshot = self.snapshot(user, zone, now).await?;
         let wallet = snapshot.wallet;
+        // The day the limit counts is the wallet's, in the zone it was opened in.
+        let today = local_day(now, wallet.zone.tz());
         let lots = snapshot
             .lots
             .into_iter()
@@ -133,6 +211,8 @@ impl<S: Store> Ledger<S> {
         Ok(WalletView {
             user_id: user.clone(),
             balance: wallet.balance,
+            debt: wallet.debt,
+            restricted: wallet.restricted,
             lots,
             daily_limit,
         })
@@ -146,8 +226,9 @@ impl<S: Store> Ledger<S> {
         cursor: Option<&str>,
     ) -> Result<TxnPage, LedgerError> {
         let limit = limit.clamp(1, MAX_PAGE);
+        let is_txn = |sk: &str| sk.starts_with(keys::TXN_SK_PREFIX);
         let start_after = cursor
-            .map(decode_cursor)
+            .map(|cursor| decode_cursor(cursor, is_txn))
             .transpose()?
             .map(|sk| Key::new(keys::user_pk(user), sk));
         // One extra entry tells whether another page exists, identically on both adapters.
@@ -194,20 +275,122 @@ impl<S: Store> Ledger<S> {
     pub async fn set_daily_limit(
         &self,
         user: &UserId,
+        zone: &Zone,
         requested: Option<u64>,
         now: Timestamp,
     ) -> Result<DailyLimit, LedgerError> {
-        self.transact(|| async move {
-            let current = match self.store.get(&keys::wallet(user)).await? {
-                Some(record) => Wallet::try_from(record)?,
-                None => Wallet::empty(user, now),
-            };
-            let next = domain::set_daily_limit(&current, requested, now)?;
-            let limit = next.daily_limit;
-            let write = Write::put(next, Condition::version(current.version));
-            Ok(Attempt::Commit(Transaction::of([write]), limit))
+        self.update_wallet(user, Some(zone), |wallet| {
+            domain::set_daily_limit(wallet, requested, now)
         })
         .await
+        .map(|wallet| wallet.daily_limit)
+    }
+
+    /// Restricts a user or lifts their restriction (an admin's call); a user without a wallet
+    /// is not found.
+    pub async fn set_restriction(
+        &self,
+        user: &UserId,
+        restricted: bool,
+        now: Timestamp,
+    ) -> Result<Wallet, LedgerError> {
+        self.update_wallet(user, None, |wallet| {
+            domain::set_restricted(wallet, restricted, now)
+        })
+        .await
+    }
+
+    /// Writes the wallet as `change` makes it; a wallet not yet stored is opened in `open_in`,
+    /// or not found without it.
+    async fn update_wallet(
+        &self,
+        user: &UserId,
+        open_in: Option<&Zone>,
+        change: impl Fn(&Wallet) -> Result<Wallet, LedgerError>,
+    ) -> Result<Wallet, LedgerError> {
+        let change = &change;
+        self.transact(|| async move {
+            let current = match (self.store.get(&keys::wallet(user)).await?, open_in) {
+                (Some(record), _) => Wallet::try_from(record)?,
+                (None, Some(zone)) => Wallet::empty(user, zone, jiff::Timestamp::UNIX_EPOCH),
+                (None, None) => return Err(LedgerError::NotFound),
+            };
+            let next = change(&current)?;
+            let write = Write::put(next.clone(), Condition::version(current.version));
+            Ok(Attempt::Commit(Transaction::of([write]), next))
+        })
+        .await
+    }
+
+    /// A purchase with its refunds, as its owner (`owner`, or anyone when `None`) sees it.
+    pub async fn purchase_view(
+        &self,
+        owner: Option<&UserId>,
+        purchase_id: &PurchaseId,
+        now: Timestamp,
+    ) -> Result<PurchaseView, LedgerError> {
+        // The purchase and its refund instructions share a partition: one query.
+        let query = Query::table(keys::purchase_pk(purchase_id), SortKey::All);
+        let mut purchase = None;
+        let mut refunds = Vec::new();
+        for record in self.store.query(&query).await? {
+            match record {
+                Record::Purchase(record) => purchase = Some(record),
+                Record::Refund(refund) => refunds.push(refund),
+                other => {
+                    return Err(LedgerError::Corrupt(format!(
+                        "{:?} beside purchase {purchase_id}",
+                        other.key()
+                    )));
+                }
+            }
+        }
+        let purchase = purchase.ok_or(LedgerError::NotFound)?;
+        if owner.is_some_and(|owner| *owner != purchase.user_id) {
+            return Err(LedgerError::NotFound);
+        }
+        Ok(view(&purchase, &refunds, now))
+    }
+
+    /// The user's purchases, newest first, `limit` (1 to 100) from `cursor`.
+    pub async fn purchases(
+        &self,
+        user: &UserId,
+        limit: u32,
+        cursor: Option<&str>,
+        now: Timestamp,
+    ) -> Result<PurchasePage, LedgerError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let is_purchase = |sk: &str| sk.split_once('#').is_some_and(|(ms, _)| ms.len() == 15);
+        let sort = match cursor {
+            Some(cursor) => SortKey::Before(decode_cursor(cursor, is_purchase)?),
+            None => SortKey::All,
+        };
+        let query = Query {
+            index: Index::PurchasesByUser,
+            descending: true,
+            limit: Some(limit + 1),
+            ..Query::table(keys::user_purchases_pk(user), sort)
+        };
+        let mut found = self.store.query_keys(&query).await?;
+        let more = found.len() > limit as usize;
+        found.truncate(limit as usize);
+        let mut items = Vec::with_capacity(found.len());
+        let mut last_sk = None;
+        for key in found {
+            let record =
+                self.store.get(&key).await?.ok_or_else(|| {
+                    LedgerError::Corrupt(format!("indexed purchase {key:?} is gone"))
+                })?;
+            let purchase = PurchaseRecord::try_from(record)?;
+            last_sk = Some(purchase.index_sk());
+            items.push(
+                self.purchase_view(Some(user), &purchase.purchase_id, now)
+                    .await?,
+            );
+        }
+        let next_cursor = last_sk.filter(|_| more).map(|sk| encode_cursor(&sk));
+        Ok(PurchasePage { items, next_cursor })
     }
 
     /// Enrolls the user as a creator (the caller checked the age).
@@ -272,15 +455,45 @@ impl<S: Store> Ledger<S> {
     }
 }
 
+/// What the purchase view shows of a purchase and its refund instructions at `now`.
+fn view(purchase: &PurchaseRecord, refunds: &[RefundRecord], now: Timestamp) -> PurchaseView {
+    let own = |refund: &&RefundRecord| Some(&refund.refund_id) == purchase.refund_id.as_ref();
+    let status = if purchase.expired_at(now) {
+        "expired"
+    } else {
+        purchase.status.as_str()
+    };
+    PurchaseView {
+        purchase_id: purchase.purchase_id.clone(),
+        channel: purchase.channel,
+        status: status.to_owned(),
+        total_coins: purchase.total_coins,
+        amount: purchase.amount.into(),
+        created_at: purchase.created_at,
+        credited_at: purchase.credited_at,
+        refundable_until: purchase.refundable_until,
+        refund: refunds.iter().find(own).map(RefundView::from),
+        payment_intent_id: purchase.payment_intent_id.clone(),
+        returned_payments: refunds
+            .iter()
+            .filter(|refund| !own(refund))
+            .map(RefundView::from)
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_cursor_round_trips_and_a_forged_one_is_refused() {
+    fn a_cursor_round_trips_and_a_forged_or_long_one_is_refused() {
+        let is_txn = |sk: &str| sk.starts_with(keys::TXN_SK_PREFIX);
         let sk = "TXN#00000000000000000042";
-        assert_eq!(decode_cursor(&encode_cursor(sk)).unwrap(), sk);
-        assert!(decode_cursor(&encode_cursor("WALLET")).is_err());
-        assert!(decode_cursor("zz").is_err());
+        assert_eq!(decode_cursor(&encode_cursor(sk), is_txn).unwrap(), sk);
+        assert!(decode_cursor(&encode_cursor("WALLET"), is_txn).is_err());
+        assert!(decode_cursor("zz", is_txn).is_err());
+        let long = encode_cursor(&format!("TXN#{}", "0".repeat(100)));
+        assert!(decode_cursor(&long, is_txn).is_err());
     }
 }

@@ -27,7 +27,8 @@ pub struct GiftRequest {
     pub recipient: UserId,
     pub order: GiftOrder,
     pub target: GiftTarget,
-    /// The sender's zone: the daily limit counts on their local day.
+    /// The sender's zone (from the token): where a wallet not yet opened would be opened. The
+    /// daily limit counts in the wallet's own zone.
     pub sender_zone: Zone,
 }
 
@@ -72,7 +73,6 @@ impl<S: Store> Ledger<S> {
             target: &request.target,
         })?;
         let (gift_txn_id, entry_id, hash) = (&GiftTxnId::generate(), &TxnId::generate(), &hash);
-        let today = local_day(now, request.sender_zone.tz());
         // Enrollment is never revoked, so one read per call suffices and no condition check
         // (2 more write units) is needed in the transaction.
         let profile = self
@@ -87,7 +87,12 @@ impl<S: Store> Ledger<S> {
             {
                 return Ok(Attempt::Done(prior));
             }
-            let snapshot = self.snapshot(&request.sender, now).await?;
+            let snapshot = self
+                .snapshot(&request.sender, &request.sender_zone, now)
+                .await?;
+            // The limit counts on the wallet's own local day, in the zone it was opened in:
+            // a token naming another zone does not start a new day early.
+            let today = local_day(now, snapshot.wallet.zone.tz());
             let debit =
                 domain::debit_gift(&snapshot.wallet, &snapshot.lots, order.coins(), today, now)?;
             let lots_touched = debit.lots_spent_from.len() + debit.lots_exhausted.len();

@@ -46,7 +46,9 @@ impl<S: Store> Ledger<S> {
         // Fixed for the whole call (the marker event and the sweep may close one lot at once).
         let entry_id = &TxnId::generate();
         self.transact(|| async move {
-            let snapshot = self.snapshot(user, now).await?;
+            let Some(snapshot) = self.existing_snapshot(user).await? else {
+                return Ok(Attempt::Done(CloseOutcome::NothingOpen));
+            };
             let Some(lot) = snapshot.lot_of(purchase_id) else {
                 return Ok(Attempt::Done(CloseOutcome::NothingOpen));
             };
@@ -55,7 +57,7 @@ impl<S: Store> Ledger<S> {
                     refundable_until: lot.refundable_until,
                 }));
             }
-            let mut purchase = self.get_purchase(purchase_id).await?;
+            let purchase = self.get_purchase(purchase_id).await?;
             if purchase.user_id != *user || purchase.status != PurchaseStatus::Credited {
                 return Err(LedgerError::Corrupt(format!(
                     "open lot of {user} for purchase {purchase_id} in status {:?}",
@@ -63,7 +65,7 @@ impl<S: Store> Ledger<S> {
                 )));
             }
             let wallet = domain::close_lot(&snapshot.wallet, lot, now)?;
-            purchase.closed_remaining = Some(lot.remaining);
+            let closed = purchase.changed(|p| p.closed_remaining = Some(lot.remaining));
             let mut history = HistoryRecord::of(
                 &wallet,
                 entry_id.clone(),
@@ -78,10 +80,7 @@ impl<S: Store> Ledger<S> {
                     key: lot.key(),
                     condition: Condition::Exists,
                 },
-                Write::put(
-                    purchase,
-                    Condition::PurchaseStatusIs(PurchaseStatus::Credited),
-                ),
+                Write::put(closed, Condition::VersionIs(purchase.version)),
                 Write::put(history, Condition::Absent),
             ]);
             let outcome = CloseOutcome::Closed {

@@ -8,10 +8,12 @@
 //! of its own effect (the idempotency record, the payment event, the refund nonce).
 
 mod accounts;
+mod dispatch;
 mod gifts;
 mod lots;
 mod purchases;
 mod refunds;
+mod reversals;
 
 use std::future::Future;
 use std::time::Duration;
@@ -19,15 +21,18 @@ use std::time::Duration;
 use jiff::SignedDuration;
 
 pub use accounts::{
-    DEFAULT_PAGE, DailyLimitView, Earnings, Enrollment, LotView, MAX_PAGE, TxnPage, TxnView,
-    WalletView,
+    Amount, DEFAULT_PAGE, DailyLimitView, Earnings, Enrollment, LotView, MAX_CURSOR_CHARS,
+    MAX_PAGE, PurchasePage, PurchaseView, RefundView, TxnPage, TxnView, WalletView,
 };
+pub use dispatch::{CLAIM_LEASE, Claim, Sent};
 pub use gifts::{GiftReceipt, GiftRequest, MAX_LOTS_PER_GIFT};
 pub use lots::{CloseOutcome, SweepReport};
-pub use purchases::{Payment, PaymentEvent, PaymentOutcome, PurchaseReceipt};
+pub use purchases::{Paid, Payment, PaymentEvent, PaymentOutcome, PurchaseReceipt};
 pub use refunds::{RefundBy, RefundReceipt};
+pub use reversals::{ReversalEvent, ReversalOutcome};
 
 use coins_ids::UserId;
+use coins_rules::Zone;
 
 use crate::domain::{Lot, Wallet};
 use crate::error::LedgerError;
@@ -160,12 +165,27 @@ impl<S: Store> Ledger<S> {
         }
     }
 
-    /// The wallet (or an empty one) and its open lots, strongly consistent.
+    /// The wallet (or an empty one opened in `zone`) and its open lots, strongly consistent.
     pub(crate) async fn snapshot(
         &self,
         user: &UserId,
+        zone: &Zone,
         now: jiff::Timestamp,
     ) -> Result<Snapshot, LedgerError> {
+        Ok(match self.existing_snapshot(user).await? {
+            Some(snapshot) => snapshot,
+            None => Snapshot {
+                wallet: Wallet::empty(user, zone, now),
+                lots: Vec::new(),
+            },
+        })
+    }
+
+    /// The wallet and its open lots, if the user has a wallet.
+    pub(crate) async fn existing_snapshot(
+        &self,
+        user: &UserId,
+    ) -> Result<Option<Snapshot>, LedgerError> {
         let query = Query::table(
             keys::user_pk(user),
             SortKey::BeginsWith(keys::WALLET_SK.to_owned()),
@@ -184,10 +204,7 @@ impl<S: Store> Ledger<S> {
                 }
             }
         }
-        Ok(Snapshot {
-            wallet: wallet.unwrap_or_else(|| Wallet::empty(user, now)),
-            lots,
-        })
+        Ok(wallet.map(|wallet| Snapshot { wallet, lots }))
     }
 }
 

@@ -1,19 +1,22 @@
-//! Refunds: an untouched lot's coins leave the wallet and a refund instruction enters the
-//! outbox in the same transaction, so the money goes back exactly when the coins do.
+//! Refunds asked for: an untouched lot's coins leave the wallet and a refund instruction enters
+//! the outbox in the same transaction, so the money goes back exactly when the coins do. The
+//! dispatcher then sends it (see `dispatch`).
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use coins_ids::{PurchaseId, TxnId, UserId};
+use coins_ids::{IdempotencyKey, PurchaseId, RefundId, TxnId, UserId};
 use coins_rules::money::Money;
 use coins_rules::refund::{AdminOverride, check_refund};
 
 use super::{Attempt, Ledger, Snapshot};
 use crate::domain::{self, Wallet};
 use crate::error::LedgerError;
+use crate::idempotency::{prior_response, record_write, request_hash};
 use crate::store::{Condition, Store, Transaction, Write};
 use crate::table::{
-    HistoryRecord, OutboxRefundRecord, PurchaseRecord, PurchaseStatus, RefundReason, Row, TxnKind,
+    HistoryRecord, PurchaseRecord, PurchaseStatus, RefundReason, RefundRecord, RefundStatus, Row,
+    TxnKind,
 };
 
 /// Who asks for a refund.
@@ -21,23 +24,41 @@ use crate::table::{
 pub enum RefundBy {
     /// The buyer, inside the window; another user's purchase is not found.
     Owner(UserId),
-    /// Support, for any user's purchase, outside the window too (never for spent coins).
-    Admin(AdminOverride),
+    /// Support (`admin` is their `sub`), for any user's purchase, outside the window too (never
+    /// for spent coins).
+    Admin {
+        admin: UserId,
+        reason: AdminOverride,
+    },
 }
 
 impl RefundBy {
     fn admin_override(&self) -> Option<AdminOverride> {
         match self {
             RefundBy::Owner(_) => None,
-            RefundBy::Admin(reason) => Some(*reason),
+            RefundBy::Admin { reason, .. } => Some(*reason),
         }
     }
 
     fn reason(&self) -> RefundReason {
         match self {
             RefundBy::Owner(_) => RefundReason::Customer,
-            RefundBy::Admin(AdminOverride::Defective) => RefundReason::Defective,
-            RefundBy::Admin(AdminOverride::Legal) => RefundReason::Legal,
+            RefundBy::Admin {
+                reason: AdminOverride::Defective,
+                ..
+            } => RefundReason::Defective,
+            RefundBy::Admin {
+                reason: AdminOverride::Legal,
+                ..
+            } => RefundReason::Legal,
+        }
+    }
+
+    /// Whose idempotency keys the request's key is among.
+    fn caller(&self) -> &UserId {
+        match self {
+            RefundBy::Owner(user) => user,
+            RefundBy::Admin { admin, .. } => admin,
         }
     }
 }
@@ -51,31 +72,59 @@ pub struct RefundReceipt {
     pub coins_reversed: u64,
     /// The gross amount going back to the buyer.
     pub amount: Money,
+    pub refund_id: RefundId,
+    /// `pending` when asked: the dispatcher sends it.
+    pub refund_status: RefundStatus,
 }
 
-fn receipt(purchase: &PurchaseRecord) -> RefundReceipt {
+fn receipt(purchase: &PurchaseRecord, refund_id: &RefundId) -> RefundReceipt {
     RefundReceipt {
         purchase_id: purchase.purchase_id.clone(),
         status: PurchaseStatus::Refunded,
         coins_reversed: purchase.total_coins,
         amount: purchase.amount,
+        refund_id: refund_id.clone(),
+        refund_status: RefundStatus::Pending,
     }
+}
+
+#[derive(Serialize)]
+struct RefundCanonical<'a> {
+    op: &'static str,
+    purchase_id: &'a PurchaseId,
+    reason: RefundReason,
 }
 
 impl<S: Store> Ledger<S> {
     /// Refunds a credited purchase whose coins are all unspent, inside its window (or outside
-    /// with an admin override).
+    /// with an admin override); with `key`, once per idempotency key.
     pub async fn refund_purchase(
         &self,
         by: &RefundBy,
         purchase_id: &PurchaseId,
         now: Timestamp,
+        key: Option<&IdempotencyKey>,
     ) -> Result<RefundReceipt, LedgerError> {
-        // Both fixed for the whole call: the nonce recognises our own refund after a lost
-        // response, and the history entry keeps one id whatever the retries.
-        let (nonce, entry_id) = (&TxnId::generate().to_string(), &TxnId::generate());
+        let hash = &request_hash(&RefundCanonical {
+            op: "refund",
+            purchase_id,
+            reason: by.reason(),
+        })?;
+        // Fixed for the whole call: the nonce recognises our own refund after a lost response,
+        // and the history entry and the instruction keep one id whatever the retries.
+        let (nonce, entry_id, refund_id) = (
+            &TxnId::generate().to_string(),
+            &TxnId::generate(),
+            &RefundId::generate(),
+        );
         self.transact(|| async move {
-            let mut purchase = self.get_purchase(purchase_id).await?;
+            if let Some(key) = key
+                && let Some(prior) =
+                    prior_response(&self.store, by.caller(), key, hash, now).await?
+            {
+                return Ok(Attempt::Done(prior));
+            }
+            let purchase = self.get_purchase(purchase_id).await?;
             if let RefundBy::Owner(user) = by
                 && purchase.user_id != *user
             {
@@ -83,24 +132,45 @@ impl<S: Store> Ledger<S> {
             }
             match purchase.status {
                 PurchaseStatus::Credited => {}
-                PurchaseStatus::Refunded
-                    if purchase.refund_nonce.as_deref() == Some(nonce.as_str()) =>
-                {
+                PurchaseStatus::Refunded if purchase.refund_nonce.as_deref() == Some(nonce) => {
                     // Our own earlier attempt landed but its response was lost.
-                    return Ok(Attempt::Done(receipt(&purchase)));
+                    return Ok(Attempt::Done(receipt(&purchase, refund_id)));
                 }
-                PurchaseStatus::Refunded => return Err(LedgerError::AlreadyRefunded),
-                PurchaseStatus::Pending | PurchaseStatus::Failed | PurchaseStatus::Rejected => {
+                PurchaseStatus::Refunded | PurchaseStatus::Reversed => {
+                    return Err(LedgerError::AlreadyRefunded);
+                }
+                PurchaseStatus::Pending | PurchaseStatus::Failed => {
                     return Err(LedgerError::PurchaseNotCredited);
                 }
             }
-            let snapshot = self.snapshot(&purchase.user_id, now).await?;
+            let payment = purchase.payment_intent_id.clone().ok_or_else(|| {
+                LedgerError::Corrupt(format!("credited purchase {purchase_id} has no payment"))
+            })?;
+            let amount_minor = purchase.amount.minor_units().ok_or(LedgerError::Overflow)?;
+            let snapshot = self
+                .snapshot(&purchase.user_id, &purchase.zone, now)
+                .await?;
             let (wallet, lot_delete) = take_back(&snapshot, &purchase, by.admin_override(), now)?;
-
-            purchase.status = PurchaseStatus::Refunded;
-            purchase.refunded_at = Some(now);
-            purchase.refund_reason = Some(by.reason());
-            purchase.refund_nonce = Some(nonce.clone());
+            let admin = match by {
+                RefundBy::Admin { admin, .. } => Some(admin),
+                RefundBy::Owner(_) => None,
+            };
+            let instruction = RefundRecord::pending(
+                refund_id.clone(),
+                Some(&purchase),
+                &payment,
+                amount_minor,
+                purchase.amount.currency().code(),
+                by.reason(),
+                admin,
+                now,
+            );
+            let refunded = purchase.changed(|p| {
+                p.status = PurchaseStatus::Refunded;
+                p.refund_id = Some(refund_id.clone());
+                p.refunded_at = Some(now);
+                p.refund_nonce = Some(nonce.clone());
+            });
             let coins = i64::try_from(purchase.total_coins).map_err(|_| LedgerError::Overflow)?;
             let history = HistoryRecord::of(
                 &wallet,
@@ -109,18 +179,19 @@ impl<S: Store> Ledger<S> {
                 -coins,
                 purchase_id,
             );
-            let outbox = OutboxRefundRecord::pending(&purchase, by.reason(), now);
-            let answer = receipt(&purchase);
-            let transaction = Transaction::of(lot_delete.into_iter().chain([
+            let answer = receipt(&purchase, refund_id);
+            let mut writes: Vec<Write> = lot_delete.into_iter().collect();
+            writes.extend([
                 Write::put(wallet, Condition::version(snapshot.wallet.version)),
-                Write::put(
-                    purchase,
-                    Condition::PurchaseStatusIs(PurchaseStatus::Credited),
-                ),
+                Write::put(refunded, Condition::VersionIs(purchase.version)),
                 Write::put(history, Condition::Absent),
-                Write::put(outbox, Condition::Absent),
-            ]));
-            Ok(Attempt::Commit(transaction, answer))
+                Write::put(instruction, Condition::Absent),
+            ]);
+            if let Some(key) = key {
+                let ttl = self.config.idempotency_ttl;
+                writes.push(record_write(by.caller(), key, hash, &answer, now, ttl)?);
+            }
+            Ok(Attempt::Commit(Transaction::of(writes), answer))
         })
         .await
     }
@@ -163,7 +234,8 @@ fn take_back(
             let wallet = domain::refund_closed_lot(&snapshot.wallet, purchase.total_coins, now)?;
             Ok((wallet, None))
         }
-        // Open but gone: a gift spent it to zero (exhausted lots are deleted).
+        // Open but gone: a gift spent it to zero (exhausted lots are deleted), or a debt took
+        // it whole.
         (None, None) => Err(LedgerError::CoinsAlreadySpent),
     }
 }

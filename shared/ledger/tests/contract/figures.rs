@@ -84,7 +84,7 @@ async fn write_units_per_operation_and_hot_item_sizes() {
     metered.reset();
     world
         .ledger
-        .refund_purchase(&RefundBy::Owner(fan.clone()), &refunded, now)
+        .refund_purchase(&RefundBy::Owner(fan.clone()), &refunded, now, None)
         .await
         .unwrap();
     record("refund", metered.commits());
@@ -100,7 +100,7 @@ async fn write_units_per_operation_and_hot_item_sizes() {
     metered.reset();
     world
         .ledger
-        .set_daily_limit(&fan, Some(500), now)
+        .set_daily_limit(&fan, &crate::harness::tokyo(), Some(500), now)
         .await
         .unwrap();
     record("set daily limit", metered.commits());

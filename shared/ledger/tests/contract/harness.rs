@@ -4,14 +4,14 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use coins_ids::{EventId, IdempotencyKey, PurchaseId, UserId};
+use coins_ids::{EventId, IdempotencyKey, PaymentIntentId, PurchaseId, UserId};
 use coins_ledger::capacity::{record_size_bytes, write_units};
 use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
 use coins_ledger::store::{Key, Query, Store, StoreError, Transaction, Write};
 use coins_ledger::table::Record;
 use coins_ledger::{
-    AuditReport, GiftReceipt, GiftRequest, Ledger, LedgerConfig, LedgerError, MemoryStore, Payment,
-    PaymentEvent, PaymentOutcome, Quote,
+    AuditReport, GiftReceipt, GiftRequest, Ledger, LedgerConfig, LedgerError, MemoryStore, Paid,
+    Payment, PaymentEvent, PaymentOutcome, Quote,
 };
 use coins_rules::money::Money;
 use coins_rules::{GiftCatalog, GiftTarget, TargetKind, Zone};
@@ -261,6 +261,36 @@ pub fn test_config() -> LedgerConfig {
     }
 }
 
+/// The provider's payment paired with a test purchase: derived from it, so a test can name it.
+pub fn payment_of(purchase: &PurchaseId) -> PaymentIntentId {
+    let suffix = purchase.as_str().trim_start_matches("pur_");
+    PaymentIntentId::new(format!("pi_{suffix}")).unwrap()
+}
+
+/// A new provider event id.
+pub fn event_id() -> EventId {
+    EventId::new(format!("evt_{}", PurchaseId::generate())).unwrap()
+}
+
+/// A succeeded event of `payment` naming `purchase`: `money` paid from `country`.
+pub fn succeeded(
+    purchase: &PurchaseId,
+    payment: &PaymentIntentId,
+    money: Money,
+    country: &str,
+) -> PaymentEvent {
+    PaymentEvent {
+        event_id: event_id(),
+        kind: "payment_intent.succeeded".into(),
+        payment_intent_id: payment.clone(),
+        purchase_id: Some(purchase.clone()),
+        payment: Payment::Succeeded {
+            paid: Paid::new(money.minor_units().unwrap(), money.currency().code()),
+            country: Some(country.parse().unwrap()),
+        },
+    }
+}
+
 /// Yen, 2 per coin: integers keep the fixtures readable.
 pub fn yen(coins: u64) -> Money {
     Money::parse(&(coins * 2).to_string(), "JPY".parse().unwrap()).unwrap()
@@ -299,26 +329,26 @@ impl<S: Store> World<S> {
         quote
     }
 
-    /// A pending purchase of `coins` by a buyer in Tokyo.
+    /// A pending purchase of `coins` by a buyer in Tokyo, paired with its payment
+    /// ([`payment_of`]).
     pub async fn pending_purchase(&self, buyer: &UserId, coins: u64, now: Timestamp) -> PurchaseId {
         let quote = self.quote(buyer, coins, now).await;
-        self.ledger
+        let purchase = self
+            .ledger
             .create_purchase(buyer, &quote.quote_id, &tokyo(), now, &fresh_key())
             .await
             .expect("create purchase")
-            .purchase_id
+            .purchase_id;
+        self.ledger
+            .attach_payment(&purchase, &payment_of(&purchase))
+            .await
+            .expect("attach the payment");
+        purchase
     }
 
-    /// The provider's succeeded event for a purchase, paid as quoted from JP.
+    /// The provider's succeeded event for a purchase's payment, paid as quoted from JP.
     pub fn paid(&self, purchase: &PurchaseId, coins: u64) -> PaymentEvent {
-        PaymentEvent {
-            event_id: EventId::new(format!("evt_{}", PurchaseId::generate())).unwrap(),
-            purchase_id: purchase.clone(),
-            payment: Payment::Succeeded {
-                paid: yen(coins),
-                country: "JP".parse().unwrap(),
-            },
-        }
+        succeeded(purchase, &payment_of(purchase), yen(coins), "JP")
     }
 
     /// Buys and pays `coins` at `now`: one credited lot.

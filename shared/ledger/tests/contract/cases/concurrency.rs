@@ -86,7 +86,7 @@ pub async fn a_refund_racing_gifts_from_the_same_lot_has_exactly_one_winning_sid
         let ledger = world.ledger.clone();
         let by = RefundBy::Owner(fan.clone());
         let purchase = purchase.clone();
-        tokio::spawn(async move { ledger.refund_purchase(&by, &purchase, now).await })
+        tokio::spawn(async move { ledger.refund_purchase(&by, &purchase, now, None).await })
     };
     let gift_results = gifts.join_all().await;
     let refund_result = refund.await.expect("refund task");

@@ -121,7 +121,7 @@ pub async fn a_refund_whose_response_was_lost_still_reports_the_refund<S: Store>
     faulty.plan(&[Fault::LoseResponse]);
     let receipt = world
         .ledger
-        .refund_purchase(&RefundBy::Owner(fan.clone()), &purchase, now)
+        .refund_purchase(&RefundBy::Owner(fan.clone()), &purchase, now, None)
         .await
         .expect("its own refund, not already_refunded");
     assert_eq!(receipt.coins_reversed, 700);

@@ -136,7 +136,7 @@ pub async fn the_daily_limit_stops_gifts_until_the_next_local_day<S: Store>(stor
     world.buy(&fan, 1000, evening).await;
     world
         .ledger
-        .set_daily_limit(&fan, Some(100), evening)
+        .set_daily_limit(&fan, &tokyo(), Some(100), evening)
         .await
         .unwrap();
 
@@ -168,12 +168,12 @@ pub async fn a_raised_limit_applies_only_after_24_hours<S: Store>(store: S) {
     world.buy(&fan, 1000, now).await;
     world
         .ledger
-        .set_daily_limit(&fan, Some(50), now)
+        .set_daily_limit(&fan, &tokyo(), Some(50), now)
         .await
         .unwrap();
     let limit = world
         .ledger
-        .set_daily_limit(&fan, Some(500), now)
+        .set_daily_limit(&fan, &tokyo(), Some(500), now)
         .await
         .unwrap();
     assert_eq!(limit.in_force(now), Some(50));

@@ -1,6 +1,7 @@
 //! The contract cases: generic over the store, run once per adapter by `main.rs`.
 
 mod concurrency;
+mod dispatch;
 mod faults;
 mod gifts;
 mod lots;
@@ -8,8 +9,10 @@ mod port;
 mod purchases;
 mod reads;
 mod refunds;
+mod reversals;
 
 pub use concurrency::*;
+pub use dispatch::*;
 pub use faults::*;
 pub use gifts::*;
 pub use lots::*;
@@ -17,3 +20,4 @@ pub use port::*;
 pub use purchases::*;
 pub use reads::*;
 pub use refunds::*;
+pub use reversals::*;

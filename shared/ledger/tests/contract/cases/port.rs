@@ -25,14 +25,14 @@ fn user(name: &str) -> UserId {
 
 /// A wallet of `owner` at `version`.
 fn wallet(owner: &str, version: u64) -> Record {
-    let mut wallet = Wallet::empty(&user(owner), t0());
+    let mut wallet = Wallet::empty(&user(owner), &tokyo(), t0());
     wallet.version = version;
     Record::Wallet(wallet)
 }
 
 /// A history entry of `owner` at position `seq`: the row with the fewest rules.
 fn entry(owner: &str, seq: u64) -> Record {
-    let mut wallet = Wallet::empty(&user(owner), t0());
+    let mut wallet = Wallet::empty(&user(owner), &tokyo(), t0());
     wallet.version = seq;
     Record::History(HistoryRecord::of(
         &wallet,
@@ -152,7 +152,7 @@ pub async fn an_expired_record_may_be_replaced_but_a_live_one_not<S: Store>(stor
         .expect("expired record replaced");
 }
 
-pub async fn status_conditions_guard_purchase_changes<S: Store>(store: S) {
+pub async fn version_conditions_guard_purchase_changes<S: Store>(store: S) {
     let (first, second) = (PurchaseId::generate(), PurchaseId::generate());
     store
         .commit(put(
@@ -161,10 +161,16 @@ pub async fn status_conditions_guard_purchase_changes<S: Store>(store: S) {
         ))
         .await
         .unwrap();
+    // Read at version 1; whoever writes first wins, the other finds the version moved.
     let credit = || {
+        let Record::Purchase(pending) = purchase(&first, PurchaseStatus::Pending) else {
+            unreachable!()
+        };
         put(
-            purchase(&first, PurchaseStatus::Credited),
-            Condition::PurchaseStatusIs(PurchaseStatus::Pending),
+            pending
+                .changed(|p| p.status = PurchaseStatus::Credited)
+                .into(),
+            Condition::VersionIs(1),
         )
     };
     store.commit(credit()).await.expect("pending to credited");
@@ -174,7 +180,7 @@ pub async fn status_conditions_guard_purchase_changes<S: Store>(store: S) {
     ));
     let on_missing = put(
         purchase(&second, PurchaseStatus::Credited),
-        Condition::PurchaseStatusIs(PurchaseStatus::Pending),
+        Condition::VersionIs(1),
     );
     assert!(matches!(
         store.commit(on_missing).await,

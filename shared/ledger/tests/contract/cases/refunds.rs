@@ -1,12 +1,20 @@
 //! Refunds and every way one is refused.
 
 use coins_ledger::store::Store;
-use coins_ledger::table::{OutboxRefundRecord, RefundReason, keys};
+use coins_ledger::table::{RefundReason, RefundStatus, keys};
 use coins_ledger::{LedgerError, PurchaseStatus, RefundBy, TxnKind};
 use coins_rules::refund::AdminOverride;
 use jiff::SignedDuration;
 
-use crate::harness::{World, at, user, yen};
+use crate::harness::{World, at, fresh_key, payment_of, user, yen};
+
+/// Support's refund, by the admin `support-1`.
+fn admin(reason: AdminOverride) -> RefundBy {
+    RefundBy::Admin {
+        admin: user("support-1"),
+        reason,
+    }
+}
 
 pub async fn a_refund_inside_the_window_reverses_the_coins_and_queues_the_money<S: Store>(
     store: S,
@@ -19,7 +27,7 @@ pub async fn a_refund_inside_the_window_reverses_the_coins_and_queues_the_money<
 
     let receipt = world
         .ledger
-        .refund_purchase(&RefundBy::Owner(fan.clone()), &purchase, later)
+        .refund_purchase(&RefundBy::Owner(fan.clone()), &purchase, later, None)
         .await
         .unwrap();
     assert_eq!(receipt.status, PurchaseStatus::Refunded);
@@ -27,12 +35,21 @@ pub async fn a_refund_inside_the_window_reverses_the_coins_and_queues_the_money<
     assert_eq!(receipt.amount, yen(700));
     assert_eq!(world.balance(&fan, later).await, 0);
 
-    let outbox = store.get(&keys::outbox_refund(&purchase)).await.unwrap();
-    let outbox = OutboxRefundRecord::try_from(outbox.expect("a refund instruction")).unwrap();
+    let key = keys::refund(Some(&purchase), &payment_of(&purchase), &receipt.refund_id);
+    let instruction = world.ledger.refund_instruction(&key).await.unwrap();
     assert_eq!(
-        (outbox.amount, outbox.reason),
-        (yen(700), RefundReason::Customer)
+        (
+            instruction.amount_minor,
+            instruction.reason,
+            instruction.status
+        ),
+        (
+            yen(700).minor_units().unwrap(),
+            RefundReason::Customer,
+            RefundStatus::Pending
+        )
     );
+    assert_eq!(instruction.requested_by, None);
     let history = world.ledger.transactions(&fan, 1, None).await.unwrap();
     assert_eq!(
         (history.items[0].kind, history.items[0].coins),
@@ -51,7 +68,7 @@ pub async fn a_refund_after_the_window_is_rejected<S: Store>(store: S) {
     assert_eq!(
         world
             .ledger
-            .refund_purchase(&RefundBy::Owner(fan.clone()), &purchase, closed)
+            .refund_purchase(&RefundBy::Owner(fan.clone()), &purchase, closed, None)
             .await,
         Err(LedgerError::RefundWindowClosed {
             refundable_until: closed
@@ -68,11 +85,14 @@ pub async fn a_second_refund_is_rejected<S: Store>(store: S) {
     let by = RefundBy::Owner(fan.clone());
     world
         .ledger
-        .refund_purchase(&by, &purchase, now)
+        .refund_purchase(&by, &purchase, now, None)
         .await
         .unwrap();
     assert_eq!(
-        world.ledger.refund_purchase(&by, &purchase, now).await,
+        world
+            .ledger
+            .refund_purchase(&by, &purchase, now, None)
+            .await,
         Err(LedgerError::AlreadyRefunded)
     );
     world.assert_conserved().await;
@@ -87,7 +107,7 @@ pub async fn a_refund_after_spending_any_of_the_coins_is_rejected<S: Store>(stor
     world.gift(&fan, &star, 1, now).await.unwrap();
     let by = RefundBy::Owner(fan.clone());
     assert_eq!(
-        world.ledger.refund_purchase(&by, &partly, now).await,
+        world.ledger.refund_purchase(&by, &partly, now, None).await,
         Err(LedgerError::CoinsAlreadySpent)
     );
     // Spent to zero (the lot is gone), even an admin cannot refund it.
@@ -95,7 +115,7 @@ pub async fn a_refund_after_spending_any_of_the_coins_is_rejected<S: Store>(stor
     assert_eq!(
         world
             .ledger
-            .refund_purchase(&RefundBy::Admin(AdminOverride::Legal), &partly, now)
+            .refund_purchase(&admin(AdminOverride::Legal), &partly, now, None)
             .await,
         Err(LedgerError::CoinsAlreadySpent)
     );
@@ -109,7 +129,7 @@ pub async fn another_users_purchase_is_not_found<S: Store>(store: S) {
     assert_eq!(
         world
             .ledger
-            .refund_purchase(&RefundBy::Owner(user("thief")), &purchase, now)
+            .refund_purchase(&RefundBy::Owner(user("thief")), &purchase, now, None)
             .await,
         Err(LedgerError::NotFound)
     );
@@ -119,7 +139,8 @@ pub async fn another_users_purchase_is_not_found<S: Store>(store: S) {
             .refund_purchase(
                 &RefundBy::Owner(user("owner")),
                 &coins_ids::PurchaseId::generate(),
-                now
+                now,
+                None
             )
             .await,
         Err(LedgerError::NotFound)
@@ -134,7 +155,7 @@ pub async fn an_unpaid_purchase_cannot_be_refunded<S: Store>(store: S) {
     assert_eq!(
         world
             .ledger
-            .refund_purchase(&RefundBy::Owner(fan), &purchase, now)
+            .refund_purchase(&RefundBy::Owner(fan), &purchase, now, None)
             .await,
         Err(LedgerError::PurchaseNotCredited)
     );
@@ -148,7 +169,7 @@ pub async fn an_admin_refunds_any_users_purchase_outside_the_window<S: Store>(st
     let late = at("2026-04-01T00:00:00Z");
     let receipt = world
         .ledger
-        .refund_purchase(&RefundBy::Admin(AdminOverride::Defective), &purchase, late)
+        .refund_purchase(&admin(AdminOverride::Defective), &purchase, late, None)
         .await
         .unwrap();
     assert_eq!(receipt.coins_reversed, 700);
@@ -166,7 +187,7 @@ pub async fn an_admin_refunds_a_lot_that_closed_untouched<S: Store>(store: S) {
     assert_eq!(
         world
             .ledger
-            .refund_purchase(&RefundBy::Owner(fan.clone()), &purchase, late)
+            .refund_purchase(&RefundBy::Owner(fan.clone()), &purchase, late, None)
             .await,
         Err(LedgerError::RefundWindowClosed {
             refundable_until: at("2026-03-15T15:00:00Z")
@@ -174,7 +195,7 @@ pub async fn an_admin_refunds_a_lot_that_closed_untouched<S: Store>(store: S) {
     );
     world
         .ledger
-        .refund_purchase(&RefundBy::Admin(AdminOverride::Legal), &purchase, late)
+        .refund_purchase(&admin(AdminOverride::Legal), &purchase, late, None)
         .await
         .unwrap();
     assert_eq!(world.balance(&fan, late).await, 0);
@@ -196,9 +217,54 @@ pub async fn an_admin_cannot_refund_a_closed_lot_whose_coins_were_spent_since<S:
     assert_eq!(
         world
             .ledger
-            .refund_purchase(&RefundBy::Admin(AdminOverride::Legal), &purchase, late)
+            .refund_purchase(&admin(AdminOverride::Legal), &purchase, late, None)
             .await,
         Err(LedgerError::CoinsAlreadySpent)
+    );
+    world.assert_conserved().await;
+}
+
+pub async fn an_admin_refund_records_the_admin<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let purchase = world.buy(&fan, 700, now).await;
+    let receipt = world
+        .ledger
+        .refund_purchase(&admin(AdminOverride::Defective), &purchase, now, None)
+        .await
+        .unwrap();
+    let key = keys::refund(Some(&purchase), &payment_of(&purchase), &receipt.refund_id);
+    let instruction = world.ledger.refund_instruction(&key).await.unwrap();
+    assert_eq!(instruction.requested_by, Some(user("support-1")));
+    assert_eq!(instruction.reason, RefundReason::Defective);
+}
+
+pub async fn a_refund_with_an_idempotency_key_happens_once<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let purchase = world.buy(&fan, 700, now).await;
+    let by = RefundBy::Owner(fan.clone());
+    let key = fresh_key();
+    let first = world
+        .ledger
+        .refund_purchase(&by, &purchase, now, Some(&key))
+        .await
+        .unwrap();
+    let again = world
+        .ledger
+        .refund_purchase(&by, &purchase, now, Some(&key))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    let other = world.buy(&fan, 700, now).await;
+    assert_eq!(
+        world
+            .ledger
+            .refund_purchase(&by, &other, now, Some(&key))
+            .await,
+        Err(LedgerError::IdempotencyKeyReused)
     );
     world.assert_conserved().await;
 }

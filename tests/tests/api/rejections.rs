@@ -10,7 +10,7 @@ use serde_json::json;
 
 #[test]
 fn a_purchase_key_replayed_with_the_same_quote_returns_the_first_purchase() {
-    let server = LocalServer::on_dynamodb("idem-purchase");
+    let server = LocalServer::new("idem-purchase");
     let fan = User::new("fan");
     let first_quote = flows::quote_package(&server, &fan, "coins_70");
     let second_quote = flows::quote_package(&server, &fan, "coins_350");
@@ -29,7 +29,7 @@ fn a_purchase_key_replayed_with_the_same_quote_returns_the_first_purchase() {
 
 #[test]
 fn a_gift_key_replayed_spends_once_and_with_another_body_is_refused() {
-    let server = LocalServer::on_dynamodb("idem-gift");
+    let server = LocalServer::new("idem-gift");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);
@@ -49,12 +49,15 @@ fn a_gift_key_replayed_spends_once_and_with_another_body_is_refused() {
 
 #[test]
 fn a_quote_priced_for_another_country_cannot_be_bought() {
-    let server = LocalServer::on_dynamodb("region-purchase");
+    let server = LocalServer::new("region-purchase");
     // A Japanese quote, then the same user's billing country is the US (e.g. a VPN does not
     // change it, but a changed billing address does): the yen price is not theirs to pay.
     let in_japan = User::new("traveller");
     let quote = flows::quote_package(&server, &in_japan, "coins_700");
-    let in_us = in_japan.clone().in_country("US", "America/New_York");
+    let in_us = in_japan
+        .clone()
+        .in_country("US", "America/New_York")
+        .in_region("US-NY");
     purchase_with_key(
         &server,
         &in_us,
@@ -66,34 +69,8 @@ fn a_quote_priced_for_another_country_cannot_be_bought() {
 }
 
 #[test]
-fn a_payment_from_another_country_or_for_another_amount_is_acknowledged_but_not_credited() {
-    let server = LocalServer::on_dynamodb("region-webhook");
-    for (tamper, reason) in [
-        (["country", "US"], "region_mismatch"),
-        (["amount", "1"], "amount_mismatch"),
-        (["currency", "USD"], "currency_mismatch"),
-    ] {
-        let fan = User::new("fan");
-        let quote = flows::quote_package(&server, &fan, "coins_700");
-        let purchase = flows::purchase(&server, &fan, str_field(&quote, "quote_id"));
-        let mut event: serde_json::Value =
-            serde_json::from_str(&flows::succeeded_event(&purchase, "JP")).unwrap();
-        event["data"][tamper[0]] = json!(tamper[1]);
-        let ack = server.deliver_webhook(&event.to_string()).expect(200);
-        assert_eq!(ack["outcome"], "rejected", "{ack}");
-        assert_eq!(ack["reason"], reason, "{ack}");
-        assert_eq!(balance(&server, &fan), 0, "{reason} credited coins");
-        // The purchase is settled as rejected: the genuine event later credits nothing either.
-        let genuine = flows::succeeded_event(&purchase, "JP");
-        let ack = server.deliver_webhook(&genuine).expect(200);
-        assert_ne!(ack["outcome"], "credited", "{ack}");
-        assert_eq!(balance(&server, &fan), 0);
-    }
-}
-
-#[test]
 fn a_gift_to_oneself_is_refused() {
-    let server = LocalServer::on_dynamodb("self-gift");
+    let server = LocalServer::new("self-gift");
     let creator = User::new("creator");
     enroll(&server, &creator);
     buy(&server, &creator, "coins_70");
@@ -104,7 +81,7 @@ fn a_gift_to_oneself_is_refused() {
 
 #[test]
 fn a_gift_to_someone_who_is_not_a_creator_is_refused() {
-    let server = LocalServer::on_dynamodb("not-creator");
+    let server = LocalServer::new("not-creator");
     let fan = User::new("fan");
     let other_fan = User::new("other");
     buy(&server, &fan, "coins_70");
@@ -114,7 +91,7 @@ fn a_gift_to_someone_who_is_not_a_creator_is_refused() {
 
 #[test]
 fn custom_amounts_are_sold_on_the_web_only() {
-    let server = LocalServer::on_dynamodb("channel");
+    let server = LocalServer::new("channel");
     let fan = User::new("fan");
     for channel in ["ios", "android"] {
         server

@@ -5,5 +5,5 @@ use e2e_tests::scenarios::main_flow;
 
 #[test]
 fn a_fan_buys_coins_gifts_a_creator_and_refunds_an_unspent_purchase() {
-    main_flow(&LocalServer::on_dynamodb("main-flow"));
+    main_flow(&LocalServer::new("main-flow"));
 }

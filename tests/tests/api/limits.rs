@@ -19,7 +19,7 @@ fn set_limit(server: &LocalServer, user: &User, daily_coins: Value) -> Value {
 
 #[test]
 fn lowering_applies_at_once_and_raising_after_24_hours() {
-    let server = LocalServer::on_dynamodb("limits");
+    let server = LocalServer::new("limits");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);
@@ -61,7 +61,7 @@ fn lowering_applies_at_once_and_raising_after_24_hours() {
 
 #[test]
 fn removing_the_limit_also_waits_24_hours() {
-    let server = LocalServer::on_dynamodb("limit-removal");
+    let server = LocalServer::new("limit-removal");
     let fan = User::new("fan");
     set_limit(&server, &fan, json!(50));
     let removal = set_limit(&server, &fan, Value::Null);
@@ -73,7 +73,7 @@ fn removing_the_limit_also_waits_24_hours() {
 
 #[test]
 fn the_daily_count_restarts_at_local_midnight() {
-    let server = LocalServer::on_dynamodb("limit-midnight");
+    let server = LocalServer::new("limit-midnight");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);
@@ -92,7 +92,7 @@ fn the_daily_count_restarts_at_local_midnight() {
 
 #[test]
 fn a_malformed_limit_is_refused_and_changes_nothing() {
-    let server = LocalServer::on_dynamodb("limit-invalid");
+    let server = LocalServer::new("limit-invalid");
     let fan = User::new("fan");
     set_limit(&server, &fan, json!(300));
     for body in [

@@ -15,14 +15,17 @@ fn minor_digits(amount: &Value) -> usize {
 
 #[test]
 fn each_billing_country_sees_its_currency_with_its_minor_digits() {
-    let server = LocalServer::on_dynamodb("price-lists");
-    for (country, zone, currency, digits, tax_inclusive) in [
-        ("JP", "Asia/Tokyo", "JPY", 0, true),
-        ("US", "America/New_York", "USD", 2, false),
-        ("DE", "Europe/Berlin", "EUR", 2, true),
-        ("KW", "Asia/Kuwait", "KWD", 3, true),
+    let server = LocalServer::new("price-lists");
+    for (country, region, zone, currency, digits, tax_inclusive) in [
+        ("JP", None, "Asia/Tokyo", "JPY", 0, true),
+        ("US", Some("US-NY"), "America/New_York", "USD", 2, false),
+        ("DE", None, "Europe/Berlin", "EUR", 2, true),
+        ("KW", None, "Asia/Kuwait", "KWD", 3, true),
     ] {
-        let user = User::new("shopper").in_country(country, zone);
+        let mut user = User::new("shopper").in_country(country, zone);
+        if let Some(region) = region {
+            user = user.in_region(region);
+        }
         let list = server
             .api()
             .get("/v1/packages?channel=web")
@@ -64,7 +67,7 @@ fn each_billing_country_sees_its_currency_with_its_minor_digits() {
 
 #[test]
 fn the_gift_catalog_lists_every_gift_with_its_price() {
-    let server = LocalServer::on_dynamodb("gift-catalog");
+    let server = LocalServer::new("gift-catalog");
     let catalog = server
         .api()
         .get("/v1/gifts/catalog")

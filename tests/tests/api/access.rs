@@ -49,7 +49,7 @@ fn authorized_routes() -> Vec<(Method, &'static str, Option<serde_json::Value>)>
 
 #[test]
 fn every_route_but_the_webhook_is_401_without_a_valid_token() {
-    let server = LocalServer::on_dynamodb("unauthenticated");
+    let server = LocalServer::new("unauthenticated");
     let user = User::new("mallory").admin();
     let tokens: Vec<(&str, Option<String>)> = vec![
         ("no token", None),
@@ -88,7 +88,7 @@ fn every_route_but_the_webhook_is_401_without_a_valid_token() {
 
 #[test]
 fn a_signed_token_with_a_missing_or_malformed_claim_is_401() {
-    let server = LocalServer::on_dynamodb("bad-claims");
+    let server = LocalServer::new("bad-claims");
     let user = User::new("erin");
     for (claim, value) in [
         ("birthdate", None),
@@ -110,7 +110,7 @@ fn a_signed_token_with_a_missing_or_malformed_claim_is_401() {
 
 #[test]
 fn the_admin_refund_without_the_admin_scope_is_forbidden() {
-    let server = LocalServer::on_dynamodb("forbidden");
+    let server = LocalServer::new("forbidden");
     let buyer = User::new("buyer");
     let bought = buy(&server, &buyer, "coins_70");
     let not_admin = User::new("support");
@@ -140,7 +140,7 @@ fn the_admin_refund_without_the_admin_scope_is_forbidden() {
 
 #[test]
 fn a_minor_cannot_quote_gift_or_enroll_as_a_creator() {
-    let server = LocalServer::on_dynamodb("age");
+    let server = LocalServer::new("age");
     // 17 in Japan (minimum 18): the clock is 2026-03-02 in Tokyo, the 18th birthday tomorrow.
     let minor = User::new("minor").born("2008-03-03");
     server
@@ -176,7 +176,7 @@ fn a_minor_cannot_quote_gift_or_enroll_as_a_creator() {
 
 #[test]
 fn age_is_counted_on_the_local_date_and_by_jurisdiction() {
-    let server = LocalServer::on_dynamodb("age-local-date");
+    let server = LocalServer::new("age-local-date");
     let quote = |user: &User| {
         server
             .api()
@@ -190,7 +190,8 @@ fn age_is_counted_on_the_local_date_and_by_jurisdiction() {
     // The same birthday in Los Angeles, where it is still 2026-03-01: 17, refused.
     let angeleno = User::new("la")
         .born("2008-03-02")
-        .in_country("US", "America/Los_Angeles");
+        .in_country("US", "America/Los_Angeles")
+        .in_region("US-CA");
     quote(&angeleno).expect_problem(403, "age_restricted");
     // 18 is not enough in Korea (19) or Alabama (19), nor 19 in Thailand (20).
     let korean = User::new("kr")
@@ -214,13 +215,19 @@ fn age_is_counted_on_the_local_date_and_by_jurisdiction() {
     // The same 18-year-old billed elsewhere in the US is an adult.
     let texan = User::new("tx")
         .born("2007-06-01")
-        .in_country("US", "America/Chicago");
+        .in_country("US", "America/Chicago")
+        .in_region("US-TX");
     quote(&texan).expect(201);
+    // Without the region the state's rule cannot be known: the token is not enough.
+    let somewhere = User::new("us")
+        .born("2007-06-01")
+        .in_country("US", "America/Chicago");
+    quote(&somewhere).expect_problem(401, "unauthenticated");
 }
 
 #[test]
 fn what_does_not_exist_or_is_not_the_callers_is_not_found() {
-    let server = LocalServer::on_dynamodb("not-found");
+    let server = LocalServer::new("not-found");
     let owner = User::new("owner");
     let stranger = User::new("stranger");
     let bought = buy(&server, &owner, "coins_70");
@@ -256,7 +263,7 @@ fn what_does_not_exist_or_is_not_the_callers_is_not_found() {
 
 #[test]
 fn a_wrong_method_on_a_known_path_is_405() {
-    let server = LocalServer::on_dynamodb("method");
+    let server = LocalServer::new("method");
     server
         .api()
         .post("/v1/wallet")

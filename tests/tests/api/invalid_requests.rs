@@ -16,7 +16,7 @@ fn state(server: &LocalServer, fan: &User, creator: &User) -> (Value, Vec<Value>
 
 #[test]
 fn malformed_gifts_are_refused_and_write_nothing() {
-    let server = LocalServer::on_dynamodb("invalid-gifts");
+    let server = LocalServer::new("invalid-gifts");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);
@@ -111,7 +111,7 @@ fn malformed_gifts_are_refused_and_write_nothing() {
 
 #[test]
 fn an_oversized_body_is_refused_and_writes_nothing() {
-    let server = LocalServer::on_dynamodb("oversized");
+    let server = LocalServer::new("oversized");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);
@@ -134,7 +134,7 @@ fn an_oversized_body_is_refused_and_writes_nothing() {
 
 #[test]
 fn malformed_quotes_and_purchases_are_refused_and_write_nothing() {
-    let server = LocalServer::on_dynamodb("invalid-quotes");
+    let server = LocalServer::new("invalid-quotes");
     let fan = User::new("fan");
     let quote_bodies = [
         r#"{"channel": "web", "package_id": "coins_700""#,
@@ -193,7 +193,7 @@ fn malformed_quotes_and_purchases_are_refused_and_write_nothing() {
 
 #[test]
 fn malformed_query_parameters_are_refused() {
-    let server = LocalServer::on_dynamodb("invalid-query");
+    let server = LocalServer::new("invalid-query");
     let fan = User::new("fan");
     for path in [
         "/v1/packages",

@@ -10,7 +10,7 @@ use serde_json::json;
 
 #[test]
 fn a_refund_in_the_last_second_of_the_window_is_accepted() {
-    let server = LocalServer::on_dynamodb("refund-last-second");
+    let server = LocalServer::new("refund-last-second");
     let fan = User::new("fan");
     let bought = buy(&server, &fan, "coins_350");
     let until = timestamp(&wallet(&server, &fan)["lots"][0]["refundable_until"]);
@@ -26,7 +26,7 @@ fn a_refund_in_the_last_second_of_the_window_is_accepted() {
 
 #[test]
 fn when_the_window_closes_the_refund_is_refused_and_the_history_says_so() {
-    let server = LocalServer::on_dynamodb("refund-window-closed");
+    let server = LocalServer::new("refund-window-closed");
     let fan = User::new("fan");
     let bought = buy(&server, &fan, "coins_350");
     let until = timestamp(&wallet(&server, &fan)["lots"][0]["refundable_until"]);
@@ -54,10 +54,12 @@ fn when_the_window_closes_the_refund_is_refused_and_the_history_says_so() {
 
 #[test]
 fn the_window_follows_the_buyers_time_zone() {
-    let server = LocalServer::on_dynamodb("refund-zone");
+    let server = LocalServer::new("refund-zone");
     // 2026-03-02 03:00 UTC is still 2026-03-01 in Los Angeles: bought on local day 03-01, the
     // window ends at the start of 03-16 there (after the US switch to daylight time on 03-08).
-    let angeleno = User::new("la").in_country("US", "America/Los_Angeles");
+    let angeleno = User::new("la")
+        .in_country("US", "America/Los_Angeles")
+        .in_region("US-CA");
     buy(&server, &angeleno, "coins_350");
     let until = timestamp(&wallet(&server, &angeleno)["lots"][0]["refundable_until"]);
     assert_eq!(
@@ -68,7 +70,7 @@ fn the_window_follows_the_buyers_time_zone() {
 
 #[test]
 fn an_admin_refunds_a_defective_purchase_after_the_window() {
-    let server = LocalServer::on_dynamodb("admin-refund");
+    let server = LocalServer::new("admin-refund");
     let fan = User::new("fan");
     let admin = User::new("support").admin();
     let bought = buy(&server, &fan, "coins_700");
@@ -105,7 +107,7 @@ fn an_admin_refunds_a_defective_purchase_after_the_window() {
 
 #[test]
 fn an_admin_cannot_refund_coins_already_spent() {
-    let server = LocalServer::on_dynamodb("admin-refund-spent");
+    let server = LocalServer::new("admin-refund-spent");
     let fan = User::new("fan");
     let creator = User::new("creator");
     flows::enroll(&server, &creator);

@@ -6,7 +6,7 @@ use e2e_tests::{LocalServer, User};
 
 #[test]
 fn a_gift_costing_more_than_the_balance_is_refused_and_spends_nothing() {
-    let server = LocalServer::on_dynamodb("insufficient");
+    let server = LocalServer::new("insufficient");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);
@@ -23,7 +23,7 @@ fn a_gift_costing_more_than_the_balance_is_refused_and_spends_nothing() {
 
 #[test]
 fn a_quote_paid_after_it_expired_is_refused() {
-    let server = LocalServer::on_dynamodb("quote-expired");
+    let server = LocalServer::new("quote-expired");
     let fan = User::new("fan");
     let quote = flows::quote_package(&server, &fan, "coins_70");
     let expires_at = e2e_tests::scenarios::timestamp(&quote["expires_at"]);
@@ -42,7 +42,7 @@ fn a_quote_paid_after_it_expired_is_refused() {
 
 #[test]
 fn a_gift_over_the_daily_limit_is_refused() {
-    let server = LocalServer::on_dynamodb("limit-reached");
+    let server = LocalServer::new("limit-reached");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);

@@ -31,7 +31,7 @@ fn race(count: usize, request: impl Fn(usize) -> Reply + Sync) -> Vec<Reply> {
 
 #[test]
 fn parallel_gifts_never_spend_more_than_the_balance() {
-    let server = LocalServer::on_dynamodb("race-gifts");
+    let server = LocalServer::new("race-gifts");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);
@@ -57,7 +57,7 @@ fn parallel_gifts_never_spend_more_than_the_balance() {
 
 #[test]
 fn duplicate_webhook_deliveries_at_once_credit_once() {
-    let server = LocalServer::on_dynamodb("race-webhooks");
+    let server = LocalServer::new("race-webhooks");
     let fan = User::new("fan");
     let quote = flows::quote_package(&server, &fan, "coins_350");
     let purchase = flows::purchase(&server, &fan, str_field(&quote, "quote_id"));
@@ -75,7 +75,7 @@ fn duplicate_webhook_deliveries_at_once_credit_once() {
 
 #[test]
 fn a_refund_racing_a_gift_from_the_same_coins_lets_exactly_one_through() {
-    let server = LocalServer::on_dynamodb("race-refund");
+    let server = LocalServer::new("race-refund");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);

@@ -7,7 +7,7 @@ use e2e_tests::{LocalServer, User};
 
 #[test]
 fn the_history_pages_newest_first_without_gaps_or_repeats() {
-    let server = LocalServer::on_dynamodb("history");
+    let server = LocalServer::new("history");
     let fan = User::new("fan");
     let creator = User::new("creator");
     enroll(&server, &creator);
@@ -58,7 +58,7 @@ fn the_history_pages_newest_first_without_gaps_or_repeats() {
 
 #[test]
 fn a_cursor_from_another_wallet_or_tampered_reads_nothing_of_anyone_elses() {
-    let server = LocalServer::on_dynamodb("history-cursor");
+    let server = LocalServer::new("history-cursor");
     let fan = User::new("fan");
     let other = User::new("other");
     buy(&server, &fan, "coins_70");

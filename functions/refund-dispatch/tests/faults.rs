@@ -1,0 +1,310 @@
+//! Refund dispatch against a misbehaving Stripe, spoken to over real HTTP on loopback: down
+//! (connection refused), failing (500), hanging (timeout), and losing its answer after making
+//! the refund. Whatever happens, one instruction becomes one refund.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use coins_ids::{PurchaseId, UserId};
+use coins_ledger::store::Key;
+use coins_ledger::table::{Row, keys};
+use coins_ledger::{MemoryStore, RefundBy, RefundStatus};
+use coins_payments::Provider;
+use coins_payments::stripe::{SecretKey, Stripe};
+use coins_runtime::Deps;
+use coins_testkit::{T0, buy_package, memory_deps};
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use refund_dispatch::{Dispatched, dispatch};
+
+/// What the fake does with the next refund creations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Misbehave {
+    /// Answer 500 without making the refund.
+    Fail,
+    /// Make the refund, then answer 500: the answer is lost.
+    LoseAnswer,
+    /// Make nothing and never answer in time.
+    Hang,
+}
+
+#[derive(Default)]
+struct FakeStripe {
+    /// Made refunds: (id, payment intent, our refund id).
+    refunds: Vec<(String, String, String)>,
+    plan: Vec<Misbehave>,
+}
+
+type Shared = Arc<Mutex<FakeStripe>>;
+
+fn json(status: u16, body: serde_json::Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+async fn answer(fake: Shared, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let post = request.method() == hyper::Method::POST;
+    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let field = |text: &str, name: &str| form_field(text, name).unwrap_or_default();
+    if !post {
+        let payment = field(&query, "payment_intent");
+        let data: Vec<_> = fake
+            .lock()
+            .unwrap()
+            .refunds
+            .iter()
+            .filter(|(_, intent, _)| *intent == payment)
+            .map(|(id, intent, refund_id)| {
+                serde_json::json!({
+                "id": id, "object": "refund", "amount": 1100, "currency": "jpy",
+                "status": "succeeded", "payment_intent": intent,
+                "metadata": {"refund_id": refund_id}})
+            })
+            .collect();
+        return json(
+            200,
+            serde_json::json!({"object": "list", "data": data, "has_more": false}),
+        );
+    }
+    let form = String::from_utf8(body.to_vec()).unwrap();
+    let behaviour = {
+        let mut fake = fake.lock().unwrap();
+        if fake.plan.is_empty() {
+            None
+        } else {
+            Some(fake.plan.remove(0))
+        }
+    };
+    match behaviour {
+        Some(Misbehave::Fail) => {
+            return json(500, serde_json::json!({"error": {"message": "boom"}}));
+        }
+        Some(Misbehave::Hang) => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            return json(500, serde_json::json!({}));
+        }
+        _ => {}
+    }
+    let id = format!("re_{}", fake.lock().unwrap().refunds.len() + 1);
+    let intent = field(&form, "payment_intent");
+    let refund_id = field(&form, "metadata[refund_id]");
+    fake.lock()
+        .unwrap()
+        .refunds
+        .push((id.clone(), intent.clone(), refund_id));
+    if behaviour == Some(Misbehave::LoseAnswer) {
+        return json(500, serde_json::json!({"error": {"message": "lost"}}));
+    }
+    json(
+        200,
+        serde_json::json!({"id": id, "object": "refund", "amount": 1100,
+        "currency": "jpy", "status": "succeeded", "payment_intent": intent, "metadata": {}}),
+    )
+}
+
+fn form_field(text: &str, name: &str) -> Option<String> {
+    text.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        let key = key.replace("%5B", "[").replace("%5D", "]");
+        (key == name).then(|| value.to_owned())
+    })
+}
+
+/// A fake Stripe on a free loopback port.
+async fn fake_stripe() -> (Shared, SocketAddr) {
+    let fake: Shared = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let served = fake.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let fake = served.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let fake = fake.clone();
+                    async move { Ok::<_, Infallible>(answer(fake, request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (fake, address)
+}
+
+fn stripe_at(base: &str) -> Provider {
+    Provider::Stripe(Stripe::with_timeout(
+        base,
+        SecretKey::new("sk_test_faults"),
+        Duration::from_millis(500),
+    ))
+}
+
+/// A refunded purchase; the key of its refund instruction.
+async fn refund_instruction(deps: &Deps<MemoryStore>) -> Key {
+    let purchase = buy_package(deps, "alice", "JP", "Asia/Tokyo", "coins_700").await;
+    let receipt = deps
+        .ledger
+        .refund_purchase(
+            &RefundBy::Owner(UserId::new("alice").unwrap()),
+            &purchase,
+            deps.now(),
+            None,
+        )
+        .await
+        .unwrap();
+    instruction_key(deps, &purchase, &receipt.refund_id).await
+}
+
+async fn instruction_key(
+    deps: &Deps<MemoryStore>,
+    purchase: &PurchaseId,
+    refund_id: &coins_ids::RefundId,
+) -> Key {
+    let payment = deps
+        .ledger
+        .get_purchase(purchase)
+        .await
+        .unwrap()
+        .payment_intent_id
+        .unwrap();
+    keys::refund(Some(purchase), &payment, refund_id)
+}
+
+async fn status(deps: &Deps<MemoryStore>, key: &Key) -> (RefundStatus, Option<String>, u32) {
+    let instruction = deps.ledger.refund_instruction(key).await.unwrap();
+    assert_eq!(&instruction.key(), key);
+    (
+        instruction.status,
+        instruction.provider_refund_id,
+        instruction.attempts,
+    )
+}
+
+/// Lets the claim of the previous delivery lapse, as the next delivery would find it.
+fn later(clock: &coins_runtime::TestClock) {
+    clock
+        .advance(coins_ledger::CLAIM_LEASE + jiff::SignedDuration::from_secs(1))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn stripe_down_then_up_makes_one_refund() {
+    let (deps, clock) = memory_deps(T0);
+    let key = refund_instruction(&deps).await;
+    let down = stripe_at("http://127.0.0.1:9");
+    assert_eq!(dispatch(&deps, &down, &key).await, Dispatched::Retry);
+    assert_eq!(status(&deps, &key).await.0, RefundStatus::Pending);
+    later(&clock);
+    let (fake, address) = fake_stripe().await;
+    let up = stripe_at(&format!("http://{address}"));
+    assert_eq!(
+        dispatch(&deps, &up, &key).await,
+        Dispatched::Finished(RefundStatus::Succeeded)
+    );
+    assert_eq!(
+        status(&deps, &key).await,
+        (RefundStatus::Succeeded, Some("re_1".into()), 2)
+    );
+    assert_eq!(fake.lock().unwrap().refunds.len(), 1);
+}
+
+#[tokio::test]
+async fn a_500_is_retried_with_backoff_in_the_same_delivery() {
+    let (deps, _) = memory_deps(T0);
+    let key = refund_instruction(&deps).await;
+    let (fake, address) = fake_stripe().await;
+    fake.lock().unwrap().plan = vec![Misbehave::Fail, Misbehave::Fail];
+    let stripe = stripe_at(&format!("http://{address}"));
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(RefundStatus::Succeeded)
+    );
+    assert_eq!(fake.lock().unwrap().refunds.len(), 1);
+}
+
+#[tokio::test]
+async fn a_timeout_then_a_later_delivery_makes_one_refund() {
+    let (deps, clock) = memory_deps(T0);
+    let key = refund_instruction(&deps).await;
+    let (fake, address) = fake_stripe().await;
+    fake.lock().unwrap().plan = vec![Misbehave::Hang; 3];
+    let stripe = stripe_at(&format!("http://{address}"));
+    assert_eq!(dispatch(&deps, &stripe, &key).await, Dispatched::Retry);
+    later(&clock);
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(RefundStatus::Succeeded)
+    );
+    assert_eq!(fake.lock().unwrap().refunds.len(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_answer_after_stripe_made_the_refund_is_found_not_repeated() {
+    let (deps, clock) = memory_deps(T0);
+    let key = refund_instruction(&deps).await;
+    let (fake, address) = fake_stripe().await;
+    // Made, answer lost; then Stripe fails the retries of this delivery.
+    fake.lock().unwrap().plan = vec![Misbehave::LoseAnswer];
+    let stripe = stripe_at(&format!("http://{address}"));
+    // The in-delivery retry lists the refunds and finds the one made.
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(RefundStatus::Succeeded)
+    );
+    assert_eq!(status(&deps, &key).await.1, Some("re_1".into()));
+    // A redelivery of the same record changes nothing.
+    later(&clock);
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(RefundStatus::Succeeded)
+    );
+    assert_eq!(fake.lock().unwrap().refunds.len(), 1);
+}
+
+#[tokio::test]
+async fn two_concurrent_dispatchers_make_one_refund() {
+    let (deps, _) = memory_deps(T0);
+    let key = refund_instruction(&deps).await;
+    let (fake, address) = fake_stripe().await;
+    let stripe = stripe_at(&format!("http://{address}"));
+    let (first, second) = tokio::join!(
+        dispatch(&deps, &stripe, &key),
+        dispatch(&deps, &stripe, &key)
+    );
+    let outcomes = [first, second];
+    assert!(outcomes.contains(&Dispatched::Finished(RefundStatus::Succeeded)));
+    assert!(outcomes.contains(&Dispatched::Retry), "{outcomes:?}");
+    assert_eq!(fake.lock().unwrap().refunds.len(), 1);
+}
+
+#[tokio::test]
+async fn retries_run_out_and_the_instruction_fails() {
+    let (deps, clock) = memory_deps(T0);
+    let key = refund_instruction(&deps).await;
+    let down = stripe_at("http://127.0.0.1:9");
+    for _ in 1..refund_dispatch::MAX_ATTEMPTS {
+        assert_eq!(dispatch(&deps, &down, &key).await, Dispatched::Retry);
+        later(&clock);
+    }
+    assert_eq!(
+        dispatch(&deps, &down, &key).await,
+        Dispatched::Finished(RefundStatus::Failed)
+    );
+    let (status, _, attempts) = status(&deps, &key).await;
+    assert_eq!(
+        (status, attempts),
+        (RefundStatus::Failed, refund_dispatch::MAX_ATTEMPTS)
+    );
+}

@@ -1,0 +1,548 @@
+//! `stripe-webhook`: Stripe tells us what happened to a payment.
+//!
+//! Nothing is read from the body until its `Stripe-Signature` verifies (HMAC-SHA256 over
+//! `t.body`, 300 s tolerance on our clock, constant-time comparison). A verified event is
+//! applied at most once per event id:
+//!
+//! - `payment_intent.succeeded` credits the purchase once if the amount, currency and the
+//!   card's country match its quote; any payment that cannot be credited (a mismatch, an expired
+//!   or failed purchase, a second payment, an unknown purchase) is returned: a refund of the
+//!   whole amount is recorded with the reason, and dispatched like any refund.
+//! - `payment_intent.payment_failed`: a pending purchase becomes failed.
+//! - `charge.dispute.created` reverses the purchase (coins back, debt where spent);
+//!   `charge.dispute.closed` as won undoes it.
+//! - Anything else: 200, ignored.
+//!
+//! Every verified event is answered 200, an unknown purchase included: Stripe would otherwise
+//! retry it for days.
+
+use coins_http::webhook::SIGNATURE_HEADER;
+use coins_http::{ApiError, Problem, Route, WebhookSecret, body, resolve, response, serve};
+use coins_ids::{EventId, PaymentIntentId, PurchaseId, ReversalRef};
+use coins_ledger::{Paid, Payment, PaymentEvent, ReversalEvent, Store};
+use coins_payments::Provider;
+use coins_payments::stripe::{Dispute, Event, PaymentIntent};
+use coins_runtime::{Deps, SdkConfig, Secret, SecretError};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+
+/// `POST /v1/webhooks/stripe` (no JWT: the signature is the authentication).
+pub const STRIPE_WEBHOOK: Route = Route::post("/v1/webhooks/stripe");
+pub const ROUTES: &[Route] = &[STRIPE_WEBHOOK];
+
+/// What the webhook runs with besides the ledger: Stripe (to read a card's country) and the
+/// endpoint's signing secret.
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    pub provider: Provider,
+    pub secret: WebhookSecret,
+}
+
+/// Loaded once per cold start: `STRIPE_WEBHOOK_SECRET_ARN` (Secrets Manager) or
+/// `STRIPE_WEBHOOK_SECRET`, and Stripe itself ([`Provider::from_env`]).
+pub async fn load(aws: &SdkConfig) -> Result<Webhook, SecretError> {
+    let secret = Secret::from_env("STRIPE_WEBHOOK_SECRET")?.load(aws).await?;
+    Ok(Webhook {
+        provider: Provider::from_env(aws).await?,
+        secret: WebhookSecret::new(secret).expect("a loaded secret is never empty"),
+    })
+}
+
+pub async fn handle<S: Store>(deps: &Deps<S>, webhook: &Webhook, req: Request) -> Response<Body> {
+    serve(req, |req| async move {
+        let (_, req) = resolve(ROUTES, req)?;
+        receive(deps, webhook, &req).await
+    })
+    .await
+}
+
+/// The 200 acknowledgement: what we did with the event (Stripe only needs the status).
+#[derive(Serialize)]
+struct Ack<'a> {
+    received: bool,
+    event_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ignored: bool,
+}
+
+async fn receive<S: Store>(
+    deps: &Deps<S>,
+    webhook: &Webhook,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let raw = body::raw_body(req)?;
+    let mut signatures = req.headers().get_all(SIGNATURE_HEADER).iter();
+    let header = match (signatures.next(), signatures.next()) {
+        (Some(value), None) => Some(value.to_str().map_err(|_| {
+            ApiError::new(
+                Problem::InvalidSignature,
+                "the Stripe-Signature header is not ASCII",
+            )
+        })?),
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                Problem::InvalidSignature,
+                "more than one Stripe-Signature header",
+            ));
+        }
+    };
+    webhook.secret.verify(header, raw, deps.now())?;
+
+    let event: Event = serde_json::from_slice(raw)
+        .map_err(|error| ApiError::invalid(format!("invalid event: {error}")))?;
+    let outcome = match event.kind.as_str() {
+        "payment_intent.succeeded" => Some(payment(deps, webhook, &event, true).await?),
+        "payment_intent.payment_failed" => Some(payment(deps, webhook, &event, false).await?),
+        "charge.dispute.created" => Some(dispute(deps, &event, true).await?),
+        "charge.dispute.closed" => Some(dispute(deps, &event, false).await?),
+        _ => None,
+    };
+    tracing::info!(event_id = %event.id, kind = %event.kind, outcome, "stripe event");
+    response::ok(&Ack {
+        received: true,
+        event_id: &event.id,
+        outcome,
+        ignored: outcome.is_none(),
+    })
+}
+
+/// The object of `event` as `T`, or 400: a verified event we cannot read is a bug somewhere,
+/// and 400 makes Stripe retry it while we look.
+fn object<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T, ApiError> {
+    event
+        .object()
+        .map_err(|error| ApiError::invalid(format!("event {} object: {error}", event.id)))
+}
+
+fn event_id(event: &Event) -> Result<EventId, ApiError> {
+    EventId::new(&event.id).map_err(|error| ApiError::invalid(format!("event id: {error}")))
+}
+
+async fn payment<S: Store>(
+    deps: &Deps<S>,
+    webhook: &Webhook,
+    event: &Event,
+    succeeded: bool,
+) -> Result<&'static str, ApiError> {
+    let intent: PaymentIntent = object(event)?;
+    let payment_intent_id = PaymentIntentId::new(&intent.id)
+        .map_err(|error| ApiError::invalid(format!("payment intent id: {error}")))?;
+    // A purchase id we could never have minted names no purchase: returned as unknown.
+    let purchase_id = intent
+        .metadata
+        .get("purchase_id")
+        .and_then(|id| PurchaseId::new(id).ok());
+    let payment = if succeeded {
+        let country = webhook
+            .provider
+            .card_country(&intent)
+            .await
+            .map_err(ApiError::unavailable)?
+            .and_then(|country| country.parse().ok());
+        Payment::Succeeded {
+            paid: Paid::new(intent.amount, &intent.currency),
+            country,
+        }
+    } else {
+        Payment::Failed
+    };
+    let event = PaymentEvent {
+        event_id: event_id(event)?,
+        kind: event.kind.clone(),
+        payment_intent_id,
+        purchase_id,
+        payment,
+    };
+    let outcome = deps.ledger.apply_payment(&event, deps.now()).await?;
+    Ok(outcome.name())
+}
+
+/// A dispute opened takes the money back; only one closed as won gives it back (a lost or
+/// warning closure changes nothing).
+async fn dispute<S: Store>(
+    deps: &Deps<S>,
+    event: &Event,
+    opened: bool,
+) -> Result<&'static str, ApiError> {
+    let dispute: Dispute = object(event)?;
+    if !opened && dispute.status != "won" {
+        return Ok("ignored");
+    }
+    let Some(payment) = dispute
+        .payment_intent
+        .as_deref()
+        .and_then(|id| PaymentIntentId::new(id).ok())
+    else {
+        tracing::warn!(dispute = %dispute.id, "dispute without a payment intent");
+        return Ok("ignored");
+    };
+    let Some(purchase) = deps.ledger.purchase_for_payment(&payment).await? else {
+        tracing::warn!(dispute = %dispute.id, %payment, "dispute of a payment no purchase has");
+        return Ok("ignored");
+    };
+    let reversal = ReversalEvent {
+        event_id: event_id(event)?,
+        kind: event.kind.clone(),
+        purchase_id: purchase.purchase_id,
+        by: ReversalRef::new(&dispute.id)
+            .map_err(|error| ApiError::invalid(format!("dispute id: {error}")))?,
+    };
+    let now = deps.now();
+    let outcome = if opened {
+        deps.ledger.reverse_purchase(&reversal, now).await?
+    } else {
+        deps.ledger.undo_reversal(&reversal, now).await?
+    };
+    Ok(outcome.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coins_ids::UserId;
+    use coins_ledger::{MemoryStore, PurchaseStatus};
+    use coins_payments::test_mode::TestMode;
+    use coins_payments::{NewPayment, Provider};
+    use coins_testkit::{
+        Event as Fixture, T0, assert_problem, buy_package, memory_deps, read, zone,
+    };
+    use jiff::{SignedDuration, Timestamp};
+    use serde_json::{Value, json};
+
+    fn webhook() -> Webhook {
+        Webhook {
+            provider: Provider::TestMode(TestMode::default()),
+            secret: WebhookSecret::new("whsec_test_secret").unwrap(),
+        }
+    }
+
+    /// A Stripe event of `kind` about `object`, signed at `at`.
+    fn signed(webhook: &Webhook, kind: &str, object: Value, at: Timestamp) -> Fixture {
+        let body = json!({
+            "id": format!("evt_{:016x}", rand_id()),
+            "object": "event",
+            "type": kind,
+            "created": at.as_second(),
+            "data": {"object": object},
+        })
+        .to_string();
+        Fixture::load("post-stripe-webhook").raw_body(&body).header(
+            SIGNATURE_HEADER,
+            Some(&webhook.secret.sign(at, body.as_bytes())),
+        )
+    }
+
+    fn rand_id() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A pending purchase of 700 coins by alice in Japan, paired with its payment.
+    async fn pending(
+        deps: &Deps<MemoryStore>,
+        webhook: &Webhook,
+    ) -> (PurchaseId, PaymentIntentId, i64) {
+        let user = UserId::new("alice").unwrap();
+        let priced = deps
+            .price_book()
+            .quote(
+                "JP".parse().unwrap(),
+                coins_rules::Channel::Web,
+                coins_rules::QuoteItem::Package("coins_700".parse().unwrap()),
+            )
+            .unwrap();
+        let quote = coins_ledger::Quote::new(priced, &user, deps.now());
+        deps.ledger.save_quote(&quote).await.unwrap();
+        let receipt = deps
+            .ledger
+            .create_purchase(
+                &user,
+                &quote.quote_id,
+                &zone("Asia/Tokyo"),
+                deps.now(),
+                &coins_ids::IdempotencyKey::new(format!("k-{}", quote.quote_id)).unwrap(),
+            )
+            .await
+            .unwrap();
+        let payment = webhook
+            .provider
+            .create_payment(&NewPayment {
+                purchase_id: &receipt.purchase_id,
+                user_id: &user,
+                amount: receipt.amount,
+            })
+            .await
+            .unwrap();
+        deps.ledger
+            .attach_payment(&receipt.purchase_id, &payment.id)
+            .await
+            .unwrap();
+        let minor = receipt.amount.minor_units().unwrap();
+        (receipt.purchase_id, payment.id, minor)
+    }
+
+    fn intent(
+        purchase: &PurchaseId,
+        payment: &PaymentIntentId,
+        amount: i64,
+        country: &str,
+    ) -> Value {
+        json!({
+            "id": payment, "object": "payment_intent", "amount": amount, "currency": "jpy",
+            "status": "succeeded", "metadata": {"purchase_id": purchase, "user_id": "alice"},
+            "latest_charge": {"id": "ch_1", "object": "charge",
+                "payment_method_details": {"card": {"country": country}}},
+        })
+    }
+
+    async fn status(deps: &Deps<MemoryStore>, purchase: &PurchaseId) -> PurchaseStatus {
+        deps.ledger.get_purchase(purchase).await.unwrap().status
+    }
+
+    async fn balance(deps: &Deps<MemoryStore>) -> (u64, u64) {
+        let wallet = deps
+            .ledger
+            .wallet(
+                &UserId::new("alice").unwrap(),
+                &zone("Asia/Tokyo"),
+                deps.now(),
+            )
+            .await
+            .unwrap();
+        (wallet.balance, wallet.debt)
+    }
+
+    #[tokio::test]
+    async fn a_succeeded_payment_credits_once_and_a_replay_answers_200() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, amount) = pending(&deps, &webhook).await;
+        let event = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            intent(&purchase, &payment, amount, "JP"),
+            deps.now(),
+        );
+        let (code, ack) = read(&handle(&deps, &webhook, event.request()).await);
+        assert_eq!(
+            (code, ack["outcome"].as_str()),
+            (200, Some("credited")),
+            "{ack}"
+        );
+        let (_, again) = read(&handle(&deps, &webhook, event.request()).await);
+        assert_eq!(again["outcome"], "replayed");
+        assert_eq!(balance(&deps).await, (700, 0));
+    }
+
+    #[tokio::test]
+    async fn a_payment_that_cannot_be_credited_is_returned() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, amount) = pending(&deps, &webhook).await;
+        let event = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            intent(&purchase, &payment, amount, "US"),
+            deps.now(),
+        );
+        let (code, ack) = read(&handle(&deps, &webhook, event.request()).await);
+        assert_eq!((code, ack["outcome"].as_str()), (200, Some("returned")));
+        assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Refunded);
+        let view = deps
+            .ledger
+            .purchase_view(None, &purchase, deps.now())
+            .await
+            .unwrap();
+        assert_eq!(view.refund.unwrap().reason.code(), "region_mismatch");
+        assert_eq!(balance(&deps).await, (0, 0));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_purchase_is_200_and_its_money_returned() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let stranger = PurchaseId::generate();
+        let payment = PaymentIntentId::new("pi_stranger").unwrap();
+        let event = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            intent(&stranger, &payment, 1100, "JP"),
+            deps.now(),
+        );
+        let (code, ack) = read(&handle(&deps, &webhook, event.request()).await);
+        assert_eq!((code, ack["outcome"].as_str()), (200, Some("returned")));
+    }
+
+    #[tokio::test]
+    async fn a_failed_payment_fails_the_purchase_and_a_later_success_is_returned() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, amount) = pending(&deps, &webhook).await;
+        let failed = signed(
+            &webhook,
+            "payment_intent.payment_failed",
+            intent(&purchase, &payment, amount, "JP"),
+            deps.now(),
+        );
+        let (_, ack) = read(&handle(&deps, &webhook, failed.request()).await);
+        assert_eq!(ack["outcome"], "failed");
+        let late = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            intent(&purchase, &payment, amount, "JP"),
+            deps.now(),
+        );
+        let (_, ack) = read(&handle(&deps, &webhook, late.request()).await);
+        assert_eq!(ack["outcome"], "returned");
+        assert_eq!(balance(&deps).await, (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_dispute_reverses_into_debt_and_a_won_dispute_undoes_it_once() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, amount) = pending(&deps, &webhook).await;
+        let credit = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            intent(&purchase, &payment, amount, "JP"),
+            deps.now(),
+        );
+        handle(&deps, &webhook, credit.request()).await;
+        let dispute = |status: &str| {
+            json!({"id": "dp_1", "object": "dispute", "payment_intent": payment,
+                   "charge": "ch_1", "amount": amount, "currency": "jpy", "status": status})
+        };
+        let opened = signed(
+            &webhook,
+            "charge.dispute.created",
+            dispute("needs_response"),
+            deps.now(),
+        );
+        let (_, ack) = read(&handle(&deps, &webhook, opened.request()).await);
+        assert_eq!(ack["outcome"], "reversed");
+        assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Reversed);
+        assert_eq!(balance(&deps).await, (0, 0));
+        let lost = signed(
+            &webhook,
+            "charge.dispute.closed",
+            dispute("lost"),
+            deps.now(),
+        );
+        let (_, ack) = read(&handle(&deps, &webhook, lost.request()).await);
+        assert_eq!(ack["outcome"], "ignored");
+        let won = signed(
+            &webhook,
+            "charge.dispute.closed",
+            dispute("won"),
+            deps.now(),
+        );
+        let (_, ack) = read(&handle(&deps, &webhook, won.request()).await);
+        assert_eq!(ack["outcome"], "reversal_undone");
+        let won_again = signed(
+            &webhook,
+            "charge.dispute.closed",
+            dispute("won"),
+            deps.now(),
+        );
+        let (_, ack) = read(&handle(&deps, &webhook, won_again.request()).await);
+        assert_eq!(ack["outcome"], "ignored");
+        assert_eq!(balance(&deps).await, (700, 0));
+    }
+
+    #[tokio::test]
+    async fn a_dispute_before_the_credit_leaves_nothing_to_credit() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, amount) = pending(&deps, &webhook).await;
+        let dispute = json!({"id": "dp_2", "object": "dispute", "payment_intent": payment,
+                             "charge": "ch_1", "status": "needs_response"});
+        let early = signed(&webhook, "charge.dispute.created", dispute, deps.now());
+        let (code, ack) = read(&handle(&deps, &webhook, early.request()).await);
+        assert_eq!((code, ack["outcome"].as_str()), (200, Some("reversed")));
+        let credit = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            intent(&purchase, &payment, amount, "JP"),
+            deps.now(),
+        );
+        let (_, ack) = read(&handle(&deps, &webhook, credit.request()).await);
+        assert_eq!(
+            ack["outcome"], "replayed",
+            "the dispute took that money back"
+        );
+        assert_eq!(balance(&deps).await, (0, 0));
+    }
+
+    #[tokio::test]
+    async fn other_events_are_acknowledged_and_ignored() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let event = signed(
+            &webhook,
+            "customer.created",
+            json!({"id": "cus_1"}),
+            deps.now(),
+        );
+        let (code, ack) = read(&handle(&deps, &webhook, event.request()).await);
+        assert_eq!(
+            (code, ack["received"].as_bool(), ack["ignored"].as_bool()),
+            (200, Some(true), Some(true))
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_signatures_are_refused_before_anything_is_read() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        buy_package(&deps, "alice", "JP", "Asia/Tokyo", "coins_700").await;
+        let other = Webhook {
+            secret: WebhookSecret::new("whsec_other").unwrap(),
+            ..webhook.clone()
+        };
+        let object = json!({"id": "pi_x", "amount": 1, "currency": "jpy", "status": "succeeded"});
+        let forged = signed(
+            &other,
+            "payment_intent.succeeded",
+            object.clone(),
+            deps.now(),
+        );
+        let stale = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            object.clone(),
+            deps.now() - SignedDuration::from_secs(301),
+        );
+        let unsigned = Fixture::load("post-stripe-webhook")
+            .raw_body(&object.to_string())
+            .header(SIGNATURE_HEADER, None);
+        for event in [forged, stale, unsigned] {
+            assert_problem(
+                &handle(&deps, &webhook, event.request()).await,
+                400,
+                "invalid_signature",
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verified_but_malformed_event_is_invalid_request() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let bad = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            json!({"id": 42}),
+            deps.now(),
+        );
+        assert_problem(
+            &handle(&deps, &webhook, bad.request()).await,
+            400,
+            "invalid_request",
+        );
+    }
+}

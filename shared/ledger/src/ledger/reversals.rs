@@ -1,0 +1,258 @@
+//! Provider reversals: a dispute or a store refund takes a credited purchase's money back, so
+//! its coins go too (from its lot, then the rest of the balance, the rest as debt); a dispute
+//! won gives them back. Each happens at most once, recorded in one transaction with the
+//! provider's event.
+//!
+//! Stripe does not promise the order of its events: a dispute may arrive before the payment's
+//! own `succeeded`. It then reverses the pending purchase with no coin moving, so the late
+//! payment credits nothing (and is not refunded: the dispute took that money); a dispute won
+//! after that credits the coins for the first time.
+
+use jiff::Timestamp;
+
+use coins_ids::{EventId, PurchaseId, ReversalRef, TxnId};
+
+use super::{Attempt, Ledger};
+use crate::domain;
+use crate::error::LedgerError;
+use crate::store::{Condition, Store, Transaction, Write};
+use crate::table::{
+    HistoryRecord, PaymentEventRecord, PurchaseRecord, PurchaseStatus, Reversal, Row, TxnKind, keys,
+};
+
+/// What a reversal event did.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ReversalOutcome {
+    /// The purchase's coins were taken back; `debt` of them were already spent.
+    Reversed { coins: u64, debt: u64 },
+    /// A reversal was undone: the coins came back (repaying debt first).
+    Undone { coins: u64 },
+    /// This event was applied before.
+    Replayed,
+    /// Nothing to do: the purchase is not in a state this event changes (never credited,
+    /// refunded already, reversed already, or never reversed by this reference).
+    Ignored,
+}
+
+impl ReversalOutcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReversalOutcome::Reversed { .. } => "reversed",
+            ReversalOutcome::Undone { .. } => "reversal_undone",
+            ReversalOutcome::Replayed => "replayed",
+            ReversalOutcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// A provider event about a reversal of one purchase.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ReversalEvent {
+    pub event_id: EventId,
+    /// The provider's event type, recorded with the event.
+    pub kind: String,
+    pub purchase_id: PurchaseId,
+    /// The dispute or store refund.
+    pub by: ReversalRef,
+}
+
+impl<S: Store> Ledger<S> {
+    /// The provider took the purchase's money back: its coins go too, once.
+    pub async fn reverse_purchase(
+        &self,
+        event: &ReversalEvent,
+        now: Timestamp,
+    ) -> Result<ReversalOutcome, LedgerError> {
+        let entry_id = &TxnId::generate();
+        self.transact(|| async move {
+            let Some(purchase) = self.unseen(event).await? else {
+                return Ok(Attempt::Done(ReversalOutcome::Replayed));
+            };
+            let reversed_before = purchase
+                .reversal
+                .as_ref()
+                .is_some_and(|reversal| reversal.by == event.by);
+            let reversal = Reversal {
+                by: event.by.clone(),
+                at: now,
+                undone_at: None,
+            };
+            match purchase.status {
+                _ if reversed_before => return Ok(Attempt::Done(ReversalOutcome::Ignored)),
+                PurchaseStatus::Credited => {}
+                PurchaseStatus::Pending => {
+                    let transaction = self
+                        .reverse_uncredited(purchase, reversal, event, entry_id, now)
+                        .await?;
+                    let outcome = ReversalOutcome::Reversed { coins: 0, debt: 0 };
+                    return Ok(Attempt::Commit(transaction, outcome));
+                }
+                _ => return Ok(Attempt::Done(ReversalOutcome::Ignored)),
+            }
+            let coins = purchase.total_coins;
+            let snapshot = self
+                .snapshot(&purchase.user_id, &purchase.zone, now)
+                .await?;
+            let debit = domain::reverse(
+                &snapshot.wallet,
+                &snapshot.lots,
+                &purchase.purchase_id,
+                coins,
+                now,
+            )?;
+            let debt = debit.wallet.debt - snapshot.wallet.debt;
+            let signed = i64::try_from(coins).map_err(|_| LedgerError::Overflow)?;
+            let history = HistoryRecord::of(
+                &debit.wallet,
+                entry_id.clone(),
+                TxnKind::Reversal,
+                -signed,
+                &purchase.purchase_id,
+            );
+            let reversed = purchase.changed(|p| {
+                p.status = PurchaseStatus::Reversed;
+                p.reversal = Some(reversal);
+            });
+            let mut writes = vec![Write::put(
+                debit.wallet,
+                Condition::version(snapshot.wallet.version),
+            )];
+            for lot in debit.lots_spent_from {
+                writes.push(Write::put(lot, Condition::Exists));
+            }
+            for lot in debit.lots_exhausted {
+                writes.push(Write::Delete {
+                    key: lot.key(),
+                    condition: Condition::Exists,
+                });
+            }
+            let outcome = ReversalOutcome::Reversed { coins, debt };
+            writes.extend([
+                Write::put(reversed, Condition::VersionIs(purchase.version)),
+                Write::put(history, Condition::Absent),
+                seen(event, &outcome, now),
+            ]);
+            Ok(Attempt::Commit(Transaction::of(writes), outcome))
+        })
+        .await
+    }
+
+    /// The provider gave the money back (a dispute won, a store refund reversed): the reversal
+    /// by `event.by` is undone, once.
+    pub async fn undo_reversal(
+        &self,
+        event: &ReversalEvent,
+        now: Timestamp,
+    ) -> Result<ReversalOutcome, LedgerError> {
+        let entry_id = &TxnId::generate();
+        self.transact(|| async move {
+            let Some(purchase) = self.unseen(event).await? else {
+                return Ok(Attempt::Done(ReversalOutcome::Replayed));
+            };
+            let undoable = purchase.status == PurchaseStatus::Reversed
+                && purchase.reversal.as_ref().is_some_and(|reversal| {
+                    reversal.by == event.by && reversal.undone_at.is_none()
+                });
+            if !undoable {
+                return Ok(Attempt::Done(ReversalOutcome::Ignored));
+            }
+            let coins = purchase.total_coins;
+            let snapshot = self
+                .snapshot(&purchase.user_id, &purchase.zone, now)
+                .await?;
+            // Never credited (the dispute came first): this is the purchase's credit.
+            let (wallet, kind) = if purchase.credited_at.is_some() {
+                let wallet = domain::undo_reversal(&snapshot.wallet, coins, now)?;
+                (wallet, TxnKind::ReversalUndone)
+            } else {
+                let wallet = domain::credit_after_reversal(&snapshot.wallet, coins, now)?;
+                (wallet, TxnKind::Purchase)
+            };
+            let signed = i64::try_from(coins).map_err(|_| LedgerError::Overflow)?;
+            let history = HistoryRecord::of(
+                &wallet,
+                entry_id.clone(),
+                kind,
+                signed,
+                &purchase.purchase_id,
+            );
+            let restored = purchase.changed(|p| {
+                // Its coins are back as non-refundable coins: credited, but no lot to refund.
+                p.status = PurchaseStatus::Credited;
+                p.credited_at.get_or_insert(now);
+                if let Some(reversal) = &mut p.reversal {
+                    reversal.undone_at = Some(now);
+                }
+            });
+            let outcome = ReversalOutcome::Undone { coins };
+            let transaction = Transaction::of([
+                Write::put(wallet, Condition::version(snapshot.wallet.version)),
+                Write::put(restored, Condition::VersionIs(purchase.version)),
+                Write::put(history, Condition::Absent),
+                seen(event, &outcome, now),
+            ]);
+            Ok(Attempt::Commit(transaction, outcome))
+        })
+        .await
+    }
+
+    /// The writes reversing a purchase still pending: the reversal counted, a history entry of
+    /// no coins, the purchase closed to its payment.
+    async fn reverse_uncredited(
+        &self,
+        purchase: PurchaseRecord,
+        reversal: Reversal,
+        event: &ReversalEvent,
+        entry_id: &TxnId,
+        now: Timestamp,
+    ) -> Result<Transaction, LedgerError> {
+        let snapshot = self
+            .snapshot(&purchase.user_id, &purchase.zone, now)
+            .await?;
+        let wallet = domain::reverse_uncredited(&snapshot.wallet, now)?;
+        let history = HistoryRecord::of(
+            &wallet,
+            entry_id.clone(),
+            TxnKind::Reversal,
+            0,
+            &purchase.purchase_id,
+        );
+        let reversed = purchase.changed(|p| {
+            p.status = PurchaseStatus::Reversed;
+            p.reversal = Some(reversal);
+        });
+        let outcome = ReversalOutcome::Reversed { coins: 0, debt: 0 };
+        Ok(Transaction::of([
+            Write::put(wallet, Condition::version(snapshot.wallet.version)),
+            Write::put(reversed, Condition::VersionIs(purchase.version)),
+            Write::put(history, Condition::Absent),
+            seen(event, &outcome, now),
+        ]))
+    }
+
+    /// The purchase, unless the event was applied before.
+    async fn unseen(&self, event: &ReversalEvent) -> Result<Option<PurchaseRecord>, LedgerError> {
+        if self
+            .store
+            .get(&keys::payment_event(&event.event_id))
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        self.get_purchase(&event.purchase_id).await.map(Some)
+    }
+}
+
+/// The event's record, written with its effect.
+fn seen(event: &ReversalEvent, outcome: &ReversalOutcome, now: Timestamp) -> Write {
+    Write::put(
+        PaymentEventRecord {
+            event_id: event.event_id.clone(),
+            kind: event.kind.clone(),
+            outcome: outcome.name().to_owned(),
+            received_at: now,
+        },
+        Condition::Absent,
+    )
+}

@@ -1,0 +1,257 @@
+//! The payment provider: Stripe, spoken for real ([`stripe`]), or an in-process test-mode
+//! provider with the same behaviour for the local server ([`test_mode`]).
+//!
+//! [`Provider`] is what the functions call: create a payment for a purchase, read it back, find
+//! the card's country, refund a payment, pay a creator. Every call that creates something at the
+//! provider carries our own id as the provider's idempotency key, and the calls that must happen
+//! once (refunds, transfers) look for their earlier result first, so a retry, a redelivery or a
+//! lost response never makes two, even where the idempotency key is not honoured.
+
+pub mod stripe;
+pub mod test_mode;
+
+use coins_ids::{PaymentIntentId, PurchaseId, RefundId, UserId};
+use coins_rules::money::Money;
+use coins_runtime::{SdkConfig, Secret, SecretError};
+
+use crate::stripe::{Expandable, PaymentIntent, STRIPE_API_BASE, SecretKey, Stripe};
+use crate::test_mode::TestMode;
+
+/// Why a provider call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Down, throttled, timed out, or its own failure: the same call may succeed later (it may
+    /// also have taken effect: callers look before they create again).
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+    /// Refused for good (a 4xx): retrying the same call will not help.
+    #[error("payment provider refused: {message}")]
+    Refused {
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+    /// An answer we cannot read: a bug of ours or a changed API.
+    #[error("payment provider answer unreadable: {0}")]
+    Unreadable(String),
+}
+
+impl ProviderError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ProviderError::Unavailable(_))
+    }
+}
+
+/// A payment to create for a purchase.
+#[derive(Clone, Debug)]
+pub struct NewPayment<'a> {
+    pub purchase_id: &'a PurchaseId,
+    pub user_id: &'a UserId,
+    pub amount: Money,
+}
+
+/// A payment the buyer completes in the app with the client secret.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ProviderPayment {
+    pub id: PaymentIntentId,
+    pub client_secret: String,
+}
+
+/// A refund to make, named by our instruction id.
+#[derive(Clone, Debug)]
+pub struct RefundOrder<'a> {
+    pub refund_id: &'a RefundId,
+    pub payment: &'a PaymentIntentId,
+    pub amount_minor: i64,
+    pub purchase_id: Option<&'a PurchaseId>,
+}
+
+/// A payment to a creator's connected account, named by our payout id.
+#[derive(Clone, Debug)]
+pub struct TransferOrder<'a> {
+    pub payout_id: &'a str,
+    pub destination: &'a str,
+    pub amount: Money,
+}
+
+/// The provider the functions talk to.
+#[derive(Clone, Debug)]
+pub enum Provider {
+    Stripe(Stripe),
+    TestMode(TestMode),
+}
+
+impl Provider {
+    /// Stripe as the environment configures it: `STRIPE_API_BASE` (default the production API)
+    /// and the secret key, `STRIPE_SECRET_KEY_ARN` (Secrets Manager, on AWS) or
+    /// `STRIPE_SECRET_KEY` (local runs). Read once per cold start.
+    pub async fn from_env(aws: &SdkConfig) -> Result<Provider, SecretError> {
+        let base = std::env::var("STRIPE_API_BASE")
+            .ok()
+            .filter(|base| !base.is_empty())
+            .unwrap_or_else(|| STRIPE_API_BASE.to_owned());
+        let key = Secret::from_env("STRIPE_SECRET_KEY")?.load(aws).await?;
+        Ok(Provider::Stripe(Stripe::new(base, SecretKey::new(key))))
+    }
+
+    /// Creates the payment of a purchase (idempotent on the purchase id).
+    pub async fn create_payment(
+        &self,
+        order: &NewPayment<'_>,
+    ) -> Result<ProviderPayment, ProviderError> {
+        match self {
+            Provider::TestMode(test) => Ok(test.create_payment(order)),
+            Provider::Stripe(stripe) => {
+                let amount_minor =
+                    order
+                        .amount
+                        .minor_units()
+                        .ok_or_else(|| ProviderError::Refused {
+                            status: 400,
+                            code: None,
+                            message: format!("{} has no minor-unit form", order.amount),
+                        })?;
+                let intent = stripe
+                    .create_payment_intent(
+                        amount_minor,
+                        order.amount.currency().code(),
+                        &[
+                            ("purchase_id", order.purchase_id.as_str()),
+                            ("user_id", order.user_id.as_str()),
+                        ],
+                        order.purchase_id.as_str(),
+                    )
+                    .await?;
+                payment_of(intent)
+            }
+        }
+    }
+
+    /// A payment and its client secret, read back (a retried purchase request).
+    pub async fn payment(&self, id: &PaymentIntentId) -> Result<ProviderPayment, ProviderError> {
+        match self {
+            Provider::TestMode(test) => test.payment(id),
+            Provider::Stripe(stripe) => payment_of(stripe.payment_intent(id.as_str()).await?),
+        }
+    }
+
+    /// Cancels a payment no purchase uses (best effort: the caller only logs a failure).
+    pub async fn cancel_payment(&self, id: &PaymentIntentId) -> Result<(), ProviderError> {
+        match self {
+            Provider::TestMode(test) => {
+                test.cancel(id);
+                Ok(())
+            }
+            Provider::Stripe(stripe) => stripe.cancel_payment_intent(id.as_str()).await.map(drop),
+        }
+    }
+
+    /// The issuing country of the card of a payment, from its latest charge if the event
+    /// carried it expanded, else from its PaymentMethod.
+    pub async fn card_country(
+        &self,
+        intent: &PaymentIntent,
+    ) -> Result<Option<String>, ProviderError> {
+        let from_charge = intent
+            .latest_charge
+            .as_ref()
+            .and_then(Expandable::object)
+            .and_then(|charge| charge.payment_method_details.as_ref())
+            .and_then(|details| details.card.as_ref())
+            .and_then(|card| card.country.clone());
+        if from_charge.is_some() {
+            return Ok(from_charge);
+        }
+        let method = match &intent.payment_method {
+            None => return Ok(None),
+            Some(Expandable::Object(method)) => return Ok(card_country_of(method)),
+            Some(Expandable::Id(id)) => id,
+        };
+        match self {
+            Provider::TestMode(test) => Ok(test.card_country(method)),
+            Provider::Stripe(stripe) => Ok(card_country_of(&stripe.payment_method(method).await?)),
+        }
+    }
+
+    /// Refunds a payment for an instruction, once: an earlier refund for the same instruction
+    /// (found by its metadata) is returned instead of making another. Returns the provider's
+    /// refund id.
+    pub async fn refund(&self, order: &RefundOrder<'_>) -> Result<String, ProviderError> {
+        match self {
+            Provider::TestMode(test) => test.refund(order),
+            Provider::Stripe(stripe) => {
+                let payment = order.payment.as_str();
+                let refund_id = order.refund_id.as_str();
+                let earlier = stripe
+                    .refunds_of(payment)
+                    .await?
+                    .into_iter()
+                    .find(|refund| {
+                        refund.metadata.get("refund_id").map(String::as_str) == Some(refund_id)
+                    });
+                if let Some(refund) = earlier {
+                    return Ok(refund.id);
+                }
+                let mut metadata = vec![("refund_id", refund_id)];
+                if let Some(purchase) = order.purchase_id {
+                    metadata.push(("purchase_id", purchase.as_str()));
+                }
+                let refund = stripe
+                    .create_refund(payment, order.amount_minor, &metadata, refund_id)
+                    .await?;
+                Ok(refund.id)
+            }
+        }
+    }
+
+    /// Pays a creator, once per payout: an earlier transfer for the same payout is returned
+    /// instead of making another. Returns the provider's transfer id.
+    pub async fn transfer(&self, order: &TransferOrder<'_>) -> Result<String, ProviderError> {
+        match self {
+            Provider::TestMode(test) => test.transfer(order),
+            Provider::Stripe(stripe) => {
+                if let Some(earlier) = stripe
+                    .transfers_in(order.payout_id)
+                    .await?
+                    .into_iter()
+                    .next()
+                {
+                    return Ok(earlier.id);
+                }
+                let amount_minor =
+                    order
+                        .amount
+                        .minor_units()
+                        .ok_or_else(|| ProviderError::Refused {
+                            status: 400,
+                            code: None,
+                            message: format!("{} has no minor-unit form", order.amount),
+                        })?;
+                let transfer = stripe
+                    .create_transfer(
+                        amount_minor,
+                        order.amount.currency().code(),
+                        order.destination,
+                        order.payout_id,
+                        order.payout_id,
+                    )
+                    .await?;
+                Ok(transfer.id)
+            }
+        }
+    }
+}
+
+fn card_country_of(method: &stripe::PaymentMethod) -> Option<String> {
+    method.card.as_ref().and_then(|card| card.country.clone())
+}
+
+fn payment_of(intent: PaymentIntent) -> Result<ProviderPayment, ProviderError> {
+    let unreadable = |what: &str| ProviderError::Unreadable(format!("payment intent {what}"));
+    Ok(ProviderPayment {
+        id: PaymentIntentId::new(intent.id).map_err(|_| unreadable("id"))?,
+        client_secret: intent
+            .client_secret
+            .ok_or_else(|| unreadable("without a client secret"))?,
+    })
+}

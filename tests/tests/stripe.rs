@@ -1,0 +1,295 @@
+//! Web payments end to end against a real Stripe protocol: localstripe (PyPI) as Stripe, the
+//! local server on DynamoDB Local talking to it over HTTP, localstripe's own signed webhooks
+//! coming back, refunds made in localstripe by the stream consumer.
+//!
+//! localstripe's cards report country FR, so the buyers here are billed in France. It sends no
+//! dispute events: those are signed by the test with Stripe's scheme, about localstripe's
+//! payments.
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::binaries::binary;
+use e2e_tests::flows::{self, str_field, u64_field};
+use e2e_tests::localstripe::{self, Localstripe};
+use e2e_tests::payments::{self, WEBHOOK_SECRET};
+use e2e_tests::server::{Payments, Storage, dynamodb_storage};
+use e2e_tests::{LocalServer, User};
+use serde_json::Value;
+
+/// localstripe, and the local server on a fresh table pointed at it, its webhook registered.
+fn stripe_and_server(label: &str) -> (Localstripe, LocalServer) {
+    let stripe = Localstripe::start();
+    let server = LocalServer::in_process(
+        dynamodb_storage(label),
+        Payments::Stripe {
+            api_base: stripe.base_url().to_owned(),
+        },
+    );
+    let endpoint = format!("{}/v1/webhooks/stripe", server.api().base_url());
+    stripe.register_webhook(&endpoint, WEBHOOK_SECRET);
+    (stripe, server)
+}
+
+fn french_fan() -> User {
+    User::new("fan").in_country("FR", "Europe/Paris")
+}
+
+/// A pending purchase of `package` (its PaymentIntent is localstripe's).
+fn purchase(server: &LocalServer, fan: &User, package: &str) -> Value {
+    let quote = flows::quote_package(server, fan, package);
+    flows::purchase(server, fan, str_field(&quote, "quote_id"))
+}
+
+fn intent_id(purchase: &Value) -> &str {
+    str_field(&purchase["payment"], "payment_intent_id")
+}
+
+fn view(server: &LocalServer, fan: &User, purchase: &Value) -> Value {
+    let id = str_field(purchase, "purchase_id");
+    server
+        .api()
+        .get(&format!("/v1/purchases/{id}"))
+        .user(fan)
+        .send()
+        .expect(200)
+}
+
+/// Reads `read` until `done` holds (localstripe sends its webhooks about a second after the
+/// call; refunds follow the stream); the last reading.
+#[track_caller]
+fn eventually(what: &str, read: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = read();
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen: {value}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_card_payment_confirmed_at_stripe_credits_the_coins_once() {
+    let (stripe, server) = stripe_and_server("stripe-paid");
+    let fan = french_fan();
+    let bought = purchase(&server, &fan, "coins_700");
+    // The PaymentIntent as Stripe has it: the quoted amount in cents, our metadata.
+    let intent = stripe.payment_intent(intent_id(&bought));
+    assert_eq!(
+        intent["amount"].as_i64(),
+        Some(payments::minor_units(str_field(&bought["amount"], "gross")))
+    );
+    assert_eq!(intent["currency"], "eur");
+    assert_eq!(intent["metadata"]["purchase_id"], bought["purchase_id"]);
+    assert_eq!(intent["metadata"]["user_id"], fan.sub.as_str());
+    assert_eq!(intent["client_secret"], bought["payment"]["client_secret"]);
+
+    // WHEN the buyer's card pays it (Stripe.js would confirm it)
+    let paid = stripe.pay(intent_id(&bought), localstripe::CARD_OK);
+    assert_eq!(paid.status, 200, "{paid:?}");
+
+    // THEN localstripe's signed payment_intent.succeeded credits the purchase
+    let credited = eventually(
+        "the credit",
+        || view(&server, &fan, &bought),
+        |view| view["status"] == "credited",
+    );
+    assert_eq!(credited["payment_intent_id"], intent["id"]);
+    assert_eq!(
+        flows::balance(&server, &fan),
+        u64_field(&bought, "total_coins")
+    );
+    // Stripe's event delivered again (a retry): nothing more.
+    let event = stripe.event_about("payment_intent.succeeded", intent_id(&bought));
+    let replay = server.deliver_webhook(&event).expect(200);
+    assert_eq!(replay["outcome"], "replayed", "{replay}");
+    assert_eq!(
+        flows::balance(&server, &fan),
+        u64_field(&bought, "total_coins")
+    );
+}
+
+#[test]
+fn a_declined_card_fails_the_purchase() {
+    let (stripe, server) = stripe_and_server("stripe-declined");
+    let fan = french_fan();
+    let bought = purchase(&server, &fan, "coins_350");
+    let declined = stripe.pay(intent_id(&bought), localstripe::CARD_DECLINED);
+    assert_eq!(declined.status, 402, "{declined:?}");
+    eventually(
+        "the failure",
+        || view(&server, &fan, &bought),
+        |view| view["status"] == "failed",
+    );
+    assert_eq!(flows::balance(&server, &fan), 0);
+}
+
+#[test]
+fn a_refund_becomes_exactly_one_stripe_refund_whatever_the_redeliveries() {
+    let (stripe, server) = stripe_and_server("stripe-refund");
+    // A second server on the same table: a second dispatcher reading the same stream.
+    let second = LocalServer::in_process(
+        server.storage().clone(),
+        Payments::Stripe {
+            api_base: stripe.base_url().to_owned(),
+        },
+    );
+    let fan = french_fan();
+    let bought = purchase(&server, &fan, "coins_350");
+    stripe.pay(intent_id(&bought), localstripe::CARD_OK);
+    eventually(
+        "the credit",
+        || view(&server, &fan, &bought),
+        |view| view["status"] == "credited",
+    );
+
+    let refund = flows::refund(&server, &fan, str_field(&bought, "purchase_id")).expect(200);
+    assert_eq!(refund["refund"]["status"], "pending");
+    let settled = server.settled_refund(&fan, str_field(&bought, "purchase_id"));
+    assert_eq!(settled["refund"]["status"], "succeeded", "{settled}");
+    // Both dispatchers saw the instruction; Stripe has one refund, for the whole amount, tagged
+    // with the instruction.
+    std::thread::sleep(Duration::from_secs(1));
+    let refunds = stripe.refunds_of(intent_id(&bought));
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(
+        refunds[0]["amount"].as_i64(),
+        Some(payments::minor_units(str_field(&bought["amount"], "gross")))
+    );
+    assert_eq!(refunds[0]["id"], settled["refund"]["provider_refund_id"]);
+    assert_eq!(
+        refunds[0]["metadata"]["refund_id"],
+        settled["refund"]["refund_id"]
+    );
+    // Stripe's payment event replayed after the refund changes nothing and sends nothing.
+    let event = stripe.event_about("payment_intent.succeeded", intent_id(&bought));
+    assert_eq!(
+        server.deliver_webhook(&event).expect(200)["outcome"],
+        "replayed"
+    );
+    assert_eq!(
+        second.deliver_webhook(&event).expect(200)["outcome"],
+        "replayed"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(stripe.refunds_of(intent_id(&bought)).len(), 1);
+}
+
+#[test]
+fn a_payment_from_the_wrong_country_is_refunded_at_stripe() {
+    let (stripe, server) = stripe_and_server("stripe-returned");
+    // Billed in Germany, paid with localstripe's French card: not the quote's country.
+    let fan = User::new("fan").in_country("DE", "Europe/Berlin");
+    let bought = purchase(&server, &fan, "coins_70");
+    stripe.pay(intent_id(&bought), localstripe::CARD_OK);
+    let returned = eventually(
+        "the return",
+        || view(&server, &fan, &bought),
+        |view| view["refund"]["status"] == "succeeded",
+    );
+    assert_eq!(returned["status"], "refunded");
+    assert_eq!(returned["refund"]["reason"], "region_mismatch");
+    assert_eq!(flows::balance(&server, &fan), 0);
+    let refunds = stripe.refunds_of(intent_id(&bought));
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(
+        refunds[0]["amount"].as_i64(),
+        Some(payments::minor_units(str_field(&bought["amount"], "gross")))
+    );
+}
+
+#[test]
+fn a_dispute_of_a_stripe_payment_takes_the_coins_back_and_a_won_dispute_returns_them() {
+    let (stripe, server) = stripe_and_server("stripe-dispute");
+    let fan = french_fan();
+    let bought = purchase(&server, &fan, "coins_350");
+    stripe.pay(intent_id(&bought), localstripe::CARD_OK);
+    eventually(
+        "the credit",
+        || view(&server, &fan, &bought),
+        |view| view["status"] == "credited",
+    );
+    let dispute = |kind: &str, status: &str| {
+        payments::event(
+            kind,
+            payments::dispute("dp_e2e_stripe", intent_id(&bought), status),
+        )
+    };
+    let ack = server
+        .deliver_webhook(&dispute("charge.dispute.created", "needs_response"))
+        .expect(200);
+    assert_eq!(ack["outcome"], "reversed", "{ack}");
+    assert_eq!(view(&server, &fan, &bought)["status"], "reversed");
+    assert_eq!(flows::balance(&server, &fan), 0);
+    let ack = server
+        .deliver_webhook(&dispute("charge.dispute.closed", "won"))
+        .expect(200);
+    assert_eq!(ack["outcome"], "reversal_undone", "{ack}");
+    assert_eq!(
+        flows::balance(&server, &fan),
+        u64_field(&bought, "total_coins")
+    );
+    // No refund was made for a disputed payment.
+    assert!(stripe.refunds_of(intent_id(&bought)).is_empty());
+}
+
+/// `coinctl reconcile` over the server's table and localstripe: its exit code and output.
+fn reconcile(stripe: &Localstripe, server: &LocalServer, since: jiff::Timestamp) -> (i32, String) {
+    let Storage::DynamoDb { endpoint, table } = server.storage() else {
+        unreachable!("these servers are on DynamoDB Local");
+    };
+    let output = std::process::Command::new(binary("coinctl"))
+        .args(["reconcile", "--stripe-api-base", stripe.base_url()])
+        .args(["--dynamodb-endpoint", endpoint, "--table-name", table])
+        .args(["--since", &since.to_string()])
+        .env("STRIPE_SECRET_KEY", localstripe::SECRET_KEY)
+        .output()
+        .expect("coinctl runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn reconciliation_finds_stripe_and_the_ledger_agreeing_then_names_a_refund_made_behind_its_back() {
+    let (stripe, server) = stripe_and_server("stripe-reconcile");
+    let since = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1);
+    let fan = french_fan();
+    let kept = purchase(&server, &fan, "coins_700");
+    let refunded = purchase(&server, &fan, "coins_70");
+    for bought in [&kept, &refunded] {
+        stripe.pay(intent_id(bought), localstripe::CARD_OK);
+        eventually(
+            "the credit",
+            || view(&server, &fan, bought),
+            |view| view["status"] == "credited",
+        );
+    }
+    flows::refund(&server, &fan, str_field(&refunded, "purchase_id")).expect(200);
+    server.settled_refund(&fan, str_field(&refunded, "purchase_id"));
+
+    let (code, output) = reconcile(&stripe, &server, since);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("2 Stripe payments, 2 purchases, 1 refund instructions")
+            && output.contains(": 0 mismatches"),
+        "{output}"
+    );
+
+    // Someone refunds the kept purchase in Stripe's dashboard: the coins stay, the money left.
+    let manual = stripe.post("/v1/refunds", &[("payment_intent", intent_id(&kept))]);
+    assert_eq!(manual.status, 200, "{manual:?}");
+    let (code, output) = reconcile(&stripe, &server, since);
+    assert_eq!(code, 1, "{output}");
+    let expected = format!(
+        "refund without instruction: {} of {}",
+        manual.body["id"].as_str().unwrap(),
+        intent_id(&kept)
+    );
+    assert!(output.contains(&expected), "{output}");
+    assert!(output.contains(": 1 mismatches"), "{output}");
+}

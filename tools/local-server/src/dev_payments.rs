@@ -1,0 +1,111 @@
+//! `POST /_dev/payments/{purchase_id}`: pays (or fails) a purchase without a card. It builds the
+//! Stripe event the payment would produce (`payment_intent.succeeded` or `.payment_failed`,
+//! for the purchase's PaymentIntent, its amount, currency and country unless told otherwise),
+//! signs it with the webhook's secret at the test clock's time, and sends it through
+//! `POST /v1/webhooks/stripe`, the path real events take; the answer is that endpoint's. This
+//! route exists only here, never in a Lambda function.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use coins_http::webhook::SIGNATURE_HEADER;
+use coins_http::{ApiError, Problem, Route, response, serve};
+use coins_ids::PurchaseId;
+use coins_ledger::Store;
+use lambda_http::http::request::Parts;
+use lambda_http::http::{self, header};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::App;
+
+pub const PAY: Route = Route::post("/_dev/payments/{purchase_id}");
+pub const ROUTES: &[Route] = &[PAY];
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+/// `{"outcome": "succeeded" | "failed"}`, optionally paying another amount, currency or country.
+#[derive(Deserialize)]
+struct DevPayment {
+    outcome: Outcome,
+    #[serde(default)]
+    amount: Option<i64>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    country: Option<String>,
+}
+
+pub async fn handle<S: Store>(
+    app: &App<S>,
+    parts: &Parts,
+    body: &Bytes,
+    params: HashMap<String, String>,
+) -> Response<Body> {
+    let mut request = Request::new(Body::from(body.to_vec()));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.headers_mut() = parts.headers.clone();
+    serve(request, |request| async move {
+        let not_found = || ApiError::new(Problem::NotFound, "no such purchase");
+        let purchase_id = params
+            .get("purchase_id")
+            .and_then(|id| PurchaseId::new(id).ok())
+            .ok_or_else(not_found)?;
+        let ask: DevPayment = coins_http::json_body(&request)?;
+        let purchase = app.deps.ledger.get_purchase(&purchase_id).await?;
+        let payment = purchase.payment_intent_id.clone().ok_or_else(|| {
+            ApiError::new(
+                Problem::Forbidden,
+                "the purchase has no payment yet (it was not created by POST /v1/purchases)",
+            )
+        })?;
+        let amount = purchase.amount;
+        let now = app.clock_now();
+        let kind = match ask.outcome {
+            Outcome::Succeeded => "payment_intent.succeeded",
+            Outcome::Failed => "payment_intent.payment_failed",
+        };
+        let event = json!({
+            "id": format!("evt_test_{:016x}", rand::random::<u64>()),
+            "object": "event",
+            "type": kind,
+            "created": now.as_second(),
+            "data": {"object": {
+                "id": payment,
+                "object": "payment_intent",
+                "amount": ask.amount.or(amount.minor_units()).unwrap_or_default(),
+                "currency": ask.currency.unwrap_or_else(|| amount.currency().code().to_owned()).to_ascii_lowercase(),
+                "status": if ask.outcome == Outcome::Succeeded { "succeeded" } else { "requires_payment_method" },
+                "metadata": {"purchase_id": purchase.purchase_id, "user_id": purchase.user_id},
+                "latest_charge": {
+                    "id": format!("ch_test_{:016x}", rand::random::<u64>()),
+                    "object": "charge",
+                    "payment_method_details": {"card": {
+                        "country": ask.country.unwrap_or_else(|| purchase.country.to_string()),
+                    }},
+                },
+            }},
+        })
+        .to_string();
+        let signature = app.payments.secret.sign(now, event.as_bytes());
+        let delivery = http::Request::post("/v1/webhooks/stripe")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .body(Bytes::from(event))
+            .map_err(ApiError::internal)?;
+        // Boxed: the webhook is answered by the same `App::handle` that called us.
+        let answer = Box::pin(app.handle(delivery, None)).await;
+        let (status, body) = answer.into_parts();
+        let value: serde_json::Value =
+            serde_json::from_slice(body.as_ref()).map_err(ApiError::internal)?;
+        response::json(status.status, &value)
+    })
+    .await
+}
