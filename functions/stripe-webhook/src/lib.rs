@@ -241,6 +241,17 @@ mod tests {
         NEXT.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Signs `object` as an event of `kind` now and delivers it: the status and the answer.
+    async fn deliver(
+        deps: &Deps<MemoryStore>,
+        webhook: &Webhook,
+        kind: &str,
+        object: Value,
+    ) -> (u16, Value) {
+        let event = signed(webhook, kind, object, deps.now());
+        read(&handle(deps, webhook, event.request()).await)
+    }
+
     /// A pending purchase of 700 coins by alice in Japan, paired with its payment.
     async fn pending(
         deps: &Deps<MemoryStore>,
@@ -343,13 +354,13 @@ mod tests {
         let (deps, _) = memory_deps(T0);
         let webhook = webhook();
         let (purchase, payment, amount) = pending(&deps, &webhook).await;
-        let event = signed(
+        let (code, ack) = deliver(
+            &deps,
             &webhook,
             "payment_intent.succeeded",
             intent(&purchase, &payment, amount, "US"),
-            deps.now(),
-        );
-        let (code, ack) = read(&handle(&deps, &webhook, event.request()).await);
+        )
+        .await;
         assert_eq!((code, ack["outcome"].as_str()), (200, Some("returned")));
         assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Refunded);
         let view = deps
@@ -367,13 +378,13 @@ mod tests {
         let webhook = webhook();
         let stranger = PurchaseId::generate();
         let payment = PaymentIntentId::new("pi_stranger").unwrap();
-        let event = signed(
+        let (code, ack) = deliver(
+            &deps,
             &webhook,
             "payment_intent.succeeded",
             intent(&stranger, &payment, 1100, "JP"),
-            deps.now(),
-        );
-        let (code, ack) = read(&handle(&deps, &webhook, event.request()).await);
+        )
+        .await;
         assert_eq!((code, ack["outcome"].as_str()), (200, Some("returned")));
     }
 
@@ -382,21 +393,21 @@ mod tests {
         let (deps, _) = memory_deps(T0);
         let webhook = webhook();
         let (purchase, payment, amount) = pending(&deps, &webhook).await;
-        let failed = signed(
+        let (_, ack) = deliver(
+            &deps,
             &webhook,
             "payment_intent.payment_failed",
             intent(&purchase, &payment, amount, "JP"),
-            deps.now(),
-        );
-        let (_, ack) = read(&handle(&deps, &webhook, failed.request()).await);
+        )
+        .await;
         assert_eq!(ack["outcome"], "failed");
-        let late = signed(
+        let (_, ack) = deliver(
+            &deps,
             &webhook,
             "payment_intent.succeeded",
             intent(&purchase, &payment, amount, "JP"),
-            deps.now(),
-        );
-        let (_, ack) = read(&handle(&deps, &webhook, late.request()).await);
+        )
+        .await;
         assert_eq!(ack["outcome"], "returned");
         assert_eq!(balance(&deps).await, (0, 0));
     }
@@ -406,50 +417,32 @@ mod tests {
         let (deps, _) = memory_deps(T0);
         let webhook = webhook();
         let (purchase, payment, amount) = pending(&deps, &webhook).await;
-        let credit = signed(
+        deliver(
+            &deps,
             &webhook,
             "payment_intent.succeeded",
             intent(&purchase, &payment, amount, "JP"),
-            deps.now(),
-        );
-        handle(&deps, &webhook, credit.request()).await;
+        )
+        .await;
         let dispute = |status: &str| {
             json!({"id": "dp_1", "object": "dispute", "payment_intent": payment,
                    "charge": "ch_1", "amount": amount, "currency": "jpy", "status": status})
         };
-        let opened = signed(
+        let (_, ack) = deliver(
+            &deps,
             &webhook,
             "charge.dispute.created",
             dispute("needs_response"),
-            deps.now(),
-        );
-        let (_, ack) = read(&handle(&deps, &webhook, opened.request()).await);
+        )
+        .await;
         assert_eq!(ack["outcome"], "reversed");
         assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Reversed);
         assert_eq!(balance(&deps).await, (0, 0));
-        let lost = signed(
-            &webhook,
-            "charge.dispute.closed",
-            dispute("lost"),
-            deps.now(),
-        );
-        let (_, ack) = read(&handle(&deps, &webhook, lost.request()).await);
+        let (_, ack) = deliver(&deps, &webhook, "charge.dispute.closed", dispute("lost")).await;
         assert_eq!(ack["outcome"], "ignored");
-        let won = signed(
-            &webhook,
-            "charge.dispute.closed",
-            dispute("won"),
-            deps.now(),
-        );
-        let (_, ack) = read(&handle(&deps, &webhook, won.request()).await);
+        let (_, ack) = deliver(&deps, &webhook, "charge.dispute.closed", dispute("won")).await;
         assert_eq!(ack["outcome"], "reversal_undone");
-        let won_again = signed(
-            &webhook,
-            "charge.dispute.closed",
-            dispute("won"),
-            deps.now(),
-        );
-        let (_, ack) = read(&handle(&deps, &webhook, won_again.request()).await);
+        let (_, ack) = deliver(&deps, &webhook, "charge.dispute.closed", dispute("won")).await;
         assert_eq!(ack["outcome"], "ignored");
         assert_eq!(balance(&deps).await, (700, 0));
     }
@@ -461,16 +454,15 @@ mod tests {
         let (purchase, payment, amount) = pending(&deps, &webhook).await;
         let dispute = json!({"id": "dp_2", "object": "dispute", "payment_intent": payment,
                              "charge": "ch_1", "status": "needs_response"});
-        let early = signed(&webhook, "charge.dispute.created", dispute, deps.now());
-        let (code, ack) = read(&handle(&deps, &webhook, early.request()).await);
+        let (code, ack) = deliver(&deps, &webhook, "charge.dispute.created", dispute).await;
         assert_eq!((code, ack["outcome"].as_str()), (200, Some("reversed")));
-        let credit = signed(
+        let (_, ack) = deliver(
+            &deps,
             &webhook,
             "payment_intent.succeeded",
             intent(&purchase, &payment, amount, "JP"),
-            deps.now(),
-        );
-        let (_, ack) = read(&handle(&deps, &webhook, credit.request()).await);
+        )
+        .await;
         assert_eq!(
             ack["outcome"], "replayed",
             "the dispute took that money back"
@@ -482,13 +474,8 @@ mod tests {
     async fn other_events_are_acknowledged_and_ignored() {
         let (deps, _) = memory_deps(T0);
         let webhook = webhook();
-        let event = signed(
-            &webhook,
-            "customer.created",
-            json!({"id": "cus_1"}),
-            deps.now(),
-        );
-        let (code, ack) = read(&handle(&deps, &webhook, event.request()).await);
+        let (code, ack) =
+            deliver(&deps, &webhook, "customer.created", json!({"id": "cus_1"})).await;
         assert_eq!(
             (code, ack["received"].as_bool(), ack["ignored"].as_bool()),
             (200, Some(true), Some(true))

@@ -483,78 +483,79 @@ fn record(event_name: &str, sk: &str, item_type: &str, principal: Option<&str>) 
     record
 }
 
+/// A filter's verdict on each sample, as the table expects it.
+fn assert_filter(template: &Json, binary: &str, samples: &[(&str, Json, bool)]) {
+    let filter = template_filter(template, binary);
+    for (why, sample, passes) in samples {
+        assert_eq!(
+            local_server::filter::matches(&filter, sample),
+            *passes,
+            "{binary}: {why}"
+        );
+    }
+}
+
 #[test]
 fn the_templates_stream_filters_pass_exactly_the_records_their_functions_handle() {
     let template = template();
     let ttl = Some("dynamodb.amazonaws.com");
-    let expiry = template_filter(&template, "refund-expiry");
-    let fixture = coins_testkit::stream_event("ttl-remove");
-    assert!(local_server::filter::matches(
-        &expiry,
-        &fixture["Records"][0]
-    ));
-    for (why, sample, passes) in [
-        (
-            "a TTL removal of a lot marker",
-            record("REMOVE", "LOTEXP#pur_1", "lot_marker", ttl),
-            true,
-        ),
-        (
-            "a user's delete of a lot marker",
-            record("REMOVE", "LOTEXP#pur_1", "lot_marker", None),
-            false,
-        ),
-        (
-            "a TTL removal of another item",
-            record("REMOVE", "QUOTE#q_1", "quote", ttl),
-            false,
-        ),
-        (
-            "an insert of a lot marker",
-            record("INSERT", "LOTEXP#pur_1", "lot_marker", None),
-            false,
-        ),
-        (
-            "a change of a lot marker",
-            record("MODIFY", "LOTEXP#pur_1", "lot_marker", None),
-            false,
-        ),
-    ] {
-        assert_eq!(
-            local_server::filter::matches(&expiry, &sample),
-            passes,
-            "refund-expiry: {why}"
-        );
-    }
-    let dispatch = template_filter(&template, "refund-dispatch");
-    for (why, sample, passes) in [
-        (
-            "a new refund instruction",
-            record("INSERT", "REFUND#rfd_1", "refund", None),
-            true,
-        ),
-        (
-            "an instruction claimed or finished",
-            record("MODIFY", "REFUND#rfd_1", "refund", None),
-            false,
-        ),
-        (
-            "a new purchase",
-            record("INSERT", "PURCHASE#pur_1", "purchase", None),
-            false,
-        ),
-        (
-            "a TTL removal",
-            record("REMOVE", "REFUND#rfd_1", "refund", ttl),
-            false,
-        ),
-    ] {
-        assert_eq!(
-            local_server::filter::matches(&dispatch, &sample),
-            passes,
-            "refund-dispatch: {why}"
-        );
-    }
+    let fixture = coins_testkit::stream_event("ttl-remove")["Records"][0].clone();
+    let lot_marker = |event, principal| record(event, "LOTEXP#pur_1", "lot_marker", principal);
+    assert_filter(
+        &template,
+        "refund-expiry",
+        &[
+            ("the TTL removal fixture", fixture, true),
+            (
+                "a TTL removal of a lot marker",
+                lot_marker("REMOVE", ttl),
+                true,
+            ),
+            (
+                "a user's delete of a lot marker",
+                lot_marker("REMOVE", None),
+                false,
+            ),
+            (
+                "a TTL removal of another item",
+                record("REMOVE", "QUOTE#q_1", "quote", ttl),
+                false,
+            ),
+            (
+                "an insert of a lot marker",
+                lot_marker("INSERT", None),
+                false,
+            ),
+            (
+                "a change of a lot marker",
+                lot_marker("MODIFY", None),
+                false,
+            ),
+        ],
+    );
+    let instruction = |event, principal| record(event, "REFUND#rfd_1", "refund", principal);
+    assert_filter(
+        &template,
+        "refund-dispatch",
+        &[
+            (
+                "a new refund instruction",
+                instruction("INSERT", None),
+                true,
+            ),
+            (
+                "an instruction claimed or finished",
+                instruction("MODIFY", None),
+                false,
+            ),
+            (
+                "a new purchase",
+                record("INSERT", "PURCHASE#pur_1", "purchase", None),
+                false,
+            ),
+            ("a TTL removal", instruction("REMOVE", ttl), false),
+        ],
+    );
 }
 
 #[test]

@@ -74,6 +74,15 @@ pub struct TransferOrder<'a> {
     pub amount: Money,
 }
 
+/// `amount` in minor units, as Stripe takes it (every currency we price in has them).
+fn minor_units(amount: Money) -> Result<i64, ProviderError> {
+    amount.minor_units().ok_or_else(|| ProviderError::Refused {
+        status: 400,
+        code: None,
+        message: format!("{amount} has no minor-unit form"),
+    })
+}
+
 /// The provider the functions talk to.
 #[derive(Clone, Debug)]
 pub enum Provider {
@@ -102,15 +111,7 @@ impl Provider {
         match self {
             Provider::TestMode(test) => Ok(test.create_payment(order)),
             Provider::Stripe(stripe) => {
-                let amount_minor =
-                    order
-                        .amount
-                        .minor_units()
-                        .ok_or_else(|| ProviderError::Refused {
-                            status: 400,
-                            code: None,
-                            message: format!("{} has no minor-unit form", order.amount),
-                        })?;
+                let amount_minor = minor_units(order.amount)?;
                 let intent = stripe
                     .create_payment_intent(
                         amount_minor,
@@ -218,15 +219,7 @@ impl Provider {
                 {
                     return Ok(earlier.id);
                 }
-                let amount_minor =
-                    order
-                        .amount
-                        .minor_units()
-                        .ok_or_else(|| ProviderError::Refused {
-                            status: 400,
-                            code: None,
-                            message: format!("{} has no minor-unit form", order.amount),
-                        })?;
+                let amount_minor = minor_units(order.amount)?;
                 let transfer = stripe
                     .create_transfer(
                         amount_minor,

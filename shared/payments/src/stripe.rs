@@ -175,6 +175,21 @@ impl Event {
     }
 }
 
+/// The form keys of `metadata` (`metadata[purchase_id]`), kept alive for the form that borrows
+/// them.
+fn metadata_keys(metadata: &[(&str, &str)]) -> Vec<String> {
+    metadata
+        .iter()
+        .map(|(key, _)| format!("metadata[{key}]"))
+        .collect()
+}
+
+fn add_metadata<'a>(form: &mut Form<'a>, keys: &'a [String], metadata: &[(&str, &str)]) {
+    for ((_, value), key) in metadata.iter().zip(keys) {
+        form.push((key, (*value).to_owned()));
+    }
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
@@ -213,17 +228,12 @@ impl Stripe {
         metadata: &[(&str, &str)],
         idempotency_key: &str,
     ) -> Result<PaymentIntent, ProviderError> {
+        let keys = metadata_keys(metadata);
         let mut form: Form = vec![
             ("amount", amount_minor.to_string()),
             ("currency", currency.to_ascii_lowercase()),
         ];
-        let keys: Vec<String> = metadata
-            .iter()
-            .map(|(k, _)| format!("metadata[{k}]"))
-            .collect();
-        for ((_, value), key) in metadata.iter().zip(&keys) {
-            form.push((key, (*value).to_owned()));
-        }
+        add_metadata(&mut form, &keys, metadata);
         self.post("/v1/payment_intents", &form, Some(idempotency_key))
             .await
     }
@@ -260,17 +270,12 @@ impl Stripe {
         metadata: &[(&str, &str)],
         idempotency_key: &str,
     ) -> Result<Refund, ProviderError> {
+        let keys = metadata_keys(metadata);
         let mut form: Form = vec![
             ("payment_intent", payment_intent.to_owned()),
             ("amount", amount_minor.to_string()),
         ];
-        let keys: Vec<String> = metadata
-            .iter()
-            .map(|(k, _)| format!("metadata[{k}]"))
-            .collect();
-        for ((_, value), key) in metadata.iter().zip(&keys) {
-            form.push((key, (*value).to_owned()));
-        }
+        add_metadata(&mut form, &keys, metadata);
         self.post("/v1/refunds", &form, Some(idempotency_key)).await
     }
 

@@ -4,11 +4,15 @@
 
 use std::collections::BTreeMap;
 
+use coins_ids::ReversalRef;
 use coins_ledger::capacity::record_size_bytes;
 use coins_ledger::store::Store;
-use coins_ledger::{MemoryStore, RefundBy};
+use coins_ledger::table::keys;
+use coins_ledger::{Claim, MemoryStore, RefundBy, ReversalEvent, Sent};
 
-use crate::harness::{MeteredStore, MeteredWrite, World, at, user};
+use crate::harness::{
+    MeteredStore, MeteredWrite, World, at, event_id, payment_of, succeeded, user, yen,
+};
 
 fn units(commit: &[MeteredWrite]) -> u64 {
     commit.iter().map(|w| w.units).sum()
@@ -45,7 +49,11 @@ async fn write_units_per_operation_and_hot_item_sizes() {
 
     metered.reset();
     let purchase = world.pending_purchase(&fan, 700, now).await;
-    record("create purchase", metered.commits());
+    // Three commits: the quote, the purchase, its PaymentIntent paired.
+    let commits = metered.commits();
+    assert_eq!(commits.len(), 3);
+    record("create purchase", vec![commits[1].clone()]);
+    record("pair its PaymentIntent", vec![commits[2].clone()]);
     metered.reset();
     world
         .ledger
@@ -82,12 +90,68 @@ async fn write_units_per_operation_and_hot_item_sizes() {
 
     let refunded = world.buy(&fan, 350, now).await;
     metered.reset();
-    world
+    let receipt = world
         .ledger
         .refund_purchase(&RefundBy::Owner(fan.clone()), &refunded, now, None)
         .await
         .unwrap();
-    record("refund", metered.commits());
+    record("refund (with its instruction)", metered.commits());
+    let instruction = keys::refund(Some(&refunded), &payment_of(&refunded), &receipt.refund_id);
+    metered.reset();
+    let Claim::Send(claimed) = world.ledger.claim_refund(&instruction, now).await.unwrap() else {
+        panic!("a pending instruction is claimed");
+    };
+    record("dispatch: claim the instruction", metered.commits());
+    metered.reset();
+    let sent = Sent::Refunded {
+        provider_refund_id: "re_3MtwBwLkdIwHu7ix28a3tqPa".into(),
+    };
+    world
+        .ledger
+        .finish_refund(&claimed, &sent, 8, now)
+        .await
+        .unwrap();
+    record("dispatch: record Stripe's refund", metered.commits());
+
+    let mismatched = world.pending_purchase(&fan, 70, now).await;
+    metered.reset();
+    let paid_from_abroad = succeeded(&mismatched, &payment_of(&mismatched), yen(70), "US");
+    world
+        .ledger
+        .apply_payment(&paid_from_abroad, now)
+        .await
+        .unwrap();
+    record("payment returned (wrong country)", metered.commits());
+
+    let disputed = world.buy(&fan, 140, now).await;
+    let dispute = |kind: &str| ReversalEvent {
+        event_id: event_id(),
+        kind: kind.into(),
+        purchase_id: disputed.clone(),
+        by: ReversalRef::new("dp_1MzLb2LkdIwHu7ix0TzTvbE1").unwrap(),
+    };
+    metered.reset();
+    world
+        .ledger
+        .reverse_purchase(&dispute("charge.dispute.created"), now)
+        .await
+        .unwrap();
+    record("dispute: reversal (own lot)", metered.commits());
+    metered.reset();
+    world
+        .ledger
+        .undo_reversal(&dispute("charge.dispute.closed"), now)
+        .await
+        .unwrap();
+    record("dispute won: reversal undone", metered.commits());
+
+    metered.reset();
+    world
+        .ledger
+        .set_restriction(&fan, false, now)
+        .await
+        .unwrap();
+    record("admin: lift a restriction", metered.commits());
 
     metered.reset();
     world
@@ -135,6 +199,9 @@ async fn write_units_per_operation_and_hot_item_sizes() {
         "LotMarker",
         "History",
         "Idempotency",
+        "Purchase",
+        "Refund",
+        "PaymentEvent",
     ] {
         let size = sizes[hot];
         assert!(size < 1024, "{hot} is {size} bytes, over 1 KB");
