@@ -73,18 +73,34 @@ impl fmt::Display for PriceBookVersion {
     }
 }
 
-/// A fixed package: coins bought plus bonus coins given.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+/// A fixed package: coins bought plus bonus coins given, and the product ids the apps sell it
+/// under in their stores.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 pub struct Package {
     pub package_id: PackageId,
     pub coins: u64,
     pub bonus_coins: u64,
+    pub app_store_product_id: String,
+    pub google_play_product_id: String,
+}
+
+impl Package {
+    /// The id the store of `channel` sells it under (none on the web).
+    pub fn store_product_id(&self, channel: Channel) -> Option<&str> {
+        match channel {
+            Channel::Web => None,
+            Channel::Ios => Some(&self.app_store_product_id),
+            Channel::Android => Some(&self.google_play_product_id),
+        }
+    }
 }
 
 /// How one billing country is priced.
 #[derive(Clone, Debug)]
 pub struct CountryPricing {
     pub(crate) country: BillingCountry,
+    /// ISO 3166-1 alpha-3, as the App Store names storefronts.
+    pub(crate) alpha3: String,
     pub(crate) currency: Currency,
     pub(crate) tax_rate: Decimal,
     pub(crate) tax_inclusive: bool,
@@ -175,6 +191,10 @@ pub enum EntryProblem {
     BadRoundingStep { step: Decimal, currency: Currency },
     #[error("{0:?} is not a package id (lower-case snake_case, at most 23 characters)")]
     BadPackageId(String),
+    #[error(
+        "{0:?} is not a store product id (letters, digits, `.` and `_`), or another package has it"
+    )]
+    BadStoreProductId(String),
     #[error("a package needs at least 1 coin")]
     ZeroCoins,
     #[error("coins plus bonus_coins does not fit a coin count")]
@@ -242,12 +262,15 @@ struct RawPackage {
     package_id: String,
     coins: u64,
     bonus_coins: u64,
+    app_store_product_id: String,
+    google_play_product_id: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCountry {
     country: String,
+    alpha3: String,
     currency: String,
     tax_rate: Decimal,
     tax_inclusive: bool,
@@ -347,8 +370,17 @@ impl PriceBook {
             }
             entry.rounding.validate(currency).map_err(fail)?;
 
+            let alpha3_taken = countries
+                .iter()
+                .any(|known: &CountryPricing| known.alpha3 == entry.alpha3);
+            let alpha3_valid =
+                entry.alpha3.len() == 3 && entry.alpha3.bytes().all(|b| b.is_ascii_uppercase());
+            if !alpha3_valid || alpha3_taken {
+                return Err(fail(EntryProblem::BadCode(entry.alpha3.clone())));
+            }
             let mut pricing = CountryPricing {
                 country,
+                alpha3: entry.alpha3.clone(),
                 currency,
                 tax_rate: entry.tax_rate,
                 tax_inclusive: entry.tax_inclusive,
@@ -464,6 +496,25 @@ impl PriceBook {
             .map(|index| &self.countries[index])
     }
 
+    /// The package the store of `channel` sells as `product_id`.
+    pub fn package_for_store_product(
+        &self,
+        channel: Channel,
+        product_id: &str,
+    ) -> Option<&Package> {
+        self.packages
+            .iter()
+            .find(|package| package.store_product_id(channel) == Some(product_id))
+    }
+
+    /// The billing country of an App Store storefront (ISO 3166-1 alpha-3), if we sell there.
+    pub fn country_of_storefront(&self, alpha3: &str) -> Option<BillingCountry> {
+        self.countries
+            .iter()
+            .find(|pricing| pricing.alpha3 == alpha3)
+            .map(|pricing| pricing.country)
+    }
+
     pub(crate) fn package_index(&self, package_id: PackageId) -> Option<usize> {
         self.packages
             .iter()
@@ -522,14 +573,37 @@ fn validate_packages(raw: &[RawPackage]) -> Result<Vec<Package>, PriceBookError>
                 coins: entry.coins,
             }));
         }
+        let store_products = [
+            (Channel::Ios, &entry.app_store_product_id),
+            (Channel::Android, &entry.google_play_product_id),
+        ];
+        for (channel, product) in store_products {
+            let taken = packages
+                .iter()
+                .any(|known| known.store_product_id(channel) == Some(product.as_str()));
+            if taken || !is_store_product_id(product) {
+                return Err(fail(EntryProblem::BadStoreProductId(product.clone())));
+            }
+        }
         packages.push(Package {
             package_id,
             coins: entry.coins,
             bonus_coins: entry.bonus_coins,
+            app_store_product_id: entry.app_store_product_id.clone(),
+            google_play_product_id: entry.google_play_product_id.clone(),
         });
     }
     packages.sort_by_key(|package| package.coins);
     Ok(packages)
+}
+
+/// Store product ids: what both stores accept (letters, digits, periods, underscores).
+fn is_store_product_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
 }
 
 type MinimumAges = (Vec<(BillingCountry, u32)>, Vec<(BillingRegion, u32)>);
@@ -722,8 +796,8 @@ mod tests {
     fn a_negative_tax_rate_is_refused_naming_the_country() {
         assert_eq!(
             error_text(
-                r#""country": "DE", "currency": "EUR", "tax_rate": "0.19""#,
-                r#""country": "DE", "currency": "EUR", "tax_rate": "-0.19""#
+                r#""country": "DE", "alpha3": "DEU", "currency": "EUR", "tax_rate": "0.19""#,
+                r#""country": "DE", "alpha3": "DEU", "currency": "EUR", "tax_rate": "-0.19""#
             ),
             r#"price book entry countries[4] ("DE"): tax_rate -0.19 must be at least 0 and below 1"#
         );
@@ -767,6 +841,49 @@ mod tests {
         let text = error_text(r#""step": "10""#, r#""step": "0.5""#);
         assert!(
             text.contains(r#"("KR")"#) && text.contains("step 0.5"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn store_products_name_packages_and_storefronts_name_countries() {
+        let book = PriceBook::embedded();
+        let ios = book
+            .package_for_store_product(Channel::Ios, "com.example.coins.pack700")
+            .unwrap();
+        assert_eq!(ios.package_id.as_str(), "coins_700");
+        let android = book
+            .package_for_store_product(Channel::Android, "pack_700")
+            .unwrap();
+        assert_eq!(android.package_id.as_str(), "coins_700");
+        // Each store's ids are its own; the web sells none.
+        assert!(
+            book.package_for_store_product(Channel::Android, "com.example.coins.pack700")
+                .is_none()
+        );
+        assert!(
+            book.package_for_store_product(Channel::Web, "pack_700")
+                .is_none()
+        );
+        assert_eq!(
+            book.country_of_storefront("JPN"),
+            Some("JP".parse().unwrap())
+        );
+        assert_eq!(
+            book.country_of_storefront("USA"),
+            Some("US".parse().unwrap())
+        );
+        assert_eq!(book.country_of_storefront("ATA"), None);
+    }
+
+    #[test]
+    fn a_store_product_id_used_twice_is_refused() {
+        let text = error_text(
+            r#""google_play_product_id": "pack_350""#,
+            r#""google_play_product_id": "pack_70""#,
+        );
+        assert!(
+            text.contains(r#""pack_70" is not a store product id"#),
             "{text}"
         );
     }

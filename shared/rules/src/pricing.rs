@@ -544,6 +544,9 @@ pub struct PackageOffer {
     pub bonus_coins: u64,
     pub total_coins: u64,
     pub price: Price,
+    /// The product id the app sells it under (ios and android only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_product_id: Option<String>,
 }
 
 /// A buyer's localized price list (`GET /v1/packages`).
@@ -610,7 +613,7 @@ impl PriceBook {
                 let index = self
                     .package_index(package_id)
                     .ok_or(QuoteError::UnknownPackage(package_id))?;
-                let package = self.packages()[index];
+                let package = &self.packages()[index];
                 let price = pricing.package_prices[channel.index()][index];
                 (Some(package_id), package.coins, package.bonus_coins, price)
             }
@@ -685,6 +688,7 @@ impl PriceBook {
                     bonus_coins: package.bonus_coins,
                     total_coins: package.coins.saturating_add(package.bonus_coins),
                     price: self.with_regional_tax(price, pricing, location.region())?,
+                    store_product_id: package.store_product_id(channel).map(str::to_owned),
                 })
             })
             .collect::<Result<_, QuoteError>>()?;

@@ -126,7 +126,10 @@ fn book_json(
         .iter()
         .enumerate()
         .map(|(i, coins)| {
-            format!(r#"{{"package_id": "p{i}", "coins": {coins}, "bonus_coins": 0}}"#)
+            format!(
+                r#"{{"package_id": "p{i}", "coins": {coins}, "bonus_coins": 0,
+                    "app_store_product_id": "apple.p{i}", "google_play_product_id": "p{i}"}}"#
+            )
         })
         .collect();
     format!(
@@ -135,7 +138,7 @@ fn book_json(
             "store_fee_rate": "0.30",
             "custom_coins": {{"min_coins": 1, "max_coins": 2500000}},
             "packages": [{packages}],
-            "countries": [{{"country": "XX", "currency": "{currency}", "tax_rate": "{tax_rate}",
+            "countries": [{{"country": "XX", "alpha3": "XXX", "currency": "{currency}", "tax_rate": "{tax_rate}",
                 "tax_inclusive": {tax_inclusive}, "coin_price": "{coin_price}", "rounding": {rounding}}}],
             "default_minimum_age": 18
         }}"#,

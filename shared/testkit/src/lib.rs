@@ -1,7 +1,10 @@
 //! Test support, used only as a dev-dependency: the one set of event fixtures (real API Gateway
 //! HTTP API v2 events in `fixtures/apigw/`, DynamoDB Streams and EventBridge events in
 //! `fixtures/events/`) that a test adjusts, in-memory dependencies on a test clock, shortcuts to a
-//! funded wallet, and assertions on problem+json answers.
+//! funded wallet, assertions on problem+json answers, and the app stores faked with real
+//! cryptography ([`stores`]).
+
+pub mod stores;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -319,6 +319,16 @@ fn price_table_text(book: &PriceBook, channel: Channel) -> Result<String, String
     let mut header: Vec<String> = vec!["country".into(), "currency".into(), "tax".into()];
     header.extend(book.packages().iter().map(|p| p.package_id.to_string()));
     let mut rows = vec![header];
+    // In an app, the product id each package is sold under in that store.
+    if channel != Channel::Web {
+        let mut products: Vec<String> = vec!["product".into(), String::new(), String::new()];
+        products.extend(
+            book.packages()
+                .iter()
+                .map(|p| p.store_product_id(channel).unwrap_or_default().to_owned()),
+        );
+        rows.push(products);
+    }
     for (pricing, list) in book.countries().iter().zip(price_lists(book, channel)?) {
         let mode = if pricing.tax_inclusive() {
             "incl"

@@ -150,7 +150,28 @@ fn price_table_prints_json_on_request() {
     assert!(countries.len() >= 25);
     let us = countries.iter().find(|c| c["country"] == "US").unwrap();
     assert_eq!(us["packages"][2]["price"]["gross"], "10.99");
+    assert_eq!(
+        us["packages"][2]["store_product_id"],
+        "com.example.coins.pack700"
+    );
     assert_eq!(us["custom"], Value::Null);
+}
+
+#[test]
+fn price_table_names_each_packages_store_product_in_an_app() {
+    let text = |channel| {
+        String::from_utf8(coinctl(&["price-table", "--channel", channel]).stdout).unwrap()
+    };
+    let output = text("android");
+    let products = output
+        .lines()
+        .find(|line| line.starts_with("product"))
+        .expect("a product row");
+    assert!(products.contains(" pack_700 "), "{products}");
+    assert!(
+        !text("web").contains("\nproduct"),
+        "the web sells no store products"
+    );
 }
 
 #[test]
