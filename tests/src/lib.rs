@@ -2,6 +2,7 @@
 //! the callers' tokens, signs payment webhooks and speaks HTTP to them. The tests themselves are
 //! in `tests/tests/`, the handler benchmark in `tests/benches/`.
 
+pub mod app_stores;
 pub mod binaries;
 pub mod client;
 pub mod dynamodb;

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coins_http::WebhookSecret;
+use coins_ledger::audit::AuditReport;
 use coins_ledger::dynamo::{DynamoStore, create_table, local_config};
 use coins_ledger::{Ledger, MemoryStore, Store};
 use coins_payments::Provider;
@@ -30,6 +31,7 @@ use serde_json::{Value, json};
 use stripe_webhook::Webhook;
 use tokio::net::TcpListener;
 
+use crate::app_stores::store_fakes;
 use crate::binaries::binary;
 use crate::client::{Api, Reply};
 use crate::dynamodb;
@@ -84,6 +86,8 @@ pub struct LocalServer {
     storage: Storage,
     /// The test-mode provider's books (in-process servers without Stripe).
     test_mode: Option<TestMode>,
+    /// The in-memory store of an in-process server (for the audit).
+    memory: Option<MemoryStore>,
     _running: Running,
 }
 
@@ -141,6 +145,7 @@ impl LocalServer {
             ),
         };
         let clock = TestClock::new(clock_start).expect("the clock starts in range");
+        let memory = (storage == Storage::InMemory).then(MemoryStore::with_change_feed);
         let address = runtime.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0")
                 .await
@@ -148,9 +153,9 @@ impl LocalServer {
             let address = listener.local_addr().expect("a bound address");
             match &storage {
                 Storage::InMemory => {
-                    let store = MemoryStore::with_change_feed();
+                    let store = memory.clone().expect("made above");
                     let feed = Feed::memory(&store);
-                    spawn_app(store, feed, provider, clock, listener);
+                    spawn_app(store, feed, provider, clock, listener).await;
                 }
                 Storage::DynamoDb { endpoint, table } => {
                     let aws = local_config(endpoint).await;
@@ -177,7 +182,8 @@ impl LocalServer {
                         provider,
                         clock,
                         listener,
-                    );
+                    )
+                    .await;
                 }
             }
             address
@@ -186,6 +192,7 @@ impl LocalServer {
             api: Api::new(format!("http://{address}")),
             storage,
             test_mode,
+            memory,
             _running: Running::InProcess { _runtime: runtime },
         }
     }
@@ -201,12 +208,14 @@ impl LocalServer {
             .env("DEV_JWT_SECRET", DEV_JWT_SECRET)
             .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("RUST_LOG", "warn");
+        store_fakes().configure(&mut command);
         let mut process = ChildGuard::spawn("local-server", &mut command);
         let base_url = wait_for_address(&mut process).unwrap_or_else(|failure| panic!("{failure}"));
         LocalServer {
             api: Api::new(base_url),
             storage: Storage::InMemory,
             test_mode: None,
+            memory: None,
             _running: Running::Binary { _process: process },
         }
     }
@@ -259,6 +268,34 @@ impl LocalServer {
             .send()
     }
 
+    /// The ledger's conservation audit over the server's whole table (in-process servers): no
+    /// coin lost or made, debt and reversals included. Panics with every violation.
+    #[track_caller]
+    pub fn assert_conserved(&self) -> AuditReport {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime");
+        let report = runtime.block_on(async {
+            match (&self.storage, &self.memory) {
+                (Storage::InMemory, Some(store)) => Ledger::new(store.clone()).audit().await,
+                (Storage::DynamoDb { endpoint, table }, _) => {
+                    let aws = local_config(endpoint).await;
+                    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+                    Ledger::new(store).audit().await
+                }
+                (Storage::InMemory, None) => panic!("the binary's store is not reachable"),
+            }
+        });
+        let report = report.expect("the audit reads the table");
+        assert!(
+            report.is_conserved(),
+            "conservation broken: {:#?}",
+            report.violations
+        );
+        report
+    }
+
     /// The refunds the test-mode provider made (in-process servers without Stripe only).
     #[track_caller]
     pub fn provider_refunds(&self) -> Vec<TestRefund> {
@@ -305,13 +342,18 @@ pub fn dynamodb_storage(label: &str) -> Storage {
 
 /// Serves the local server's [`App`] over `store` on `listener` and feeds its stream consumers
 /// from `feed`, on the current runtime.
-fn spawn_app<S: Store + 'static>(
+async fn spawn_app<S: Store + 'static>(
     store: S,
     feed: Feed,
     provider: Provider,
     clock: TestClock,
     listener: TcpListener,
 ) {
+    let no_aws = aws_config::SdkConfig::builder().build();
+    let fakes = store_fakes();
+    let stores = stores::load_with(&no_aws, &|name| fakes.setting(name))
+        .await
+        .expect("the stores, configured for the fakes");
     let app = Arc::new(App::new(
         Ledger::new(store),
         clock,
@@ -320,6 +362,7 @@ fn spawn_app<S: Store + 'static>(
             provider,
             secret: WebhookSecret::new(WEBHOOK_SECRET).expect("a non-empty secret"),
         },
+        stores,
     ));
     tokio::spawn(streams::run(app.clone(), feed));
     tokio::spawn(async move {

@@ -8,8 +8,8 @@
 //! admin's `sub`.
 
 use coins_http::{
-    ApiError, Claims, IdempotencyKey, Problem, Route, body::IDEMPOTENCY_KEY, json_body, path_param,
-    resolve, response, serve,
+    ApiError, Claims, IdempotencyKey, Problem, Route, json_body, path_param, resolve, response,
+    serve,
 };
 use coins_ids::PurchaseId;
 use coins_ledger::{Amount, RefundBy, RefundStatus, Store};
@@ -77,12 +77,7 @@ async fn refund<S: Store>(
     // An id that cannot exist is simply not found.
     let purchase_id = PurchaseId::new(path_param(req, "purchase_id")?)
         .map_err(|_| ApiError::new(Problem::NotFound, "no such purchase"))?;
-    // Optional here: given, it must be valid.
-    let key = if req.headers().contains_key(IDEMPOTENCY_KEY) {
-        Some(IdempotencyKey::from_request(req)?.into_ledger()?)
-    } else {
-        None
-    };
+    let key = IdempotencyKey::optional(req)?;
     let receipt = deps
         .ledger
         .refund_purchase(&by, &purchase_id, deps.now(), key.as_ref())

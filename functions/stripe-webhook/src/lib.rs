@@ -189,6 +189,7 @@ async fn dispute<S: Store>(
         purchase_id: purchase.purchase_id,
         by: ReversalRef::new(&dispute.id)
             .map_err(|error| ApiError::invalid(format!("dispute id: {error}")))?,
+        share: None,
     };
     let now = deps.now();
     let outcome = if opened {

@@ -72,7 +72,7 @@ fn template_routes_are_exactly_the_openapi_operations_with_the_same_authorizatio
         "template and OpenAPI disagree:\n{}",
         differences.join("\n")
     );
-    assert_eq!(deployed.len(), 16, "the API has 16 routes");
+    assert_eq!(deployed.len(), 20, "the API has 20 routes");
 }
 
 #[test]
@@ -83,7 +83,14 @@ fn only_the_webhook_is_public_and_only_the_admin_routes_need_the_admin_scope() {
         .filter(|(_, a)| **a == Access::Public)
         .map(|(r, _)| r.1.as_str())
         .collect();
-    assert_eq!(public, ["/v1/webhooks/stripe"]);
+    assert_eq!(
+        public,
+        [
+            "/v1/webhooks/app-store",
+            "/v1/webhooks/google-play",
+            "/v1/webhooks/stripe"
+        ]
+    );
     let admin: Vec<_> = deployed
         .iter()
         .filter(|(_, a)| matches!(a, Access::Jwt { scopes } if !scopes.is_empty()))
@@ -279,7 +286,7 @@ fn catalog_cannot_touch_the_table_and_each_index_is_read_by_its_one_function() {
 fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
     // From the ledger's DynamoDB adapter: reads are GetItem and Query; a transaction is
     // authorized by what it contains (conditional Put and Delete, ADD as UpdateItem).
-    let expected: [(&str, &[&str]); 10] = [
+    let expected: [(&str, &[&str]); 11] = [
         ("catalog", &[]),
         ("quote", &["GetItem", "PutItem"]),
         ("purchase", &["GetItem", "PutItem", "Query"]),
@@ -294,6 +301,7 @@ fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
             &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"],
         ),
         ("refund", &["DeleteItem", "GetItem", "PutItem", "Query"]),
+        ("stores", &["DeleteItem", "GetItem", "PutItem", "Query"]),
         (
             "refund-dispatch",
             &[
@@ -336,23 +344,32 @@ fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
 }
 
 #[test]
-fn stripe_secrets_are_read_from_secrets_manager_and_never_held_in_the_environment() {
+fn secrets_are_read_from_secrets_manager_and_never_held_in_the_environment() {
     let template = template();
     let text = template.to_string();
-    for plain in ["\"STRIPE_WEBHOOK_SECRET\"", "\"STRIPE_SECRET_KEY\""] {
+    for plain in [
+        "\"STRIPE_WEBHOOK_SECRET\"",
+        "\"STRIPE_SECRET_KEY\"",
+        "\"APPLE_PRIVATE_KEY\"",
+        "\"GOOGLE_SERVICE_ACCOUNT\"",
+    ] {
         assert!(
             !text.contains(plain),
             "{plain}: the plain variables are for local runs only"
         );
     }
     // Which function reads which secret, by the variable naming its ARN.
-    let readers: [(&str, &[&str]); 3] = [
+    let readers: [(&str, &[&str]); 4] = [
         ("purchase", &["STRIPE_SECRET_KEY_ARN"]),
         (
             "stripe-webhook",
             &["STRIPE_SECRET_KEY_ARN", "STRIPE_WEBHOOK_SECRET_ARN"],
         ),
         ("refund-dispatch", &["STRIPE_SECRET_KEY_ARN"]),
+        (
+            "stores",
+            &["APPLE_PRIVATE_KEY_ARN", "GOOGLE_SERVICE_ACCOUNT_ARN"],
+        ),
     ];
     for binary in function_names() {
         let function = function_by_binary(&template, &binary);

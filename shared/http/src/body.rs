@@ -93,6 +93,16 @@ impl IdempotencyKey {
         IdempotencyKey::parse(value)
     }
 
+    /// The header where a route takes it optionally: absent is `None`, given it must be valid;
+    /// as the ledger's key.
+    pub fn optional(req: &Request) -> Result<Option<coins_ids::IdempotencyKey>, ApiError> {
+        if req.headers().contains_key(IDEMPOTENCY_KEY) {
+            IdempotencyKey::from_request(req)?.into_ledger().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -66,8 +66,16 @@ pub enum Problem {
     RecipientNotCreator,
     /// E.g. a custom amount outside the web shop.
     ChannelNotAllowed,
-    /// A webhook's signature is missing, malformed, stale or wrong.
+    /// A webhook's signature or a store's signed payload is missing, malformed, stale or wrong.
     InvalidSignature,
+    /// An app-store purchase: the store refunds it.
+    RefundViaStore,
+    /// The store transaction was credited to another user.
+    AlreadyCredited,
+    /// Genuine store data, but for another app (bundle id, package name) or environment.
+    WrongApp,
+    /// The store product is not one of our packages.
+    StoreProductUnknown,
     /// A transient failure (throttling, a lost transaction race): safe to retry with the same
     /// idempotency key.
     Unavailable,
@@ -143,6 +151,14 @@ impl Problem {
                 "Channel not allowed",
             ),
             Problem::InvalidSignature => (S::BAD_REQUEST, "invalid_signature", "Invalid signature"),
+            Problem::RefundViaStore => (S::CONFLICT, "refund_via_store", "Refund via the store"),
+            Problem::AlreadyCredited => (S::CONFLICT, "already_credited", "Already credited"),
+            Problem::WrongApp => (S::UNPROCESSABLE_ENTITY, "wrong_app", "Wrong app"),
+            Problem::StoreProductUnknown => (
+                S::UNPROCESSABLE_ENTITY,
+                "store_product_unknown",
+                "Store product unknown",
+            ),
             Problem::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             Problem::Internal => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
@@ -303,6 +319,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::CoinsAlreadySpent => Problem::CoinsAlreadySpent,
             LedgerError::RefundWindowClosed { .. } => Problem::RefundWindowClosed,
             LedgerError::PurchaseNotCredited => Problem::PurchaseNotCredited,
+            LedgerError::RefundViaStore => Problem::RefundViaStore,
+            LedgerError::AlreadyCredited => Problem::AlreadyCredited,
             LedgerError::GiftTooFragmented { .. } => Problem::GiftTooFragmented,
             LedgerError::IdempotencyKeyReused => Problem::IdempotencyKeyReused,
             LedgerError::InvalidRequest(_) => Problem::InvalidRequest,

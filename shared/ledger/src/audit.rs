@@ -124,10 +124,9 @@ impl<S: Store> Ledger<S> {
             // none.
             if purchase.credited_at.is_some() {
                 report.credited_coins += coins;
-                match purchase.status {
-                    PurchaseStatus::Refunded => report.refunded_coins += coins,
-                    PurchaseStatus::Reversed => report.reversed_coins += coins,
-                    _ => {}
+                report.reversed_coins += u128::from(purchase.reversed_coins);
+                if purchase.status == PurchaseStatus::Refunded {
+                    report.refunded_coins += coins;
                 }
             }
             if purchase.status == PurchaseStatus::Refunded

@@ -48,6 +48,12 @@ pub enum LedgerError {
     /// The refund window ended and no admin override applies.
     #[error("the refund window closed at {refundable_until}")]
     RefundWindowClosed { refundable_until: Timestamp },
+    /// An app-store purchase: its store refunds it, not us.
+    #[error("the purchase was made in an app store; ask the store for a refund")]
+    RefundViaStore,
+    /// The store transaction was credited to another user.
+    #[error("this store transaction was credited to another account")]
+    AlreadyCredited,
     /// The purchase is pending, failed or rejected, so there is nothing to refund.
     #[error("the purchase was never credited")]
     PurchaseNotCredited,

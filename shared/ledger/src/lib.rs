@@ -32,7 +32,8 @@ pub use ledger::{
     Earnings, Enrollment, GiftReceipt, GiftRequest, Ledger, LedgerConfig, LotView,
     MAX_CURSOR_CHARS, MAX_PAGE, Paid, Payment, PaymentEvent, PaymentOutcome, PurchasePage,
     PurchaseReceipt, PurchaseView, RefundBy, RefundReceipt, RefundView, ReversalEvent,
-    ReversalOutcome, Sent, SweepReport, TxnPage, TxnView, WalletView,
+    ReversalOutcome, Sent, Share, StoreCredit, StorePurchase, SweepReport, TxnPage, TxnView,
+    WalletView,
 };
 pub use memory::{Change, ChangeKind, MemoryStore};
 pub use store::{Store, StoreError};

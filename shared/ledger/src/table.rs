@@ -550,6 +550,17 @@ pub struct PurchaseRecord {
     pub refund_nonce: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reversal: Option<Reversal>,
+    /// The package bought (none for a custom amount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_id: Option<coins_rules::PackageId>,
+    /// Coins taken back by reversals not undone: all of them after a dispute, a share after a
+    /// store's partial refund of a multi-unit order.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reversed_coins: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl PurchaseRecord {
@@ -582,6 +593,8 @@ impl PurchaseRecord {
             refunded_at: None,
             refund_nonce: None,
             reversal: None,
+            package_id: priced.package_id(),
+            reversed_coins: 0,
         }
     }
 

@@ -408,6 +408,35 @@ pub struct Quote {
 }
 
 impl Quote {
+    /// `quantity` of this offer bought at once (a store order of several units): coins and
+    /// every part of the price multiplied exactly.
+    pub fn times(&self, quantity: u32) -> Result<Quote, QuoteError> {
+        let count = u64::from(quantity);
+        let coins = |value: u64| value.checked_mul(count).ok_or(QuoteError::PriceOutOfRange);
+        let money = |value: Money| {
+            value
+                .amount()
+                .checked_mul(Decimal::from(quantity))
+                .ok_or(QuoteError::PriceOutOfRange)
+                .and_then(|amount| {
+                    Money::new(amount, value.currency()).map_err(|_| QuoteError::PriceOutOfRange)
+                })
+        };
+        let price = Price::new(
+            money(self.price.net())?,
+            money(self.price.tax())?,
+            money(self.price.gross())?,
+        )
+        .map_err(|_| QuoteError::PriceOutOfRange)?;
+        Ok(Quote {
+            coins: coins(self.coins)?,
+            bonus_coins: coins(self.bonus_coins)?,
+            total_coins: coins(self.total_coins)?,
+            price,
+            ..self.clone()
+        })
+    }
+
     pub fn country(&self) -> BillingCountry {
         self.country
     }
@@ -747,6 +776,24 @@ mod tests {
                 QuoteItem::Package(package_id.parse().unwrap()),
             )
             .unwrap()
+    }
+
+    #[test]
+    fn three_units_cost_exactly_three_times_one() {
+        let one = book()
+            .quote(
+                "US".parse::<BillingCountry>().unwrap().into(),
+                Channel::Android,
+                QuoteItem::Package("coins_700".parse().unwrap()),
+            )
+            .unwrap();
+        let three = one.times(3).unwrap();
+        assert_eq!(three.total_coins(), 3 * one.total_coins());
+        assert_eq!(
+            three.price().gross().amount(),
+            one.price().gross().amount() * Decimal::from(3)
+        );
+        assert_eq!(one.times(1).unwrap(), one);
     }
 
     #[test]

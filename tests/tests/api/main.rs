@@ -17,4 +17,5 @@ mod price_lists;
 mod purchases;
 mod refunds;
 mod rejections;
+mod stores;
 mod webhooks;

@@ -102,6 +102,8 @@ fn fixture(name: &str) -> Option<String> {
             event.body(body)
         }
         "refund" => bad_body("post-admin-refund", r#"{"reason": "whim"}"#),
+        // A transaction that does not verify: refused before the table or a store is asked.
+        "stores" => Event::load("post-app-store-purchase"),
         // An empty batch: the runtime and the handler's dispatch, nothing to close or send.
         "refund-expiry" | "refund-dispatch" => return Some(json!({"Records": []}).to_string()),
         _ => return None,
@@ -133,6 +135,10 @@ fn lambda_env(args: &Args, bin_dir: &Path) -> BTreeMap<String, String> {
         ("RUST_LOG", "info"),
         ("STRIPE_WEBHOOK_SECRET", "cold-start-bench-webhook-secret"),
         ("STRIPE_SECRET_KEY", "sk_test_cold_start_bench"),
+        (
+            "GOOGLE_PUSH_SERVICE_ACCOUNT",
+            "push@cold-start.iam.gserviceaccount.com",
+        ),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_owned(), value.to_owned()))

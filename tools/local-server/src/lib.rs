@@ -26,6 +26,7 @@ use coins_ledger::{Ledger, Store};
 use coins_runtime::{Clock, Deps, TestClock};
 use lambda_http::http::{self, header};
 use lambda_http::{Body, Response};
+use stores::Stores;
 use stripe_webhook::Webhook;
 
 use crate::auth::DevAuth;
@@ -42,6 +43,8 @@ pub enum Function {
     Quote,
     Purchase,
     StripeWebhook,
+    /// In-app purchases and the stores' notifications.
+    Stores,
     Wallet,
     Creators,
     Gift,
@@ -53,11 +56,12 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 10] = [
+    pub const ALL: [Function; 11] = [
         Function::Catalog,
         Function::Quote,
         Function::Purchase,
         Function::StripeWebhook,
+        Function::Stores,
         Function::Wallet,
         Function::Creators,
         Function::Gift,
@@ -73,6 +77,7 @@ impl Function {
             Function::Quote => "quote",
             Function::Purchase => "purchase",
             Function::StripeWebhook => "stripe-webhook",
+            Function::Stores => "stores",
             Function::Wallet => "wallet",
             Function::Creators => "creators",
             Function::Gift => "gift",
@@ -89,6 +94,7 @@ impl Function {
             Function::Quote => quote::ROUTES,
             Function::Purchase => purchase::ROUTES,
             Function::StripeWebhook => stripe_webhook::ROUTES,
+            Function::Stores => stores::ROUTES,
             Function::Wallet => wallet::ROUTES,
             Function::Creators => creators::ROUTES,
             Function::Gift => gift::ROUTES,
@@ -96,11 +102,11 @@ impl Function {
             Function::RefundDispatch | Function::RefundExpiry => &[],
         }
     }
+}
 
-    /// Behind the JWT authorizer? Only the webhooks are not (their signature is their auth).
-    pub fn authorized(self) -> bool {
-        self != Function::StripeWebhook
-    }
+/// Behind the JWT authorizer? Every route but the webhooks (their signature is their auth).
+pub fn authorized(route: &Route) -> bool {
+    !route.path.starts_with("/v1/webhooks/")
 }
 
 /// Every API route and the function serving it.
@@ -134,16 +140,25 @@ pub struct App<S: Store> {
     pub auth: DevAuth,
     /// Stripe (or the test-mode provider) and the webhook's signing secret.
     pub payments: Webhook,
+    /// The App Store and Google Play.
+    pub stores: Stores,
 }
 
 impl<S: Store> App<S> {
     /// The server over `ledger`, every function reading `clock`.
-    pub fn new(ledger: Ledger<S>, clock: TestClock, auth: DevAuth, payments: Webhook) -> Self {
+    pub fn new(
+        ledger: Ledger<S>,
+        clock: TestClock,
+        auth: DevAuth,
+        payments: Webhook,
+        stores: Stores,
+    ) -> Self {
         App {
             deps: Deps::new(ledger, Arc::new(clock.clone())),
             clock,
             auth,
             payments,
+            stores,
         }
     }
 
@@ -175,7 +190,7 @@ impl<S: Store> App<S> {
             .find(|(route, _)| *route == matched.route)
             .map(|(_, function)| function)
             .expect("every matched API route is mounted");
-        let claims = if function.authorized() {
+        let claims = if authorized(&matched.route) {
             let authorization = parts
                 .headers
                 .get(header::AUTHORIZATION)
@@ -208,6 +223,7 @@ impl<S: Store> App<S> {
             Function::Quote => quote::handle(deps, request).await,
             Function::Purchase => purchase::handle(deps, provider, request).await,
             Function::StripeWebhook => stripe_webhook::handle(deps, &self.payments, request).await,
+            Function::Stores => stores::handle(deps, &self.stores, request).await,
             Function::Wallet => wallet::handle(deps, request).await,
             Function::Creators => creators::handle(deps, request).await,
             Function::Gift => gift::handle(deps, request).await,

@@ -8,7 +8,10 @@
 //! ```
 //! Secrets: `DEV_JWT_SECRET` (default `coins-local-dev-jwt-secret`) signs dev tokens;
 //! `STRIPE_WEBHOOK_SECRET` (default `whsec_local_development`) verifies Stripe's events;
-//! `STRIPE_SECRET_KEY` (default `sk_test_local`) is sent to `--stripe-api-base`.
+//! `STRIPE_SECRET_KEY` (default `sk_test_local`) is sent to `--stripe-api-base`. The stores:
+//! `APPLE_BUNDLE_ID`, `APPLE_ENVIRONMENT` (default `Sandbox` here), `APPLE_KEY_ID`,
+//! `APPLE_ISSUER_ID`, `APPLE_PRIVATE_KEY_FILE`; `GOOGLE_SERVICE_ACCOUNT_FILE`,
+//! `GOOGLE_PLAY_PACKAGE_NAME`, `GOOGLE_PUSH_AUDIENCE`, `GOOGLE_PUSH_SERVICE_ACCOUNT`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -71,6 +74,49 @@ struct ServeArgs {
     /// the built-in test-mode provider.
     #[arg(long)]
     stripe_api_base: Option<String>,
+    /// Trust this root certificate (PEM) for App Store signed data instead of Apple's.
+    #[arg(long)]
+    apple_root_ca: Option<String>,
+    /// The App Store Server API (default Apple's sandbox).
+    #[arg(long)]
+    app_store_api_base: Option<String>,
+    /// The Google Play Developer API, the part before `/androidpublisher/v3`.
+    #[arg(long)]
+    google_play_api_base: Option<String>,
+    /// Google's OAuth 2.0 token endpoint.
+    #[arg(long)]
+    google_oauth_token_url: Option<String>,
+    /// Google's signing keys (JWKS) for Pub/Sub push tokens.
+    #[arg(long)]
+    google_jwks_url: Option<String>,
+}
+
+impl ServeArgs {
+    /// The stores' settings: these flags, then the environment (files read for the keys).
+    fn store_setting(&self, name: &str) -> Option<String> {
+        let flag = match name {
+            "APPLE_ROOT_CA_FILE" => &self.apple_root_ca,
+            "APP_STORE_API_BASE" => &self.app_store_api_base,
+            "GOOGLE_PLAY_API_BASE" => &self.google_play_api_base,
+            "GOOGLE_OAUTH_TOKEN_URL" => &self.google_oauth_token_url,
+            "GOOGLE_JWKS_URL" => &self.google_jwks_url,
+            _ => &None,
+        };
+        let from_file = |variable: &str| {
+            std::env::var(variable)
+                .ok()
+                .filter(|path| !path.is_empty())
+                .and_then(|path| std::fs::read_to_string(path).ok())
+        };
+        flag.clone()
+            .or_else(|| match name {
+                "GOOGLE_SERVICE_ACCOUNT" => from_file("GOOGLE_SERVICE_ACCOUNT_FILE"),
+                "APPLE_PRIVATE_KEY" => from_file("APPLE_PRIVATE_KEY_FILE"),
+                _ => None,
+            })
+            .or_else(|| std::env::var(name).ok())
+            .or_else(|| (name == "APPLE_ENVIRONMENT").then(|| "Sandbox".to_owned()))
+    }
 }
 
 #[derive(Args)]
@@ -149,11 +195,19 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         secret: WebhookSecret::new(env_or("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET))?,
     };
     let auth = DevAuth::from_env();
+    let no_aws = aws_config::SdkConfig::builder().build();
+    let stores = stores::load_with(&no_aws, &|name| args.store_setting(name)).await?;
     match &args.dynamodb_endpoint {
         None => {
             let store = MemoryStore::with_change_feed();
             let feed = Feed::memory(&store);
-            let app = App::new(Ledger::with_config(store, config), clock, auth, payments);
+            let app = App::new(
+                Ledger::with_config(store, config),
+                clock,
+                auth,
+                payments,
+                stores,
+            );
             run(&args, app, feed, "memory").await
         }
         Some(endpoint) => {
@@ -162,7 +216,13 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
             check_table(&client, endpoint, &args.table_name, args.create_table).await?;
             let feed = Feed::Dynamo(DynamoFeed::open(&aws, &args.table_name).await?);
             let store = DynamoStore::new(client, &args.table_name);
-            let app = App::new(Ledger::with_config(store, config), clock, auth, payments);
+            let app = App::new(
+                Ledger::with_config(store, config),
+                clock,
+                auth,
+                payments,
+                stores,
+            );
             let label = format!("dynamodb {endpoint} table {}", args.table_name);
             run(&args, app, feed, &label).await
         }

@@ -19,9 +19,15 @@ use stripe_webhook::Webhook;
 
 const START: &str = "2026-03-01T03:00:00Z";
 
+/// The stores as configured by nothing: Apple's root, Google's endpoints, no credentials.
+async fn default_stores() -> stores::Stores {
+    let no_aws = aws_config::SdkConfig::builder().build();
+    stores::load_with(&no_aws, &|_| None).await.unwrap()
+}
+
 /// The server over a fresh in-memory store, its stream consumers running, and the test-mode
 /// provider's books.
-fn app() -> (Arc<App<MemoryStore>>, TestMode) {
+async fn app() -> (Arc<App<MemoryStore>>, TestMode) {
     let clock = TestClock::new(START.parse().unwrap()).unwrap();
     let store = MemoryStore::with_change_feed();
     let feed = Feed::memory(&store);
@@ -34,6 +40,7 @@ fn app() -> (Arc<App<MemoryStore>>, TestMode) {
             provider: Provider::TestMode(provider.clone()),
             secret: WebhookSecret::new("test-webhook-secret").unwrap(),
         },
+        default_stores().await,
     ));
     tokio::spawn(streams::run(app.clone(), feed));
     (app, provider)
@@ -111,7 +118,7 @@ impl<'a> Call<'a> {
 
 #[tokio::test]
 async fn without_a_valid_bearer_token_the_authorizer_answers_401() {
-    let (app, _) = app();
+    let (app, _) = app().await;
     let (status, body) = call("GET", "/v1/wallet").send(&app).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -124,7 +131,7 @@ async fn without_a_valid_bearer_token_the_authorizer_answers_401() {
 
 #[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405() {
-    let (app, _) = app();
+    let (app, _) = app().await;
     assert_eq!(
         call("GET", "/v1/nothing").send(&app).await.1["code"],
         "not_found"
@@ -134,7 +141,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
 
 #[tokio::test]
 async fn the_test_clock_reads_sets_and_advances_but_never_goes_back() {
-    let (app, _) = app();
+    let (app, _) = app().await;
     assert_eq!(
         call("GET", "/_dev/clock").send(&app).await,
         (200, json!({"now": START}))
@@ -230,7 +237,7 @@ async fn settled_refund(app: &Arc<App<MemoryStore>>, token: &str, purchase_id: &
 
 #[tokio::test]
 async fn buying_gifting_and_refunding_through_the_api_conserves_coins() {
-    let (app, provider) = app();
+    let (app, provider) = app().await;
     let alice = token(&app, "alice", false);
     let carol = token(&app, "carol", false);
     let (first, coins) = buy(&app, &alice, "order-1").await;
@@ -301,7 +308,7 @@ async fn buying_gifting_and_refunding_through_the_api_conserves_coins() {
 
 #[tokio::test]
 async fn moving_the_clock_past_the_window_closes_lots_and_refunds_then_need_an_admin() {
-    let (app, _) = app();
+    let (app, _) = app().await;
     let alice = token(&app, "alice", false);
     let (purchase, _) = buy(&app, &alice, "order-1").await;
     // Bought 2026-03-01 in Tokyo: refundable until the start of 16 March, Tokyo time.
@@ -346,7 +353,7 @@ async fn moving_the_clock_past_the_window_closes_lots_and_refunds_then_need_an_a
 
 #[tokio::test]
 async fn a_webhook_signed_far_from_the_test_clock_is_refused() {
-    let (app, _) = app();
+    let (app, _) = app().await;
     let body = json!({"id": "evt_x", "object": "event", "type": "payment_intent.succeeded", "created": 1, "data": {"object": {"id": "pi_x"}}});
     let real_now_signature = app
         .payments
@@ -365,7 +372,7 @@ async fn a_webhook_signed_far_from_the_test_clock_is_refused() {
 
 #[tokio::test]
 async fn the_test_clock_stays_within_2000_to_2200_and_payments_still_work_at_its_end() {
-    let (app, _) = app();
+    let (app, _) = app().await;
     for far in ["9999-01-01T00:00:00Z", "2200-01-01T00:00:00Z"] {
         let (status, body) = call("POST", "/_dev/clock")
             .json(&json!({"now": far}))

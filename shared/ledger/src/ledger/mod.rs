@@ -14,6 +14,7 @@ mod lots;
 mod purchases;
 mod refunds;
 mod reversals;
+mod stores;
 
 use std::future::Future;
 use std::time::Duration;
@@ -29,7 +30,8 @@ pub use gifts::{GiftReceipt, GiftRequest, MAX_LOTS_PER_GIFT};
 pub use lots::{CloseOutcome, SweepReport};
 pub use purchases::{Paid, Payment, PaymentEvent, PaymentOutcome, PurchaseReceipt};
 pub use refunds::{RefundBy, RefundReceipt};
-pub use reversals::{ReversalEvent, ReversalOutcome};
+pub use reversals::{ReversalEvent, ReversalOutcome, Share};
+pub use stores::{StoreCredit, StorePurchase};
 
 use coins_ids::UserId;
 use coins_rules::Zone;

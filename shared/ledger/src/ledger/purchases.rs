@@ -360,7 +360,8 @@ impl<S: Store> Ledger<S> {
                 match mismatch(&purchase, settlement.paid, settlement.country) {
                     Some(reason) => reason,
                     None => {
-                        let credit = self.credit(purchase, payment, entry_id, settlement.now);
+                        let credit =
+                            self.credit(purchase, false, payment, entry_id, settlement.now);
                         return credit.await.map(Some);
                     }
                 }
@@ -413,9 +414,10 @@ impl<S: Store> Ledger<S> {
     }
 
     /// The writes crediting a pending purchase as one lot, debt repaid first.
-    async fn credit(
+    pub(crate) async fn credit(
         &self,
         purchase: PurchaseRecord,
+        is_new: bool,
         payment: &PaymentIntentId,
         entry_id: &TxnId,
         now: Timestamp,
@@ -450,10 +452,16 @@ impl<S: Store> Ledger<S> {
             coins: purchase.total_coins,
             balance: wallet.balance,
         };
+        // A store purchase is written here for the first time; a web one was pending.
+        let condition = if is_new {
+            Condition::Absent
+        } else {
+            Condition::VersionIs(purchase.version)
+        };
         let mut writes = vec![
             Write::put(wallet, Condition::version(snapshot.wallet.version)),
             Write::put(history, Condition::Absent),
-            Write::put(credited, Condition::VersionIs(purchase.version)),
+            Write::put(credited, condition),
         ];
         // A lot that the debt took whole holds nothing to spend, refund or close.
         if lot.remaining > 0 {

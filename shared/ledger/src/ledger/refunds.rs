@@ -130,6 +130,10 @@ impl<S: Store> Ledger<S> {
             {
                 return Err(LedgerError::NotFound);
             }
+            // The store took the money; only the store can give it back.
+            if purchase.channel != coins_rules::Channel::Web {
+                return Err(LedgerError::RefundViaStore);
+            }
             match purchase.status {
                 PurchaseStatus::Credited => {}
                 PurchaseStatus::Refunded if purchase.refund_nonce.as_deref() == Some(nonce) => {

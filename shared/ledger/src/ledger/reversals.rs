@@ -54,6 +54,31 @@ pub struct ReversalEvent {
     pub purchase_id: PurchaseId,
     /// The dispute or store refund.
     pub by: ReversalRef,
+    /// How much of the purchase the provider took back so far: all of it (`None`), or
+    /// `refunded` of its `of` units (a store's partial refund of a multi-unit order). A later
+    /// event with a larger share takes back the difference.
+    pub share: Option<Share>,
+}
+
+/// Units of a multi-unit purchase refunded so far.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Share {
+    pub refunded: u32,
+    pub of: u32,
+}
+
+impl ReversalEvent {
+    /// The coins of `total` this event says are taken back in all.
+    fn target(&self, total: u64) -> u64 {
+        match self.share {
+            None => total,
+            Some(Share { refunded, of }) => {
+                let share =
+                    u128::from(total) * u128::from(refunded.min(of)) / u128::from(of.max(1));
+                u64::try_from(share).unwrap_or(total)
+            }
+        }
+    }
 }
 
 impl<S: Store> Ledger<S> {
@@ -68,17 +93,19 @@ impl<S: Store> Ledger<S> {
             let Some(purchase) = self.unseen(event).await? else {
                 return Ok(Attempt::Done(ReversalOutcome::Replayed));
             };
-            let reversed_before = purchase
-                .reversal
-                .as_ref()
-                .is_some_and(|reversal| reversal.by == event.by);
             let reversal = Reversal {
                 by: event.by.clone(),
                 at: now,
                 undone_at: None,
             };
+            let target = event.target(purchase.total_coins);
             match purchase.status {
-                _ if reversed_before => return Ok(Attempt::Done(ReversalOutcome::Ignored)),
+                // This share (or more) was taken back before.
+                PurchaseStatus::Credited | PurchaseStatus::Reversed
+                    if target <= purchase.reversed_coins =>
+                {
+                    return Ok(Attempt::Done(ReversalOutcome::Ignored));
+                }
                 PurchaseStatus::Credited => {}
                 PurchaseStatus::Pending => {
                     let transaction = self
@@ -89,7 +116,7 @@ impl<S: Store> Ledger<S> {
                 }
                 _ => return Ok(Attempt::Done(ReversalOutcome::Ignored)),
             }
-            let coins = purchase.total_coins;
+            let coins = target - purchase.reversed_coins;
             let snapshot = self
                 .snapshot(&purchase.user_id, &purchase.zone, now)
                 .await?;
@@ -110,7 +137,11 @@ impl<S: Store> Ledger<S> {
                 &purchase.purchase_id,
             );
             let reversed = purchase.changed(|p| {
-                p.status = PurchaseStatus::Reversed;
+                // A share leaves the rest of the purchase credited.
+                if target == p.total_coins {
+                    p.status = PurchaseStatus::Reversed;
+                }
+                p.reversed_coins = target;
                 p.reversal = Some(reversal);
             });
             let mut writes = vec![Write::put(
@@ -156,11 +187,16 @@ impl<S: Store> Ledger<S> {
             if !undoable {
                 return Ok(Attempt::Done(ReversalOutcome::Ignored));
             }
-            let coins = purchase.total_coins;
+            // What was taken back comes back; never credited (the dispute came first), this is
+            // the purchase's credit.
+            let coins = if purchase.credited_at.is_some() {
+                purchase.reversed_coins
+            } else {
+                purchase.total_coins
+            };
             let snapshot = self
                 .snapshot(&purchase.user_id, &purchase.zone, now)
                 .await?;
-            // Never credited (the dispute came first): this is the purchase's credit.
             let (wallet, kind) = if purchase.credited_at.is_some() {
                 let wallet = domain::undo_reversal(&snapshot.wallet, coins, now)?;
                 (wallet, TxnKind::ReversalUndone)
@@ -180,6 +216,7 @@ impl<S: Store> Ledger<S> {
                 // Its coins are back as non-refundable coins: credited, but no lot to refund.
                 p.status = PurchaseStatus::Credited;
                 p.credited_at.get_or_insert(now);
+                p.reversed_coins = 0;
                 if let Some(reversal) = &mut p.reversal {
                     reversal.undone_at = Some(now);
                 }

@@ -129,6 +129,7 @@ async fn write_units_per_operation_and_hot_item_sizes() {
         kind: kind.into(),
         purchase_id: disputed.clone(),
         by: ReversalRef::new("dp_1MzLb2LkdIwHu7ix0TzTvbE1").unwrap(),
+        share: None,
     };
     metered.reset();
     world

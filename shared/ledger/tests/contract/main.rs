@@ -90,6 +90,10 @@ contract!(
     a_dispute_before_the_payment_credits_nothing_until_it_is_won,
     two_reversals_in_90_days_restrict_the_account_until_an_admin_lifts_it,
     the_daily_limit_counts_in_the_zone_the_wallet_was_opened_in,
+    // app stores
+    a_store_transaction_is_credited_once_and_to_one_account,
+    concurrent_credits_of_one_store_transaction_credit_once,
+    a_partial_store_refund_takes_back_its_share_once,
     // lot closure
     a_lot_is_never_closed_early_and_closes_exactly_once,
     the_marker_expires_at_the_deadline_and_names_its_lot,

@@ -10,6 +10,7 @@ mod purchases;
 mod reads;
 mod refunds;
 mod reversals;
+mod stores;
 
 pub use concurrency::*;
 pub use dispatch::*;
@@ -21,3 +22,4 @@ pub use purchases::*;
 pub use reads::*;
 pub use refunds::*;
 pub use reversals::*;
+pub use stores::*;

@@ -13,6 +13,7 @@ fn dispute(purchase: &coins_ids::PurchaseId, id: &str, kind: &str) -> ReversalEv
         kind: kind.into(),
         purchase_id: purchase.clone(),
         by: ReversalRef::new(id).unwrap(),
+        share: None,
     }
 }
 

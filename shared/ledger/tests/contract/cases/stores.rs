@@ -1,0 +1,155 @@
+//! App-store purchases: credited once per store transaction, refused to another account,
+//! refunded only by their store, and reversed by share when a store refunds part of an order.
+
+use coins_ids::{PaymentIntentId, ReversalRef};
+use coins_ledger::store::Store;
+use coins_ledger::{LedgerError, RefundBy, ReversalEvent, ReversalOutcome, Share, StorePurchase};
+use coins_rules::{Channel, PriceBook, QuoteItem};
+
+use crate::harness::{World, at, event_id, tokyo, user};
+
+fn store_purchase(buyer: &coins_ids::UserId, transaction: &str, units: u32) -> StorePurchase {
+    let one = PriceBook::embedded()
+        .quote(
+            "JP".parse().unwrap(),
+            Channel::Ios,
+            QuoteItem::Package("coins_700".parse().unwrap()),
+        )
+        .unwrap();
+    StorePurchase {
+        user_id: buyer.clone(),
+        zone: tokyo(),
+        priced: one.times(units).unwrap(),
+        transaction: PaymentIntentId::new(transaction).unwrap(),
+    }
+}
+
+pub async fn a_store_transaction_is_credited_once_and_to_one_account<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let (fan, thief) = (user("fan"), user("thief"));
+    let purchase = store_purchase(&fan, "appstore-2000000812345678", 1);
+    let first = world
+        .ledger
+        .credit_store_purchase(&purchase, now, None)
+        .await
+        .unwrap();
+    assert!(first.newly_credited);
+    assert_eq!(first.total_coins, 700);
+    let again = world
+        .ledger
+        .credit_store_purchase(&purchase, now, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.purchase_id.clone(), again.newly_credited),
+        (first.purchase_id.clone(), false)
+    );
+    let stolen = StorePurchase {
+        user_id: thief.clone(),
+        ..purchase.clone()
+    };
+    assert_eq!(
+        world.ledger.credit_store_purchase(&stolen, now, None).await,
+        Err(LedgerError::AlreadyCredited)
+    );
+    // Credited as a refundable lot, but the store refunds it, not us.
+    let wallet = world.ledger.wallet(&fan, &tokyo(), now).await.unwrap();
+    assert_eq!((wallet.balance, wallet.lots.len()), (700, 1));
+    assert_eq!(
+        world
+            .ledger
+            .refund_purchase(&RefundBy::Owner(fan.clone()), &first.purchase_id, now, None)
+            .await
+            .map(|_| ()),
+        Err(LedgerError::RefundViaStore)
+    );
+    assert_eq!(
+        world
+            .ledger
+            .wallet(&thief, &tokyo(), now)
+            .await
+            .unwrap()
+            .balance,
+        0
+    );
+    world.assert_conserved().await;
+}
+
+pub async fn concurrent_credits_of_one_store_transaction_credit_once<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let purchase = store_purchase(&fan, "play-GPA.3301-2211-0099-12345", 1);
+    let mut credits = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (ledger, purchase) = (world.ledger.clone(), purchase.clone());
+        credits.spawn(async move {
+            ledger
+                .credit_store_purchase(&purchase, now, None)
+                .await
+                .unwrap()
+        });
+    }
+    let mut newly = 0;
+    while let Some(credit) = credits.join_next().await {
+        newly += usize::from(credit.unwrap().newly_credited);
+    }
+    assert_eq!(newly, 1);
+    assert_eq!(
+        world
+            .ledger
+            .wallet(&fan, &tokyo(), now)
+            .await
+            .unwrap()
+            .balance,
+        700
+    );
+    world.assert_conserved().await;
+}
+
+pub async fn a_partial_store_refund_takes_back_its_share_once<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let star = world.creator("star", now).await;
+    let credit = world
+        .ledger
+        .credit_store_purchase(&store_purchase(&fan, "play-GPA.1-2-3", 3), now, None)
+        .await
+        .unwrap();
+    assert_eq!(credit.total_coins, 2100);
+    world.gift(&fan, &star, 2000, now).await.unwrap();
+    let voided = |refunded: u32| ReversalEvent {
+        event_id: event_id(),
+        kind: "voidedPurchaseNotification".into(),
+        purchase_id: credit.purchase_id.clone(),
+        by: ReversalRef::new("play-GPA.1-2-3").unwrap(),
+        share: Some(Share { refunded, of: 3 }),
+    };
+    // One of three units refunded: a third of the coins, 100 from the balance, 600 owed.
+    assert_eq!(
+        world.ledger.reverse_purchase(&voided(1), now).await,
+        Ok(ReversalOutcome::Reversed {
+            coins: 700,
+            debt: 600
+        })
+    );
+    // The same share again changes nothing; two of three takes back one more third.
+    assert_eq!(
+        world.ledger.reverse_purchase(&voided(1), now).await,
+        Ok(ReversalOutcome::Ignored)
+    );
+    assert_eq!(
+        world.ledger.reverse_purchase(&voided(2), now).await,
+        Ok(ReversalOutcome::Reversed {
+            coins: 700,
+            debt: 700
+        })
+    );
+    let wallet = world.ledger.wallet(&fan, &tokyo(), now).await.unwrap();
+    assert_eq!((wallet.balance, wallet.debt), (0, 1300));
+    // The creator keeps what the gifts earned.
+    assert_eq!(world.ledger.earnings(&star).await.unwrap().diamonds, 2000);
+    world.assert_conserved().await;
+}
