@@ -2,6 +2,8 @@
 //! gift, read the wallet and its whole history), asserting the happy answer of API.md. Tests
 //! use these to reach a state, then assert what they are about.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 
 use crate::client::Reply;
@@ -174,9 +176,61 @@ pub fn balance(server: &LocalServer, user: &User) -> u64 {
     u64_field(&wallet(server, user), "balance")
 }
 
-/// The whole history, newest first, following `next_cursor` with pages of `page_size`.
+/// Reads `read` until `done` holds (the stream's consumers run behind the API: a gift's history
+/// entry and its creator's earnings follow within a moment, refunds go out, webhooks arrive);
+/// the last reading, after at most 30 s.
+#[track_caller]
+pub fn eventually<T: std::fmt::Debug>(
+    what: &str,
+    read: impl Fn() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = read();
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen: {value:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The whole history, newest first, in pages of `page_size`, once it is complete: the stream
+/// writes a gift's entry a moment after the gift, so it is read until every entry's
+/// `balance_after` follows from the ones before and the last one is the wallet's balance.
 #[track_caller]
 pub fn all_transactions(server: &LocalServer, user: &User, page_size: u32) -> Vec<Value> {
+    eventually(
+        "a complete history",
+        || {
+            let history = history_pages(server, user, page_size);
+            (balance(server, user), history)
+        },
+        |(balance, history)| adds_up(history, *balance),
+    )
+    .1
+}
+
+/// Whether each entry's `balance_after` is the running total of the coins before it (0 in
+/// debt) and the last is `balance`.
+fn adds_up(history_newest_first: &[Value], balance: u64) -> bool {
+    let mut net: i64 = 0;
+    for entry in history_newest_first.iter().rev() {
+        net += entry["coins"].as_i64().unwrap_or(0);
+        if entry["balance_after"].as_i64() != Some(net.max(0)) {
+            return false;
+        }
+    }
+    u64::try_from(net.max(0)) == Ok(balance)
+}
+
+/// The history as it is now, newest first, following `next_cursor` with pages of `page_size`.
+#[track_caller]
+pub fn history_pages(server: &LocalServer, user: &User, page_size: u32) -> Vec<Value> {
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     // A history longer than this is a cursor that never ends.
@@ -204,7 +258,7 @@ pub fn all_transactions(server: &LocalServer, user: &User, page_size: u32) -> Ve
     panic!("the transaction history never ended");
 }
 
-/// `GET /v1/creators/me/earnings`.
+/// `GET /v1/creators/me/earnings`, as it is now.
 #[track_caller]
 pub fn earnings(server: &LocalServer, creator: &User) -> Value {
     server
@@ -213,6 +267,17 @@ pub fn earnings(server: &LocalServer, creator: &User) -> Value {
         .user(creator)
         .send()
         .expect(200)
+}
+
+/// The creator's earnings once the stream has counted `diamonds_earned` (it counts each gift a
+/// moment after it was sent).
+#[track_caller]
+pub fn earnings_reaching(server: &LocalServer, creator: &User, diamonds_earned: u64) -> Value {
+    eventually(
+        &format!("earnings of {diamonds_earned} diamonds"),
+        || earnings(server, creator),
+        |earnings| earnings["diamonds_earned"].as_u64() == Some(diamonds_earned),
+    )
 }
 
 /// `POST /v1/purchases/{id}/refund` by the buyer.

@@ -132,20 +132,31 @@ pub fn main_flow(server: &LocalServer) {
     let gift = send_gift(server, &fan, &creator, "rose", 5).expect(201);
     assert!(gift["gift_txn_id"].is_string(), "{gift}");
     assert_eq!(gift["coins_spent"], 5);
-    assert_eq!(gift["diamonds_credited"], 5);
+    assert_eq!(gift["diamonds"], 5);
     assert_eq!(
         u64_field(&gift, "balance"),
         first_coins + second.total_coins - 5
     );
-    // THEN the creator earns the same number of diamonds
-    let earnings = flows::earnings(server, &creator);
+    // THEN the creator earns the same number of diamonds, held for a week, and sees the gift
+    let earnings = flows::earnings_reaching(server, &creator, 5);
     assert_eq!(earnings["creator_id"], creator.sub.as_str());
-    assert_eq!(earnings["diamonds"], 5);
-    assert!(
-        earnings["payout_value"]["currency"].is_string(),
-        "{earnings}"
+    assert_eq!(
+        (earnings["pending"].as_u64(), earnings["available"].as_u64()),
+        (Some(5), Some(0))
     );
-    assert!(earnings["payout_value"]["amount"].is_string(), "{earnings}");
+    assert_eq!(earnings["hold_days"], 7);
+    assert_eq!(earnings["available_value"]["currency"], "USD", "{earnings}");
+    let received = api
+        .get("/v1/creators/me/gifts")
+        .user(&creator)
+        .send()
+        .expect(200);
+    assert_eq!(
+        received["items"][0]["gift_txn_id"], gift["gift_txn_id"],
+        "{received}"
+    );
+    assert_eq!(received["items"][0]["sender_id"], fan.sub.as_str());
+    assert_eq!(received["items"][0]["quantity"], 5);
 
     // WHEN the fan asks for refunds: the first purchase is partly spent, the second is not
     flows::refund(server, &fan, &first_id).expect_problem(409, "coins_already_spent");

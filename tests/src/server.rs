@@ -296,6 +296,40 @@ impl LocalServer {
         report
     }
 
+    /// What the ledger owes at the server's clock, as JSON: `coinctl liabilities` over a table
+    /// on DynamoDB Local (the operator's tool, run as a process), the same report in process for
+    /// the in-memory store.
+    #[track_caller]
+    pub fn liabilities(&self) -> Value {
+        let at = self.now().to_string();
+        match (&self.storage, &self.memory) {
+            (Storage::DynamoDb { endpoint, table }, _) => {
+                let output = Command::new(binary("coinctl"))
+                    .args(["liabilities", "--dynamodb-endpoint", endpoint])
+                    .args(["--table-name", table, "--at", &at])
+                    .output()
+                    .expect("coinctl runs");
+                assert!(
+                    output.status.success(),
+                    "coinctl liabilities: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                serde_json::from_slice(&output.stdout).expect("coinctl prints JSON")
+            }
+            (Storage::InMemory, Some(store)) => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a Tokio runtime");
+                let owed = runtime
+                    .block_on(Ledger::new(store.clone()).liabilities(self.now()))
+                    .expect("the report reads the table");
+                serde_json::to_value(owed).expect("JSON")
+            }
+            (Storage::InMemory, None) => panic!("the binary's store is not reachable"),
+        }
+    }
+
     /// The refunds the test-mode provider made (in-process servers without Stripe only).
     #[track_caller]
     pub fn provider_refunds(&self) -> Vec<TestRefund> {

@@ -125,6 +125,7 @@ fn money_comes_in_and_goes_back_out_through_the_lambda_runtime_interface() {
             "refund",
             "refund-dispatch",
             "refund-expiry",
+            "earnings",
         ],
         &env,
     );
@@ -138,9 +139,10 @@ fn money_comes_in_and_goes_back_out_through_the_lambda_runtime_interface() {
         refund,
         dispatch,
         expiry,
+        earnings,
     ] = &mut functions[..]
     else {
-        unreachable!("nine functions were started");
+        unreachable!("ten functions were started");
     };
     // localstripe's cards are French.
     let fan = User::new("fan").in_country("FR", "Europe/Paris");
@@ -272,6 +274,23 @@ fn money_comes_in_and_goes_back_out_through_the_lambda_runtime_interface() {
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["lots"][0]["purchase_id"], second["purchase_id"]);
     assert_eq!(view["lots"][0]["remaining"], total - 5);
+    // The gift entry reaches the earnings function as a real stream record, twice (a
+    // redelivery): the creator earns its diamonds once, and the fan's history shows the gift.
+    let entry =
+        stream.next_matching(|record| record["dynamodb"]["NewImage"]["item_type"]["S"] == "gift");
+    for _ in 0..2 {
+        let answer = earnings.invoke(&json!({"Records": [entry]}));
+        assert_eq!(answer, json!({"batchItemFailures": []}));
+    }
+    let (status, earned) = call(creators, Event::load("get-earnings").caller(&creator));
+    assert_eq!(
+        (status, &earned["diamonds_earned"]),
+        (200, &json!(5)),
+        "{earned}"
+    );
+    let (status, history) = call(wallet, Event::load("get-transactions").caller(&fan));
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["items"][0]["kind"], "gift", "{history}");
 
     stream.delete_marker(&fan.sub, str_field(&second, "purchase_id"));
     let mut removal = stream.next_matching(|record| record["eventName"] == "REMOVE");

@@ -6,10 +6,10 @@
 //! dispute events: those are signed by the test with Stripe's scheme, about localstripe's
 //! payments.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e_tests::binaries::binary;
-use e2e_tests::flows::{self, str_field, u64_field};
+use e2e_tests::flows::{self, eventually, str_field, u64_field};
 use e2e_tests::localstripe::{self, Localstripe};
 use e2e_tests::payments::{self, WEBHOOK_SECRET};
 use e2e_tests::server::{Payments, Storage, dynamodb_storage};
@@ -52,21 +52,6 @@ fn view(server: &LocalServer, fan: &User, purchase: &Value) -> Value {
         .user(fan)
         .send()
         .expect(200)
-}
-
-/// Reads `read` until `done` holds (localstripe sends its webhooks about a second after the
-/// call; refunds follow the stream); the last reading.
-#[track_caller]
-fn eventually(what: &str, read: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let value = read();
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what} did not happen: {value}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -12,12 +12,12 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::event::dynamodb::{Event as DynamoDbEvent, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use coins_ledger::store::Key;
 use coins_ledger::{Claim, LedgerError, RefundRecord, RefundStatus, Sent, Store};
-use coins_payments::{Provider, RefundOrder};
+use coins_payments::{Attempted, Provider, RefundOrder, with_backoff};
 use coins_runtime::Deps;
+use coins_streams::{Failures, UnreportableRecord};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -37,28 +37,14 @@ pub const BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_m
 pub enum DispatchError {
     #[error("malformed DynamoDB stream batch: {0}")]
     MalformedBatch(#[from] serde_json::Error),
-    /// A record to retry has no sequence number to report it by: the whole batch is retried.
-    #[error("record {event_id} must be retried and has no sequence number to report")]
-    UnreportableRecord { event_id: String },
-}
-
-impl DispatchError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, DispatchError::UnreportableRecord { .. })
-    }
+    #[error(transparent)]
+    UnreportableRecord(#[from] UnreportableRecord),
 }
 
 impl From<DispatchError> for Diagnostic {
     fn from(error: DispatchError) -> Diagnostic {
-        let kind = if error.is_retryable() {
-            "Retryable"
-        } else {
-            "NonRetryable"
-        };
-        Diagnostic {
-            error_type: format!("{kind}.RefundDispatch"),
-            error_message: error.to_string(),
-        }
+        let retryable = matches!(error, DispatchError::UnreportableRecord(_));
+        coins_streams::diagnostic("RefundDispatch", retryable, error.to_string())
     }
 }
 
@@ -80,33 +66,18 @@ pub async fn handle<S: Store>(
     provider: &Provider,
     event: LambdaEvent<Value>,
 ) -> Result<DynamoDbEventResponse, DispatchError> {
-    let batch: DynamoDbEvent = serde_json::from_value(event.payload)?;
-    let mut response = DynamoDbEventResponse::default();
+    let batch = coins_streams::parse(event.payload)?;
+    let mut failures = Failures::default();
     for record in &batch.records {
-        let Some(key) = key_of(record) else {
+        let Some(key) = coins_streams::key_of(record) else {
             tracing::error!(event_id = %record.event_id, "stream record without string keys");
             continue;
         };
         if dispatch(deps, provider, &key).await == Dispatched::Retry {
-            let Some(sequence_number) = record.change.sequence_number.clone() else {
-                return Err(DispatchError::UnreportableRecord {
-                    event_id: record.event_id.clone(),
-                });
-            };
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(sequence_number);
-            response.batch_item_failures.push(failure);
+            failures.retry(record)?;
         }
     }
-    Ok(response)
-}
-
-fn key_of(record: &EventRecord) -> Option<Key> {
-    let key = |name: &str| match record.change.keys.get(name) {
-        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.clone()),
-        _ => None,
-    };
-    Some(Key::new(key("pk")?, key("sk")?))
+    Ok(failures.into_response())
 }
 
 /// Sends the instruction at `key`, if it is ours to send now.
@@ -148,24 +119,14 @@ async fn send(provider: &Provider, instruction: &RefundRecord) -> Sent {
         amount_minor: instruction.amount_minor,
         purchase_id: instruction.purchase_id.as_ref(),
     };
-    let mut waits = BACKOFF.iter();
-    loop {
-        let error = match provider.refund(&order).await {
-            Ok(provider_refund_id) => return Sent::Refunded { provider_refund_id },
-            Err(error) => error,
-        };
-        if !error.is_retryable() {
-            return Sent::Refused {
-                error: error.to_string(),
-            };
-        }
-        let Some(wait) = waits.next() else {
-            return Sent::Retry {
-                error: error.to_string(),
-            };
-        };
-        tracing::warn!(refund_id = %instruction.refund_id, %error, "refund send failed; retrying");
-        tokio::time::sleep(*wait).await;
+    match with_backoff(&BACKOFF, instruction.refund_id.as_str(), || {
+        provider.refund(&order)
+    })
+    .await
+    {
+        Attempted::Done(provider_refund_id) => Sent::Refunded { provider_refund_id },
+        Attempted::Refused(error) => Sent::Refused { error },
+        Attempted::Retry(error) => Sent::Retry { error },
     }
 }
 
@@ -189,7 +150,7 @@ fn log(instruction: &RefundRecord) {
             provider_refund_id = instruction.provider_refund_id.as_deref(),
             "refund succeeded"
         ),
-        // The alarm's metric filter counts these lines.
+        // The template's metric filter counts these lines by their message: keep the two alike.
         RefundStatus::Failed => tracing::error!(
             refund_id,
             attempts,

@@ -2,8 +2,6 @@
 //! (connection refused), failing (500), hanging (timeout), and losing its answer after making
 //! the refund. Whatever happens, one instruction becomes one refund.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,11 +13,11 @@ use coins_ledger::{MemoryStore, RefundBy, RefundStatus};
 use coins_payments::Provider;
 use coins_payments::stripe::{SecretKey, Stripe};
 use coins_runtime::Deps;
+use coins_testkit::http::json_response;
 use coins_testkit::{T0, buy_package, memory_deps};
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
+use hyper::Response;
+use hyper::http::request::Parts;
 use refund_dispatch::{Dispatched, dispatch};
 
 /// What the fake does with the next refund creations.
@@ -43,17 +41,12 @@ struct FakeStripe {
 type Shared = Arc<Mutex<FakeStripe>>;
 
 fn json(status: u16, body: serde_json::Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
+    json_response(status, &body)
 }
 
-async fn answer(fake: Shared, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-    let query = request.uri().query().unwrap_or("").to_owned();
-    let post = request.method() == hyper::Method::POST;
-    let body = request.into_body().collect().await.unwrap().to_bytes();
+async fn answer(fake: Shared, parts: Parts, body: Bytes) -> Response<Full<Bytes>> {
+    let query = parts.uri.query().unwrap_or("").to_owned();
+    let post = parts.method == hyper::Method::POST;
     let field = |text: &str, name: &str| form_field(text, name).unwrap_or_default();
     if !post {
         let payment = field(&query, "payment_intent");
@@ -120,27 +113,11 @@ fn form_field(text: &str, name: &str) -> Option<String> {
 }
 
 /// A fake Stripe on a free loopback port.
-async fn fake_stripe() -> (Shared, SocketAddr) {
+async fn fake_stripe() -> (Shared, String) {
     let fake: Shared = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
     let served = fake.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let fake = served.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    let fake = fake.clone();
-                    async move { Ok::<_, Infallible>(answer(fake, request).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (fake, address)
+    let base = coins_testkit::http::serve(move |parts, body| answer(served.clone(), parts, body));
+    (fake, base)
 }
 
 fn stripe_at(base: &str) -> Provider {
@@ -207,8 +184,8 @@ async fn stripe_down_then_up_makes_one_refund() {
     assert_eq!(dispatch(&deps, &down, &key).await, Dispatched::Retry);
     assert_eq!(status(&deps, &key).await.0, RefundStatus::Pending);
     later(&clock);
-    let (fake, address) = fake_stripe().await;
-    let up = stripe_at(&format!("http://{address}"));
+    let (fake, base) = fake_stripe().await;
+    let up = stripe_at(&base);
     assert_eq!(
         dispatch(&deps, &up, &key).await,
         Dispatched::Finished(RefundStatus::Succeeded)
@@ -224,9 +201,9 @@ async fn stripe_down_then_up_makes_one_refund() {
 async fn a_500_is_retried_with_backoff_in_the_same_delivery() {
     let (deps, _) = memory_deps(T0);
     let key = refund_instruction(&deps).await;
-    let (fake, address) = fake_stripe().await;
+    let (fake, base) = fake_stripe().await;
     fake.lock().unwrap().plan = vec![Misbehave::Fail, Misbehave::Fail];
-    let stripe = stripe_at(&format!("http://{address}"));
+    let stripe = stripe_at(&base);
     assert_eq!(
         dispatch(&deps, &stripe, &key).await,
         Dispatched::Finished(RefundStatus::Succeeded)
@@ -238,9 +215,9 @@ async fn a_500_is_retried_with_backoff_in_the_same_delivery() {
 async fn a_timeout_then_a_later_delivery_makes_one_refund() {
     let (deps, clock) = memory_deps(T0);
     let key = refund_instruction(&deps).await;
-    let (fake, address) = fake_stripe().await;
+    let (fake, base) = fake_stripe().await;
     fake.lock().unwrap().plan = vec![Misbehave::Hang; 3];
-    let stripe = stripe_at(&format!("http://{address}"));
+    let stripe = stripe_at(&base);
     assert_eq!(dispatch(&deps, &stripe, &key).await, Dispatched::Retry);
     later(&clock);
     assert_eq!(
@@ -254,10 +231,10 @@ async fn a_timeout_then_a_later_delivery_makes_one_refund() {
 async fn a_lost_answer_after_stripe_made_the_refund_is_found_not_repeated() {
     let (deps, clock) = memory_deps(T0);
     let key = refund_instruction(&deps).await;
-    let (fake, address) = fake_stripe().await;
+    let (fake, base) = fake_stripe().await;
     // Made, answer lost; then Stripe fails the retries of this delivery.
     fake.lock().unwrap().plan = vec![Misbehave::LoseAnswer];
-    let stripe = stripe_at(&format!("http://{address}"));
+    let stripe = stripe_at(&base);
     // The in-delivery retry lists the refunds and finds the one made.
     assert_eq!(
         dispatch(&deps, &stripe, &key).await,
@@ -277,8 +254,8 @@ async fn a_lost_answer_after_stripe_made_the_refund_is_found_not_repeated() {
 async fn two_concurrent_dispatchers_make_one_refund() {
     let (deps, _) = memory_deps(T0);
     let key = refund_instruction(&deps).await;
-    let (fake, address) = fake_stripe().await;
-    let stripe = stripe_at(&format!("http://{address}"));
+    let (fake, base) = fake_stripe().await;
+    let stripe = stripe_at(&base);
     let (first, second) = tokio::join!(
         dispatch(&deps, &stripe, &key),
         dispatch(&deps, &stripe, &key)

@@ -12,9 +12,10 @@
 //! level and left to the sweep, because retrying it would only hold up the stream shard.
 
 use aws_lambda_events::event::dynamodb::{Event as DynamoDbEvent, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use coins_ledger::{CloseOutcome, LedgerError, LotMarker, Store, SweepReport};
 use coins_runtime::Deps;
+use coins_streams::{Failures, UnreportableRecord};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -38,10 +39,8 @@ pub enum ExpiryError {
     /// The stream batch did not parse.
     #[error("malformed DynamoDB stream batch: {0}")]
     MalformedBatch(#[from] serde_json::Error),
-    /// A record failed retryably but has no sequence number to report it by: the whole batch
-    /// is failed so that nothing is skipped.
-    #[error("record {event_id} failed and has no sequence number to report")]
-    UnreportableRecord { event_id: String },
+    #[error(transparent)]
+    UnreportableRecord(#[from] UnreportableRecord),
     /// The sweep could not run (retryable or not, per the ledger error).
     #[error("sweep failed: {0}")]
     Sweep(#[source] LedgerError),
@@ -56,7 +55,7 @@ impl ExpiryError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ExpiryError::UnrecognizedEvent | ExpiryError::MalformedBatch(_) => false,
-            ExpiryError::UnreportableRecord { .. } | ExpiryError::SweepIncomplete { .. } => true,
+            ExpiryError::UnreportableRecord(_) | ExpiryError::SweepIncomplete { .. } => true,
             ExpiryError::Sweep(error) => error.is_retryable(),
         }
     }
@@ -66,15 +65,7 @@ impl ExpiryError {
 /// the logs and metrics by its prefix.
 impl From<ExpiryError> for Diagnostic {
     fn from(error: ExpiryError) -> Diagnostic {
-        let kind = if error.is_retryable() {
-            "Retryable"
-        } else {
-            "NonRetryable"
-        };
-        Diagnostic {
-            error_type: format!("{kind}.RefundExpiry"),
-            error_message: error.to_string(),
-        }
+        coins_streams::diagnostic("RefundExpiry", error.is_retryable(), error.to_string())
     }
 }
 
@@ -105,7 +96,7 @@ pub async fn handle<S: Store>(
 ) -> Result<Value, ExpiryError> {
     let payload = event.payload;
     if payload.get("Records").is_some() {
-        let batch: DynamoDbEvent = serde_json::from_value(payload)?;
+        let batch = coins_streams::parse(payload)?;
         let response = process_stream(deps, batch).await?;
         Ok(serde_json::to_value(response)?)
     } else if is_scheduled_event(&payload) {
@@ -141,16 +132,12 @@ fn classify(record: &EventRecord) -> RecordAction {
         // the end of a window.
         return RecordAction::Ignore("removed by the application, not by TTL");
     }
-    let key = |name: &str| match record.change.keys.get(name) {
-        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.as_str()),
-        _ => None,
-    };
-    match (key("pk"), key("sk")) {
-        (Some(pk), Some(sk)) => match LotMarker::from_keys(pk, sk) {
+    match coins_streams::key_of(record) {
+        Some(key) => match LotMarker::from_keys(&key.pk, &key.sk) {
             Ok(marker) => RecordAction::Close(marker),
             Err(_) => RecordAction::Ignore("not a lot marker"),
         },
-        _ => RecordAction::Ignore("no string keys"),
+        None => RecordAction::Ignore("no string keys"),
     }
 }
 
@@ -164,7 +151,7 @@ pub async fn process_stream<S: Store>(
     deps: &Deps<S>,
     batch: DynamoDbEvent,
 ) -> Result<DynamoDbEventResponse, ExpiryError> {
-    let mut response = DynamoDbEventResponse::default();
+    let mut failures = Failures::default();
     let mut tally = SweepReport::default();
     for record in &batch.records {
         let marker = match classify(record) {
@@ -197,14 +184,7 @@ pub async fn process_stream<S: Store>(
             Err(error) if error.is_retryable() => {
                 tally.failed += 1;
                 tracing::warn!(purchase_id = %marker.purchase_id, %error, "lot closure failed; will retry");
-                let Some(sequence_number) = record.change.sequence_number.clone() else {
-                    return Err(ExpiryError::UnreportableRecord {
-                        event_id: record.event_id.clone(),
-                    });
-                };
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(sequence_number);
-                response.batch_item_failures.push(failure);
+                failures.retry(record)?;
             }
             Err(error) => {
                 tally.failed += 1;
@@ -224,7 +204,7 @@ pub async fn process_stream<S: Store>(
         failed = tally.failed,
         "stream batch done"
     );
-    Ok(response)
+    Ok(failures.into_response())
 }
 
 /// Closes every lot whose deadline has passed (up to [`SWEEP_MAX_LOTS`]).

@@ -72,7 +72,7 @@ fn template_routes_are_exactly_the_openapi_operations_with_the_same_authorizatio
         "template and OpenAPI disagree:\n{}",
         differences.join("\n")
     );
-    assert_eq!(deployed.len(), 20, "the API has 20 routes");
+    assert_eq!(deployed.len(), 24, "the API has 24 routes");
 }
 
 #[test]
@@ -103,6 +103,10 @@ fn only_the_webhook_is_public_and_only_the_admin_routes_need_the_admin_scope() {
         admin,
         [
             ("/v1/admin/purchases/{purchase_id}/refund", scoped.clone()),
+            (
+                "/v1/admin/creators/{creator_id}/payout-account",
+                scoped.clone()
+            ),
             ("/v1/admin/users/{user_id}/restriction", scoped),
         ]
     );
@@ -234,11 +238,13 @@ fn each_function_has_its_own_role_and_none_may_scan_or_delete_tables() {
                 assert!(
                     !matches!(
                         action,
-                        "dynamodb:Scan"
-                            | "dynamodb:DeleteTable"
-                            | "dynamodb:UpdateTable"
-                            | "dynamodb:BatchWriteItem"
+                        "dynamodb:Scan" | "dynamodb:DeleteTable" | "dynamodb:UpdateTable"
                     ),
+                    "{binary} may {action}"
+                );
+                // Unconditional batch writes only for entries whose content never changes.
+                assert!(
+                    action != "dynamodb:BatchWriteItem" || binary == "earnings",
                     "{binary} may {action}"
                 );
             }
@@ -284,9 +290,15 @@ fn catalog_cannot_touch_the_table_and_each_index_is_read_by_its_one_function() {
 
 #[test]
 fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
-    // From the ledger's DynamoDB adapter: reads are GetItem and Query; a transaction is
-    // authorized by what it contains (conditional Put and Delete, ADD as UpdateItem).
-    let expected: [(&str, &[&str]); 11] = [
+    // From the ledger's DynamoDB adapter: reads are GetItem, Query and BatchGetItem; a
+    // transaction is authorized by what it contains (conditional Put and Delete).
+    let stream = [
+        "DescribeStream",
+        "GetRecords",
+        "GetShardIterator",
+        "ListStreams",
+    ];
+    let expected: [(&str, &[&str]); 13] = [
         ("catalog", &[]),
         ("quote", &["GetItem", "PutItem"]),
         ("purchase", &["GetItem", "PutItem", "Query"]),
@@ -296,10 +308,7 @@ fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
         ),
         ("wallet", &["GetItem", "PutItem", "Query"]),
         ("creators", &["GetItem", "PutItem", "Query"]),
-        (
-            "gift",
-            &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"],
-        ),
+        ("gift", &["GetItem", "PutItem", "Query"]),
         ("refund", &["DeleteItem", "GetItem", "PutItem", "Query"]),
         ("stores", &["DeleteItem", "GetItem", "PutItem", "Query"]),
         (
@@ -326,7 +335,39 @@ fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
                 "Query",
             ],
         ),
+        (
+            "earnings",
+            &[
+                "BatchGetItem",
+                "BatchWriteItem",
+                "DescribeStream",
+                "GetItem",
+                "GetRecords",
+                "GetShardIterator",
+                "ListStreams",
+                "PutItem",
+            ],
+        ),
+        (
+            "payout-dispatch",
+            &[
+                "DescribeStream",
+                "GetItem",
+                "GetRecords",
+                "GetShardIterator",
+                "ListStreams",
+                "PutItem",
+            ],
+        ),
     ];
+    for (binary, used) in &expected {
+        if binary.ends_with("dispatch") || ["earnings", "refund-expiry"].contains(binary) {
+            assert!(
+                stream.iter().all(|a| used.contains(a)),
+                "{binary} reads the stream"
+            );
+        }
+    }
     let template = template();
     for (binary, actions_used) in expected {
         let function = function_by_binary(&template, binary);
@@ -359,8 +400,9 @@ fn secrets_are_read_from_secrets_manager_and_never_held_in_the_environment() {
         );
     }
     // Which function reads which secret, by the variable naming its ARN.
-    let readers: [(&str, &[&str]); 4] = [
+    let readers: [(&str, &[&str]); 5] = [
         ("purchase", &["STRIPE_SECRET_KEY_ARN"]),
+        ("payout-dispatch", &["STRIPE_SECRET_KEY_ARN"]),
         (
             "stripe-webhook",
             &["STRIPE_SECRET_KEY_ARN", "STRIPE_WEBHOOK_SECRET_ARN"],
@@ -420,7 +462,15 @@ fn every_stream_consumer_reports_partial_batch_failures_and_dead_letters_what_it
     let template = template();
     let consumers = stream_consumers(&template);
     let names: Vec<&str> = consumers.iter().map(|(name, _)| name.as_str()).collect();
-    assert_eq!(names, ["refund-dispatch", "refund-expiry"]);
+    assert_eq!(
+        names,
+        [
+            "earnings",
+            "payout-dispatch",
+            "refund-dispatch",
+            "refund-expiry"
+        ]
+    );
     for (binary, properties) in consumers {
         assert_eq!(
             properties["FunctionResponseTypes"],
@@ -571,6 +621,48 @@ fn the_templates_stream_filters_pass_exactly_the_records_their_functions_handle(
                 false,
             ),
             ("a TTL removal", instruction("REMOVE", ttl), false),
+        ],
+    );
+    let gift = |event| record(event, "IDEM", "gift", None);
+    assert_filter(
+        &template,
+        "earnings",
+        &[
+            ("a gift sent", gift("INSERT"), true),
+            (
+                "a gift sent with a key whose entry expired",
+                gift("MODIFY"),
+                true,
+            ),
+            (
+                "a gift entry removed by TTL",
+                record("REMOVE", "IDEM", "gift", ttl),
+                false,
+            ),
+            (
+                "an idempotency record",
+                record("INSERT", "IDEM", "idempotency", None),
+                false,
+            ),
+            (
+                "a history entry",
+                record("INSERT", "TXN#00000000000000000002", "history", None),
+                false,
+            ),
+        ],
+    );
+    let payout = |event| record(event, "PAYOUT#000001772334000000#pay_1", "payout", None);
+    assert_filter(
+        &template,
+        "payout-dispatch",
+        &[
+            ("a payout requested", payout("INSERT"), true),
+            ("a payout claimed or finished", payout("MODIFY"), false),
+            (
+                "the creator's earnings",
+                record("MODIFY", "EARNINGS", "earnings", None),
+                false,
+            ),
         ],
     );
 }

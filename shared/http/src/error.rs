@@ -56,8 +56,6 @@ pub enum Problem {
     SpendingLimitReached,
     /// The purchase is pending, failed or rejected, so there is nothing to refund.
     PurchaseNotCredited,
-    /// The gift would consume more purchase lots than one atomic write can touch.
-    GiftTooFragmented,
     /// The same `Idempotency-Key` came with a different body.
     IdempotencyKeyReused,
     /// The quote or payment belongs to another billing country.
@@ -76,6 +74,10 @@ pub enum Problem {
     WrongApp,
     /// The store product is not one of our packages.
     StoreProductUnknown,
+    InsufficientDiamonds,
+    PayoutLimitReached,
+    PayoutBelowMinimum,
+    PayoutAccountMissing,
     /// A transient failure (throttling, a lost transaction race): safe to retry with the same
     /// idempotency key.
     Unavailable,
@@ -126,9 +128,6 @@ impl Problem {
                 "purchase_not_credited",
                 "Purchase not credited",
             ),
-            Problem::GiftTooFragmented => {
-                (S::CONFLICT, "gift_too_fragmented", "Gift too fragmented")
-            }
             Problem::IdempotencyKeyReused => (
                 S::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -158,6 +157,24 @@ impl Problem {
                 S::UNPROCESSABLE_ENTITY,
                 "store_product_unknown",
                 "Store product unknown",
+            ),
+            Problem::InsufficientDiamonds => (
+                S::CONFLICT,
+                "insufficient_diamonds",
+                "Insufficient diamonds",
+            ),
+            Problem::PayoutLimitReached => {
+                (S::CONFLICT, "payout_limit_reached", "Payout limit reached")
+            }
+            Problem::PayoutBelowMinimum => (
+                S::UNPROCESSABLE_ENTITY,
+                "payout_below_minimum",
+                "Payout below minimum",
+            ),
+            Problem::PayoutAccountMissing => (
+                S::UNPROCESSABLE_ENTITY,
+                "payout_account_missing",
+                "Payout account missing",
             ),
             Problem::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             Problem::Internal => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
@@ -321,7 +338,10 @@ impl From<LedgerError> for ApiError {
             LedgerError::PurchaseNotCredited => Problem::PurchaseNotCredited,
             LedgerError::RefundViaStore => Problem::RefundViaStore,
             LedgerError::AlreadyCredited => Problem::AlreadyCredited,
-            LedgerError::GiftTooFragmented { .. } => Problem::GiftTooFragmented,
+            LedgerError::InsufficientDiamonds { .. } => Problem::InsufficientDiamonds,
+            LedgerError::PayoutLimitReached => Problem::PayoutLimitReached,
+            LedgerError::PayoutBelowMinimum { .. } => Problem::PayoutBelowMinimum,
+            LedgerError::PayoutAccountMissing => Problem::PayoutAccountMissing,
             LedgerError::IdempotencyKeyReused => Problem::IdempotencyKeyReused,
             LedgerError::InvalidRequest(_) => Problem::InvalidRequest,
             // Retrying the same request (same idempotency key) may well succeed.

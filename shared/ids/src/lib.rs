@@ -162,7 +162,8 @@ string_id!(
     is_key_char
 );
 string_id!(
-    /// A payment provider's payment (a Stripe PaymentIntent, `pi_…`).
+    /// A payment provider's payment: a Stripe PaymentIntent (`pi_…`), or a store's transaction
+    /// (`appstore-<transactionId>`, `play-<orderId>`), which a store purchase holds in its place.
     PaymentIntentId,
     "payment intent id",
     MAX_EXTERNAL_ID_CHARS
@@ -208,11 +209,33 @@ minted_id!(
     "gft_"
 );
 minted_id!(
+    /// A creator's payout of diamonds (`pay_…`): sent once, as a Stripe transfer.
+    PayoutId,
+    "payout id",
+    "pay_"
+);
+string_id!(
+    /// A creator's Stripe Connect account (`acct_…`), where their payouts go.
+    ConnectedAccountId,
+    "connected account id",
+    MAX_EXTERNAL_ID_CHARS
+);
+minted_id!(
     /// One history entry of a wallet (`txn_…`).
     TxnId,
     "transaction id",
     "txn_"
 );
+
+impl TxnId {
+    /// The history entry of a gift: one per gift, whoever writes it.
+    pub fn for_gift(gift: &GiftTxnId) -> TxnId {
+        TxnId(format!(
+            "txn_{}",
+            gift.as_str().trim_start_matches(GiftTxnId::PREFIX)
+        ))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,12 @@
 //! Every transition takes the wallet as read and returns the wallet to write, one version
 //! higher, with checked arithmetic. The [`crate::Ledger`] turns these into conditional writes
 //! of the rows [`crate::table`] lays out.
+//!
+//! Lots are spent oldest first, so what is left of each is not stored on the lot: the wallet
+//! counts the coins spent from its open lots (`lot_spent`) and each lot's remaining coins
+//! follow from it ([`derive_remaining`]). Spending then writes the wallet alone, however many
+//! lots it reaches into; a lot item is written when it is credited, closed, refunded or
+//! reversed.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -32,6 +38,9 @@ pub struct Wallet {
     pub balance: u64,
     /// Coins no longer refundable (from closed lots), spent before any lot.
     pub non_refundable: u64,
+    /// Coins spent from the open lots, oldest lot first: what is left of each lot follows.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lot_spent: u64,
     pub purchased_total: u64,
     pub gifted_total: u64,
     pub refunded_total: u64,
@@ -70,6 +79,7 @@ impl Wallet {
             version: 0,
             balance: 0,
             non_refundable: 0,
+            lot_spent: 0,
             purchased_total: 0,
             gifted_total: 0,
             refunded_total: 0,
@@ -100,9 +110,13 @@ pub struct Lot {
     pub user_id: UserId,
     pub purchase_id: PurchaseId,
     pub coins: u64,
+    /// What is left of it: derived from the wallet's `lot_spent` when read, never stored.
+    #[serde(skip)]
     pub remaining: u64,
     pub purchased_at: Timestamp,
     pub refundable_until: Timestamp,
+    /// The wallet version that credited it: lots are kept, and spent, in this order.
+    pub credited_seq: u64,
 }
 
 impl Lot {
@@ -120,11 +134,22 @@ impl Lot {
             remaining: coins,
             purchased_at,
             refundable_until,
+            credited_seq: 0,
         }
     }
 
     pub fn untouched(&self) -> bool {
         self.remaining == self.coins
+    }
+}
+
+/// Fills in each open lot's remaining coins: `lot_spent` coins taken oldest lot first.
+pub fn derive_remaining(lot_spent: u64, lots_oldest_first: &mut [Lot]) {
+    let mut spent = lot_spent;
+    for lot in lots_oldest_first {
+        let taken = spent.min(lot.coins);
+        lot.remaining = lot.coins - taken;
+        spent -= taken;
     }
 }
 
@@ -202,32 +227,28 @@ fn sub(a: u64, b: u64) -> Result<u64, LedgerError> {
 pub fn credit(wallet: &Wallet, mut lot: Lot, now: Timestamp) -> Result<(Wallet, Lot), LedgerError> {
     let repaid = wallet.debt.min(lot.coins);
     let mut next = next_version(wallet, now)?;
+    lot.credited_seq = next.version;
     next.debt = sub(wallet.debt, repaid)?;
     lot.remaining = sub(lot.coins, repaid)?;
+    // In debt, the balance is 0: every older lot is spent, so counting the repaid coins as
+    // spent takes them from this lot. A lot the debt took whole is not kept at all.
+    if lot.remaining > 0 {
+        next.lot_spent = add(wallet.lot_spent, repaid)?;
+    }
     next.balance = add(wallet.balance, lot.remaining)?;
     next.purchased_total = add(wallet.purchased_total, lot.coins)?;
     Ok((next, lot))
 }
 
-/// The result of debiting a gift.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct GiftDebit {
-    pub wallet: Wallet,
-    /// Lots partly spent, with their new `remaining`.
-    pub lots_spent_from: Vec<Lot>,
-    /// Lots spent to zero: deleted, since an exhausted lot can neither be refunded nor add
-    /// anything at closure.
-    pub lots_exhausted: Vec<Lot>,
-}
-
-/// Debits a gift of `coins` sent on the sender's local `day`, enforcing balance and daily limit.
+/// Debits a gift of `coins` sent on the sender's local `day`, enforcing balance and daily limit:
+/// the wallet to write (the lots it spends from are counted in it, not written).
 pub fn debit_gift(
     wallet: &Wallet,
     lots_oldest_first: &[Lot],
     coins: u64,
     day: Date,
     now: Timestamp,
-) -> Result<GiftDebit, LedgerError> {
+) -> Result<Wallet, LedgerError> {
     if wallet.debt > 0 {
         return Err(LedgerError::CoinDebt { debt: wallet.debt });
     }
@@ -249,39 +270,30 @@ pub fn debit_gift(
     next.gifted_total = add(wallet.gifted_total, coins)?;
     next.spent_day = Some(day);
     next.spent_today = add(spent_today, coins)?;
-
-    let (lots_spent_from, lots_exhausted) = spend_lots(lots_oldest_first, &allocation.from_lots)?;
-    Ok(GiftDebit {
-        wallet: next,
-        lots_spent_from,
-        lots_exhausted,
-    })
+    next.lot_spent = add(wallet.lot_spent, from_lots(&allocation))?;
+    Ok(next)
 }
 
-/// The lots after taking `(index, coins)` from each: those left with coins, and those spent to
-/// zero (deleted, since an exhausted lot can neither be refunded nor add anything at closure).
-fn spend_lots(lots: &[Lot], takes: &[(usize, u64)]) -> Result<(Vec<Lot>, Vec<Lot>), LedgerError> {
-    let mut spent_from = Vec::new();
-    let mut exhausted = Vec::new();
-    for &(index, take) in takes {
-        let mut lot = lots[index].clone();
-        lot.remaining = sub(lot.remaining, take)?;
-        if lot.remaining == 0 {
-            exhausted.push(lot);
-        } else {
-            spent_from.push(lot);
-        }
-    }
-    Ok((spent_from, exhausted))
+/// The coins an allocation takes from lots.
+fn from_lots(allocation: &Allocation) -> u64 {
+    allocation.from_lots.iter().map(|&(_, coins)| coins).sum()
 }
 
-/// A provider took a purchase's money back: the wallet after taking its coins back and the lots
-/// touched (as for a gift: left with coins, or spent to zero).
+/// A provider took a purchase's money back: the wallet after taking its coins back, and what
+/// becomes of the purchase's own open lot (if it has one).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ReversalDebit {
     pub wallet: Wallet,
-    pub lots_spent_from: Vec<Lot>,
-    pub lots_exhausted: Vec<Lot>,
+    pub own_lot: Option<OwnLot>,
+}
+
+/// The reversed purchase's own lot after the reversal.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum OwnLot {
+    /// Nothing left in it: deleted.
+    Emptied(Lot),
+    /// Part of it taken back (a share of a multi-unit purchase): it holds fewer coins.
+    Shrunk(Lot),
 }
 
 /// Takes `coins` of `purchase` back by the rules ([`take_back`]): from the purchase's own open
@@ -299,7 +311,25 @@ pub fn reverse(
         .position(|lot| lot.purchase_id == *purchase);
     let own_remaining = own.map_or(0, |index| lots_oldest_first[index].remaining);
     let takeback = take_back(coins, own_remaining, sub(wallet.balance, own_remaining)?);
-    // The rest of the balance is spent as a gift would spend it, skipping the own lot.
+    let mut next = next_version(wallet, now)?;
+    // The own lot gives what the rules take from it out of turn: it shrinks by that much (its
+    // spent part stays counted in `lot_spent`), or, emptied, leaves the lots with its spent part.
+    let own_lot = match own {
+        Some(index) if takeback.from_own_lot > 0 => {
+            let mut lot = lots_oldest_first[index].clone();
+            lot.remaining = sub(lot.remaining, takeback.from_own_lot)?;
+            if lot.remaining == 0 {
+                next.lot_spent = sub(wallet.lot_spent, sub(lot.coins, own_remaining)?)?;
+                Some(OwnLot::Emptied(lot))
+            } else {
+                lot.coins = sub(lot.coins, takeback.from_own_lot)?;
+                Some(OwnLot::Shrunk(lot))
+            }
+        }
+        _ => None,
+    };
+    // The rest of the balance is spent as a gift would spend it, skipping the own lot (taken
+    // whole by then whenever the balance is reached).
     let others: Vec<u64> = lots_oldest_first
         .iter()
         .enumerate()
@@ -307,13 +337,7 @@ pub fn reverse(
         .collect();
     let allocation = allocate_fifo(wallet.non_refundable, &others, takeback.from_balance)
         .map_err(|_| LedgerError::Corrupt(format!("wallet {} balance", wallet.user_id)))?;
-    let mut takes = allocation.from_lots;
-    if let Some(index) = own.filter(|_| takeback.from_own_lot > 0) {
-        takes.push((index, takeback.from_own_lot));
-    }
-    let (lots_spent_from, lots_exhausted) = spend_lots(lots_oldest_first, &takes)?;
-
-    let mut next = next_version(wallet, now)?;
+    next.lot_spent = add(next.lot_spent, from_lots(&allocation))?;
     next.balance = sub(
         wallet.balance,
         takeback.from_own_lot + takeback.from_balance,
@@ -325,8 +349,7 @@ pub fn reverse(
     next.restricted = wallet.restricted || restricts(&next.reversals);
     Ok(ReversalDebit {
         wallet: next,
-        lots_spent_from,
-        lots_exhausted,
+        own_lot,
     })
 }
 
@@ -415,10 +438,12 @@ pub fn set_daily_limit(
     Ok(next)
 }
 
-/// A lot's window ended: its remaining coins join the non-refundable balance.
+/// A lot's window ended: its remaining coins join the non-refundable balance and its spent
+/// part leaves `lot_spent` with it.
 pub fn close_lot(wallet: &Wallet, lot: &Lot, now: Timestamp) -> Result<Wallet, LedgerError> {
     let mut next = next_version(wallet, now)?;
     next.non_refundable = add(wallet.non_refundable, lot.remaining)?;
+    next.lot_spent = sub(wallet.lot_spent, sub(lot.coins, lot.remaining)?)?;
     Ok(next)
 }
 
@@ -426,6 +451,13 @@ pub fn close_lot(wallet: &Wallet, lot: &Lot, now: Timestamp) -> Result<Wallet, L
 pub fn wallet_invariant_breaches(wallet: &Wallet, lots: &[Lot]) -> Vec<String> {
     let mut breaches = Vec::new();
     let in_lots: u128 = lots.iter().map(|lot| u128::from(lot.remaining)).sum();
+    let lot_coins: u128 = lots.iter().map(|lot| u128::from(lot.coins)).sum();
+    if u128::from(wallet.lot_spent) > lot_coins {
+        breaches.push(format!(
+            "wallet {}: {} coins spent from lots holding {}",
+            wallet.user_id, wallet.lot_spent, lot_coins
+        ));
+    }
     if u128::from(wallet.balance) != u128::from(wallet.non_refundable) + in_lots {
         breaches.push(format!(
             "wallet {}: balance {} != non-refundable {} + lots {}",
@@ -516,10 +548,10 @@ mod tests {
     }
 
     #[test]
-    fn a_gift_exhausting_a_lot_deletes_it_and_bumps_the_version() {
+    fn a_gift_spends_lots_oldest_first_by_counting_in_the_wallet() {
         let (wallet, lots) = wallet_with(0, &[100, 100]);
         let now = at("2026-03-02T00:00:00Z");
-        let debit = debit_gift(
+        let debited = debit_gift(
             &wallet,
             &lots,
             120,
@@ -527,13 +559,14 @@ mod tests {
             now,
         )
         .unwrap();
-        assert_eq!(debit.wallet.version, 4);
-        assert_eq!(debit.wallet.balance, 80);
-        assert_eq!(debit.wallet.gifted_total, 120);
-        assert_eq!(debit.lots_exhausted.len(), 1);
-        assert_eq!(debit.lots_spent_from[0].remaining, 80);
-        let remaining = vec![debit.lots_spent_from[0].clone()];
-        assert!(wallet_invariant_breaches(&debit.wallet, &remaining).is_empty());
+        assert_eq!(debited.version, 4);
+        assert_eq!(debited.balance, 80);
+        assert_eq!(debited.gifted_total, 120);
+        assert_eq!(debited.lot_spent, 120);
+        let mut lots = lots;
+        derive_remaining(debited.lot_spent, &mut lots);
+        assert_eq!([lots[0].remaining, lots[1].remaining], [0, 80]);
+        assert!(wallet_invariant_breaches(&debited, &lots).is_empty());
     }
 
     #[test]
@@ -549,22 +582,27 @@ mod tests {
             Err(LedgerError::SpendingLimitReached(_))
         ));
         let tomorrow = today.tomorrow().unwrap();
-        let debit = debit_gift(&wallet, &lots, 100, tomorrow, now).unwrap();
-        assert_eq!(debit.wallet.spent_today, 100);
-        assert_eq!(debit.wallet.spent_day, Some(tomorrow));
+        let debited = debit_gift(&wallet, &lots, 100, tomorrow, now).unwrap();
+        assert_eq!(debited.spent_today, 100);
+        assert_eq!(debited.spent_day, Some(tomorrow));
     }
 
     #[test]
     fn closing_a_lot_moves_its_remaining_coins_to_non_refundable() {
-        let (wallet, mut lots) = wallet_with(5, &[100]);
-        lots[0].remaining = 60;
-        let mut wallet = wallet;
-        wallet.balance = 65;
+        let (mut wallet, mut lots) = wallet_with(5, &[100, 50]);
+        wallet.lot_spent = 40;
+        wallet.balance = 115;
         wallet.gifted_total = 40;
+        derive_remaining(wallet.lot_spent, &mut lots);
         let closed = close_lot(&wallet, &lots[0], at("2026-03-20T00:00:00Z")).unwrap();
         assert_eq!(closed.non_refundable, 65);
-        assert_eq!(closed.balance, 65);
-        assert!(wallet_invariant_breaches(&closed, &[]).is_empty());
+        assert_eq!(closed.balance, 115);
+        // The lot's spent part left with it: the younger lot is still untouched.
+        assert_eq!(closed.lot_spent, 0);
+        let mut rest = vec![lots[1].clone()];
+        derive_remaining(closed.lot_spent, &mut rest);
+        assert!(rest[0].untouched());
+        assert!(wallet_invariant_breaches(&closed, &rest).is_empty());
     }
 
     #[test]
@@ -619,28 +657,28 @@ mod tests {
         let (mut wallet, lots) = wallet_with(20, &[100, 50]);
         // 60 of the first purchase's 100 coins were gifted.
         let mut lots = lots;
-        lots[0].remaining = 40;
+        wallet.lot_spent = 60;
         wallet.balance = 110;
         wallet.gifted_total = 60;
+        derive_remaining(wallet.lot_spent, &mut lots);
         let now = at("2026-03-05T00:00:00Z");
         let reversal = reverse(&wallet, &lots, &lots[0].purchase_id, 100, now).unwrap();
         // 40 from its lot, 20 non-refundable, 40 of the other lot's 50: 10 left, no debt.
         assert_eq!((reversal.wallet.balance, reversal.wallet.debt), (10, 0));
         assert_eq!(reversal.wallet.non_refundable, 0);
-        assert_eq!(
-            reversal.lots_exhausted,
-            [lots[0].clone()].map(|mut lot| {
-                lot.remaining = 0;
-                lot
-            })
+        assert!(
+            matches!(&reversal.own_lot, Some(OwnLot::Emptied(lot)) if lot.purchase_id == lots[0].purchase_id)
         );
-        assert_eq!(reversal.lots_spent_from[0].remaining, 10);
-        assert!(wallet_invariant_breaches(&reversal.wallet, &reversal.lots_spent_from).is_empty());
+        let mut rest = vec![lots[1].clone()];
+        derive_remaining(reversal.wallet.lot_spent, &mut rest);
+        assert_eq!(rest[0].remaining, 10);
+        assert!(wallet_invariant_breaches(&reversal.wallet, &rest).is_empty());
         let (mut poorer, lots) = wallet_with(0, &[100]);
         poorer.balance = 30;
         poorer.gifted_total = 70;
+        poorer.lot_spent = 70;
         let mut lots = lots;
-        lots[0].remaining = 30;
+        derive_remaining(poorer.lot_spent, &mut lots);
         let reversal = reverse(&poorer, &lots, &lots[0].purchase_id, 100, now).unwrap();
         assert_eq!((reversal.wallet.balance, reversal.wallet.debt), (0, 70));
         assert_eq!(reversal.wallet.reversed_total, 100);

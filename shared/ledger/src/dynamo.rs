@@ -1,7 +1,7 @@
-//! The DynamoDB adapter: translates the storage port into `GetItem`/`Query`/`TransactWriteItems`.
+//! The DynamoDB adapter: translates the storage port into `GetItem`/`Query`/`TransactWriteItems`
+//! and their batch forms.
 //!
-//! No domain logic lives here: a [`Write`] becomes a conditional `Put`/`Delete` or an `ADD`
-//! update, a cancelled transaction's `CancellationReasons` become
+//! No domain logic lives here: a [`Write`] becomes a conditional `Put`/`Delete`, a cancelled transaction's `CancellationReasons` become
 //! [`StoreError::ConditionFailed`] (which writes) or [`StoreError::Transient`] (conflicts,
 //! throttling), and records convert to and from items with `serde_dynamo` ([`to_item`],
 //! [`from_item`]). The table itself comes from
@@ -18,11 +18,10 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TimeToLiveSpecification, TransactWriteItem, Update,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification, TransactWriteItem,
 };
+use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
 use serde_dynamo::Item;
-
-use coins_ids::UserId;
 
 use crate::store::{Condition, Index, Key, Query, SortKey, Store, StoreError, Transaction, Write};
 use crate::table::{ItemType, Record, Row, RowReader, attr};
@@ -224,6 +223,18 @@ fn build_error(error: impl std::fmt::Display) -> StoreError {
 /// Creates the table from [`TABLE`] (keys, open-lots index, on-demand billing, stream) and
 /// enables TTL on `expires_at`.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
+    create(client, name, true).await
+}
+
+/// [`create_table`] without the stream, for tests that read none: DynamoDB Local keeps the
+/// stream of every table it ever made (a deleted table's too, as DynamoDB does for 24 hours) and
+/// looks them up on every write, so hundreds of throwaway tables with streams make each write
+/// several times slower.
+pub async fn create_table_without_stream(client: &Client, name: &str) -> Result<(), StoreError> {
+    create(client, name, false).await
+}
+
+async fn create(client: &Client, name: &str, stream: bool) -> Result<(), StoreError> {
     let t = TABLE;
     let key = |name: &str, key_type| {
         KeySchemaElement::builder()
@@ -266,13 +277,17 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .key_schema(key(t.sort_key, KeyType::Range)?)
         .set_global_secondary_indexes(Some(indexes))
         .billing_mode(BillingMode::from(t.billing_mode))
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::from(t.stream_view_type))
-                .build()
-                .map_err(build_error)?,
-        )
+        .set_stream_specification(if stream {
+            Some(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(t.stream_view_type))
+                    .build()
+                    .map_err(build_error)?,
+            )
+        } else {
+            None
+        })
         .send()
         .boxed()
         .await
@@ -450,42 +465,7 @@ fn sdk_item(record: &Record) -> Result<HashMap<String, AttributeValue>, StoreErr
     Ok(to_item(record)?.into())
 }
 
-/// `ADD` to a diamonds shard; the shard's identity and `item_type` are set too, so every item
-/// says what it is and reads back as a row.
-const ADD_DIAMONDS: &str =
-    "SET #type = :type, #creator = :creator, #shard = :shard ADD #diamonds :by";
-
-/// The key and placeholders of [`ADD_DIAMONDS`].
-fn add_diamonds_update(
-    creator: &UserId,
-    shard: u16,
-    diamonds: u64,
-) -> (
-    HashMap<String, AttributeValue>,
-    HashMap<String, String>,
-    HashMap<String, AttributeValue>,
-) {
-    let item_type = item_type_value(ItemType::Diamonds).into();
-    (
-        key_map(&crate::table::keys::diamonds_shard(creator, shard)),
-        HashMap::from([
-            ("#type".to_owned(), attr::ITEM_TYPE.to_owned()),
-            ("#creator".to_owned(), attr::CREATOR_ID.to_owned()),
-            ("#shard".to_owned(), attr::SHARD.to_owned()),
-            ("#diamonds".to_owned(), attr::DIAMONDS.to_owned()),
-        ]),
-        HashMap::from([
-            (":type".to_owned(), item_type),
-            (
-                ":creator".to_owned(),
-                AttributeValue::S(creator.to_string()),
-            ),
-            (":shard".to_owned(), AttributeValue::N(shard.to_string())),
-            (":by".to_owned(), AttributeValue::N(diamonds.to_string())),
-        ]),
-    )
-}
-
+/// One write of a `TransactWriteItems`.
 fn transact_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
     let item = match write {
         Write::Put { record, condition } => {
@@ -514,25 +494,34 @@ fn transact_item(table: &str, write: &Write) -> Result<TransactWriteItem, StoreE
                     .map_err(build_error)?,
             )
         }
-        Write::AddDiamonds {
-            creator,
-            shard,
-            diamonds,
-        } => {
-            let (key, names, values) = add_diamonds_update(creator, *shard, *diamonds);
-            TransactWriteItem::builder().update(
-                Update::builder()
-                    .table_name(table)
-                    .set_key(Some(key))
-                    .update_expression(ADD_DIAMONDS)
-                    .set_expression_attribute_names(Some(names))
-                    .set_expression_attribute_values(Some(values))
-                    .build()
-                    .map_err(build_error)?,
-            )
-        }
     };
     Ok(item.build())
+}
+
+/// DynamoDB's limits on one `BatchGetItem` and one `BatchWriteItem`.
+const BATCH_GET_KEYS: usize = 100;
+const BATCH_WRITE_ITEMS: usize = 25;
+
+/// Waits between the rounds of a batch whose items DynamoDB left unprocessed (it does so when
+/// throttled), exponentially, and gives up as a transient failure after a few.
+#[derive(Default)]
+struct BatchBackoff {
+    rounds: u32,
+}
+
+impl BatchBackoff {
+    const MAX_ROUNDS: u32 = 8;
+
+    async fn wait(&mut self) -> Result<(), StoreError> {
+        self.rounds += 1;
+        if self.rounds > Self::MAX_ROUNDS {
+            return Err(StoreError::Transient(
+                "a batch stayed unprocessed (throttled)".into(),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25 << self.rounds.min(6))).await;
+        Ok(())
+    }
 }
 
 impl DynamoStore {
@@ -635,24 +624,6 @@ impl DynamoStore {
                     .await
                     .map_err(classify)?;
             }
-            Write::AddDiamonds {
-                creator,
-                shard,
-                diamonds,
-            } => {
-                let (key, names, values) = add_diamonds_update(creator, *shard, *diamonds);
-                self.client
-                    .update_item()
-                    .table_name(&*self.table)
-                    .set_key(Some(key))
-                    .update_expression(ADD_DIAMONDS)
-                    .set_expression_attribute_names(Some(names))
-                    .set_expression_attribute_values(Some(values))
-                    .send()
-                    .boxed()
-                    .await
-                    .map_err(classify)?;
-            }
         }
         Ok(())
     }
@@ -723,6 +694,91 @@ impl Store for DynamoStore {
             .boxed()
             .await
             .map_err(classify_transaction)?;
+        Ok(())
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Record>>, StoreError> {
+        let mut found: HashMap<Key, Record> = HashMap::with_capacity(keys.len());
+        let mut wanted: Vec<&Key> = Vec::with_capacity(keys.len());
+        for key in keys {
+            // A request naming one key twice is refused.
+            if !wanted.contains(&key) {
+                wanted.push(key);
+            }
+        }
+        for chunk in wanted.chunks(BATCH_GET_KEYS) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|key| key_map(key)).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_error)?,
+            );
+            let mut backoff = BatchBackoff::default();
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&*self.table, keys)
+                    .send()
+                    .boxed()
+                    .await
+                    .map_err(classify)?;
+                for item in output
+                    .responses
+                    .and_then(|mut tables| tables.remove(&*self.table))
+                    .unwrap_or_default()
+                {
+                    let record = from_item(Item::from(item))?;
+                    found.insert(record.key(), record);
+                }
+                request = output
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&*self.table))
+                    .filter(|left| !left.keys().is_empty());
+                if request.is_some() {
+                    backoff.wait().await?;
+                }
+            }
+        }
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
+    }
+
+    async fn put_many(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        for chunk in records.chunks(BATCH_WRITE_ITEMS) {
+            let mut requests = chunk
+                .iter()
+                .map(|record| {
+                    Ok(WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(sdk_item(record)?))
+                                .build()
+                                .map_err(build_error)?,
+                        )
+                        .build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut backoff = BatchBackoff::default();
+            loop {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&*self.table, requests)
+                    .send()
+                    .boxed()
+                    .await
+                    .map_err(classify)?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut tables| tables.remove(&*self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                backoff.wait().await?;
+            }
+        }
         Ok(())
     }
 

@@ -51,16 +51,24 @@ pub enum LedgerError {
     /// An app-store purchase: its store refunds it, not us.
     #[error("the purchase was made in an app store; ask the store for a refund")]
     RefundViaStore,
+    /// A payout of more diamonds than are available.
+    #[error("{available} diamonds are available, {requested} requested")]
+    InsufficientDiamonds { available: u64, requested: u64 },
+    /// A payout under the minimum.
+    #[error("a payout is at least {minimum} diamonds")]
+    PayoutBelowMinimum { minimum: u64 },
+    /// A payout past the day's maximum.
+    #[error("the payouts of one day may not pass the daily maximum")]
+    PayoutLimitReached,
+    /// No Stripe Connect account to pay the creator to.
+    #[error("no payout account is set up for this creator")]
+    PayoutAccountMissing,
     /// The store transaction was credited to another user.
     #[error("this store transaction was credited to another account")]
     AlreadyCredited,
     /// The purchase is pending, failed or rejected, so there is nothing to refund.
     #[error("the purchase was never credited")]
     PurchaseNotCredited,
-    /// The gift would consume more purchase lots than one atomic write can touch (over 90 small
-    /// purchases in 15 days); a smaller gift goes through.
-    #[error("the gift spans {lots} purchase lots, more than one atomic write allows")]
-    GiftTooFragmented { lots: usize },
     /// The same idempotency key came with a different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyKeyReused,

@@ -25,15 +25,16 @@ pub mod memory;
 pub mod store;
 pub mod table;
 
-pub use audit::AuditReport;
+pub use audit::{AuditReport, Liabilities};
 pub use error::LedgerError;
 pub use ledger::{
-    Amount, CLAIM_LEASE, Claim, CloseOutcome, DEFAULT_CREATOR_SHARDS, DEFAULT_PAGE, DailyLimitView,
-    Earnings, Enrollment, GiftReceipt, GiftRequest, Ledger, LedgerConfig, LotView,
-    MAX_CURSOR_CHARS, MAX_PAGE, Paid, Payment, PaymentEvent, PaymentOutcome, PurchasePage,
-    PurchaseReceipt, PurchaseView, RefundBy, RefundReceipt, RefundView, ReversalEvent,
-    ReversalOutcome, Sent, Share, StoreCredit, StorePurchase, SweepReport, TxnPage, TxnView,
-    WalletView,
+    Amount, CLAIM_LEASE, CONFIRM_GRACE, Claim, CloseOutcome, Counted, DEFAULT_PAGE, DailyLimitView,
+    Earnings, Enrollment, GIFTS_PER_PAGE, GiftReceipt, GiftRequest, Ledger, LedgerConfig, LotView,
+    MAX_CURSOR_CHARS, MAX_PAGE, Paid, Payment, PaymentEvent, PaymentOutcome, PayoutClaim,
+    PayoutPage, PayoutView, PurchasePage, PurchaseReceipt, PurchaseView, ReceivedGiftView,
+    ReceivedPage, RefundBy, RefundReceipt, RefundView, ReversalEvent, ReversalOutcome, Sent, Share,
+    StoreCredit, StorePurchase, SweepReport, Transferred, TxnPage, TxnView, ValueView, WalletView,
+    by_creator,
 };
 pub use memory::{Change, ChangeKind, MemoryStore};
 pub use store::{Store, StoreError};

@@ -15,10 +15,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use coins_ids::UserId;
-
 use crate::store::{Index, Key, Query, SortKey, Store, StoreError, Transaction, Write};
-use crate::table::{DiamondsRecord, Record};
+use crate::table::Record;
 
 type Table = BTreeMap<Key, Record>;
 
@@ -165,33 +163,6 @@ fn sort_matches(sort: &SortKey, value: &str) -> bool {
     }
 }
 
-/// A diamonds shard after `ADD diamonds :by`, created at 0 if absent.
-fn add_diamonds(
-    current: Option<&Record>,
-    creator: UserId,
-    shard: u16,
-    by: u64,
-) -> Result<Record, StoreError> {
-    let diamonds = match current {
-        None => 0,
-        Some(Record::Diamonds(record)) => record.diamonds,
-        // DynamoDB refuses ADD on an attribute of another type; ours would be another item.
-        Some(other) => {
-            return Err(StoreError::Fatal(format!(
-                "ADD diamonds on a {:?} item",
-                other.item_type()
-            )));
-        }
-    };
-    Ok(Record::Diamonds(DiamondsRecord {
-        creator_id: creator,
-        shard,
-        diamonds: diamonds
-            .checked_add(by)
-            .ok_or_else(|| StoreError::Fatal("ADD overflow".into()))?,
-    }))
-}
-
 /// The records a query selects, in its order.
 fn select<'t>(table: &'t Table, query: &Query) -> Result<Vec<&'t Record>, StoreError> {
     let limit = query.limit.map_or(usize::MAX, |limit| limit as usize);
@@ -282,11 +253,6 @@ impl Store for MemoryStore {
             let next = match write {
                 Write::Put { record, .. } => Some(record),
                 Write::Delete { .. } => None,
-                Write::AddDiamonds {
-                    creator,
-                    shard,
-                    diamonds,
-                } => Some(add_diamonds(table.get(&key), creator, shard, diamonds)?),
             };
             staged.push((key, next));
         }

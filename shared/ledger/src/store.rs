@@ -1,16 +1,14 @@
 //! The storage port: the few operations the ledger needs from a table, with DynamoDB's semantics.
 //!
 //! The domain computes; the store only reads items and commits a set of item writes atomically,
-//! each write guarded by a [`Condition`] or applied as a commutative [`Write::AddDiamonds`]. Items
+//! each write guarded by a [`Condition`]. Items
 //! cross the port as typed [`Record`]s: each adapter owns its stored form. Both adapters
 //! ([`crate::memory::MemoryStore`], [`crate::dynamo::DynamoStore`]) implement exactly this, so
 //! one contract suite proves they behave the same.
 
 use std::future::Future;
 
-use coins_ids::UserId;
-
-use crate::table::{Record, keys};
+use crate::table::Record;
 
 /// The primary key of an item.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -85,13 +83,6 @@ pub enum Write {
     },
     /// Deletes the item.
     Delete { key: Key, condition: Condition },
-    /// Adds to a creator's diamonds shard, creating it at 0 first (DynamoDB `ADD`).
-    /// Commutative, so concurrent gifts never conflict on a version.
-    AddDiamonds {
-        creator: UserId,
-        shard: u16,
-        diamonds: u64,
-    },
 }
 
 impl Write {
@@ -107,7 +98,6 @@ impl Write {
         match self {
             Write::Put { record, .. } => record.key(),
             Write::Delete { key, .. } => key.clone(),
-            Write::AddDiamonds { creator, shard, .. } => keys::diamonds_shard(creator, *shard),
         }
     }
 
@@ -115,7 +105,6 @@ impl Write {
     pub fn condition(&self) -> &Condition {
         match self {
             Write::Put { condition, .. } | Write::Delete { condition, .. } => condition,
-            Write::AddDiamonds { .. } => &Condition::Always,
         }
     }
 }
@@ -255,6 +244,38 @@ pub trait Store: Clone + Send + Sync + 'static {
         transaction: Transaction,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Reads many items, in the order of `keys` (`BatchGetItem`, strongly consistent). By
+    /// default one read each; DynamoDB reads up to 100 per request.
+    fn get_many(
+        &self,
+        keys: &[Key],
+    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + Send {
+        async move {
+            let mut records = Vec::with_capacity(keys.len());
+            for key in keys {
+                records.push(self.get(key).await?);
+            }
+            Ok(records)
+        }
+    }
+
+    /// Writes many items unconditionally and not atomically (`BatchWriteItem`), each at a plain
+    /// write's units: only for items whose every write has the same content, so a repeat or a
+    /// half-done batch is harmless. By default one commit each; DynamoDB writes up to 25 per
+    /// request.
+    fn put_many(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            for record in records {
+                self.commit(Transaction::of([Write::put(record, Condition::Always)]))
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Every item in the table (audits and tests only: a full scan).
     fn scan_all(&self) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
 }
@@ -263,8 +284,8 @@ pub trait Store: Clone + Send + Sync + 'static {
 mod tests {
     use super::*;
     use crate::domain::Wallet;
-    use crate::table::IdempotencyRecord;
-    use coins_ids::IdempotencyKey;
+    use crate::table::{IdempotencyRecord, keys};
+    use coins_ids::{IdempotencyKey, UserId};
 
     fn idempotency_record(expires_at: i64) -> Record {
         Record::Idempotency(IdempotencyRecord {
@@ -309,14 +330,13 @@ mod tests {
         let creator = UserId::new("a").unwrap();
         let mut tx = Transaction::new();
         tx.push(Write::Delete {
-            key: keys::diamonds_shard(&creator, 3),
+            key: keys::earnings(&creator),
             condition: Condition::Always,
         });
         assert!(tx.validated_keys().is_ok());
-        tx.push(Write::AddDiamonds {
-            creator,
-            shard: 3,
-            diamonds: 1,
+        tx.push(Write::Delete {
+            key: keys::earnings(&creator),
+            condition: Condition::Exists,
         });
         assert!(matches!(tx.validated_keys(), Err(StoreError::Fatal(_))));
         assert!(Transaction::new().validated_keys().is_err());

@@ -9,7 +9,7 @@
 //! | item | `pk` | `sk` |
 //! |---|---|---|
 //! | wallet | `USER#<user>` | `WALLET` |
-//! | open lot | `USER#<user>` | `WALLET#LOT#<purchased_at ms, 15 digits>#<purchase>` |
+//! | open lot | `USER#<user>` | `WALLET#LOT#<wallet version that credited it, 20 digits>#<purchase>` |
 //! | history entry | `USER#<user>` | `TXN#<wallet version, 20 digits>` |
 //! | lot expiry marker (TTL) | `USER#<user>` | `LOTEXP#<purchase>` |
 //! | quote (TTL) | `QUOTE#<quote>` | `QUOTE` |
@@ -17,9 +17,11 @@
 //! | refund instruction (outbox) | `PURCHASE#<purchase>`, or `PAYINTENT#<payment>` for a payment without a purchase | `REFUND#<refund>` |
 //! | payment → purchase | `PAYINTENT#<payment>` | `PAYINTENT` |
 //! | payment event | `PAYEVENT#<event>` | `PAYEVENT` |
-//! | idempotency record (TTL) | `IDEM#<user>#<key>` | `IDEM` |
+//! | idempotency record (TTL), or a gift entry keyed by its idempotency key (TTL) | `IDEM#<user>#<key>` | `IDEM` |
 //! | creator profile | `CREATOR#<user>` | `PROFILE` |
-//! | creator diamonds shard | `DIAMONDS#<user>#<shard, 3 digits>` | `DIAMONDS` |
+//! | creator earnings | `CREATOR#<user>` | `EARNINGS` |
+//! | gifts received (pages of up to 100 gifts counted together) | `GIFTS#<user>#<n>` (n = hash of its newest gift mod [`FEED_SHARDS`]) | `<newest gift ms, 15 digits>#<gift>` |
+//! | payout (outbox) | `CREATOR#<user>` | `PAYOUT#<created ms, 15 digits>#<payout>` |
 //!
 //! Open lots also carry `gsi1pk = LOTDUE#<n>` (n = hash of the purchase id mod
 //! [`LOT_INDEX_SHARDS`]) and `gsi1sk = <refundable_until epoch s, 12 digits>#<purchase>`, so
@@ -35,8 +37,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use coins_ids::{
-    EventId, GiftTxnId, IdempotencyKey, PaymentIntentId, PurchaseId, QuoteId, RefundId,
-    ReversalRef, TxnId, UserId,
+    ConnectedAccountId, EventId, GiftTxnId, IdempotencyKey, PaymentIntentId, PayoutId, PurchaseId,
+    QuoteId, RefundId, ReversalRef, TxnId, UserId,
 };
 use coins_rules::money::Money;
 use coins_rules::price_book::PriceBookVersion;
@@ -59,15 +61,18 @@ pub mod attr {
     pub const EXPIRES_AT: &str = "expires_at";
     pub const VERSION: &str = "version";
     pub const STATUS: &str = "status";
-    pub const DIAMONDS: &str = "diamonds";
     pub const ITEM_TYPE: &str = "item_type";
-    pub const CREATOR_ID: &str = "creator_id";
-    pub const SHARD: &str = "shard";
 }
 
 /// Partitions of the open-lots index: spreads lot credits (one index write each) over several
 /// index partitions so a purchase burst does not make one of them hot; the sweep reads them all.
 pub const LOT_INDEX_SHARDS: u8 = 8;
+
+/// Partitions of each creator's gifts-received feed. A feed takes ~0.2 KB per gift, written in
+/// a transaction (2 units per KB): at 10,000 gifts/s into one creator that is ~4,000 write
+/// units/s, over the 1,000 a partition takes, so pages spread over 8 partitions (~500 each).
+/// Readers merge them.
+pub const FEED_SHARDS: u8 = 8;
 
 /// Key builders. Ids cannot contain `#`, so every key parses back unambiguously. Plain
 /// concatenation where no number is formatted: keys are built on every request.
@@ -79,8 +84,9 @@ pub mod keys {
     pub const TXN_SK_PREFIX: &str = "TXN#";
     pub const MARKER_SK_PREFIX: &str = "LOTEXP#";
     pub const USER_PK_PREFIX: &str = "USER#";
-    pub const DIAMONDS_PK_PREFIX: &str = "DIAMONDS#";
-    pub const DIAMONDS_SK: &str = "DIAMONDS";
+    pub const EARNINGS_SK: &str = "EARNINGS";
+    pub const FEED_PK_PREFIX: &str = "GIFTS#";
+    pub const PAYOUT_SK_PREFIX: &str = "PAYOUT#";
     pub const LOT_INDEX_PK_PREFIX: &str = "LOTDUE#";
 
     pub fn user_pk(user: &UserId) -> String {
@@ -91,14 +97,13 @@ pub mod keys {
         Key::new(user_pk(user), WALLET_SK)
     }
 
-    /// Lots sort oldest first by credit time (ms), ties broken by purchase id.
-    pub fn lot(user: &UserId, purchased_at: Timestamp, purchase: &PurchaseId) -> Key {
+    /// Lots sort in the order they were credited: by the wallet version that credited them.
+    /// Not by time: two credits in one millisecond (or on clocks a little apart) must still
+    /// keep their order, since what is left of each lot is derived from it.
+    pub fn lot(user: &UserId, credited_seq: u64, purchase: &PurchaseId) -> Key {
         Key::new(
             user_pk(user),
-            format!(
-                "{LOT_SK_PREFIX}{:015}#{purchase}",
-                purchased_at.as_millisecond()
-            ),
+            format!("{LOT_SK_PREFIX}{credited_seq:020}#{purchase}"),
         )
     }
 
@@ -175,16 +180,42 @@ pub mod keys {
         Key::new(["IDEM#", user.as_str(), "#", key.as_str()].concat(), "IDEM")
     }
 
-    pub fn creator_profile(creator: &UserId) -> Key {
-        Key::new(["CREATOR#", creator.as_str()].concat(), "PROFILE")
+    pub fn creator_pk(creator: &UserId) -> String {
+        ["CREATOR#", creator.as_str()].concat()
     }
 
-    /// Each shard is its own partition: items sharing a partition key share that
-    /// partition's ~1,000 write units a second, so shards under one key would not help.
-    pub fn diamonds_shard(creator: &UserId, shard: u16) -> Key {
+    pub fn creator_profile(creator: &UserId) -> Key {
+        Key::new(creator_pk(creator), "PROFILE")
+    }
+
+    pub fn earnings(creator: &UserId) -> Key {
+        Key::new(creator_pk(creator), EARNINGS_SK)
+    }
+
+    /// One partition of a creator's gifts-received feed.
+    pub fn feed_pk(creator: &UserId, shard: u8) -> String {
+        format!("{FEED_PK_PREFIX}{creator}#{shard}")
+    }
+
+    /// A page of gifts received, named and sorted by its newest gift.
+    pub fn gifts_page(creator: &UserId, newest_at: Timestamp, newest: &GiftTxnId) -> Key {
         Key::new(
-            format!("{DIAMONDS_PK_PREFIX}{creator}#{shard:03}"),
-            DIAMONDS_SK,
+            feed_pk(creator, feed_shard(newest)),
+            gifts_page_sk(newest_at, newest),
+        )
+    }
+
+    pub fn gifts_page_sk(newest_at: Timestamp, newest: &GiftTxnId) -> String {
+        format!("{:015}#{newest}", newest_at.as_millisecond())
+    }
+
+    pub fn payout(creator: &UserId, created_at: Timestamp, payout: &PayoutId) -> Key {
+        Key::new(
+            creator_pk(creator),
+            format!(
+                "{PAYOUT_SK_PREFIX}{:015}#{payout}",
+                created_at.as_millisecond()
+            ),
         )
     }
 
@@ -208,9 +239,19 @@ pub mod keys {
 
 /// The open-lots index partition of a purchase: a stable hash, so every writer agrees.
 pub fn lot_index_shard(purchase: &PurchaseId) -> u8 {
-    let digest = Sha256::digest(purchase.as_str().as_bytes());
+    shard_of(purchase.as_str(), LOT_INDEX_SHARDS)
+}
+
+/// The feed partition of a page, from its newest gift: a stable hash, so every reader agrees.
+pub fn feed_shard(newest: &GiftTxnId) -> u8 {
+    shard_of(newest.as_str(), FEED_SHARDS)
+}
+
+/// `text`'s shard of `shards`, by SHA-256.
+fn shard_of(text: &str, shards: u8) -> u8 {
+    let digest = Sha256::digest(text.as_bytes());
     let hash = u64::from_be_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"));
-    u8::try_from(hash % u64::from(LOT_INDEX_SHARDS)).expect("below LOT_INDEX_SHARDS")
+    u8::try_from(hash % u64::from(shards)).expect("below the shard count")
 }
 
 /// What an item is; stored so audits and stream consumers can tell items apart.
@@ -226,9 +267,12 @@ pub enum ItemType {
     PaymentEvent,
     Idempotency,
     Creator,
-    Diamonds,
     Refund,
     PaymentIntent,
+    Gift,
+    Earnings,
+    GiftsPage,
+    Payout,
 }
 
 /// A row of the table: its stored fields, and the key derived from them. Its item type is its
@@ -245,7 +289,7 @@ impl Row for Wallet {
 
 impl Row for Lot {
     fn key(&self) -> Key {
-        keys::lot(&self.user_id, self.purchased_at, &self.purchase_id)
+        keys::lot(&self.user_id, self.credited_seq, &self.purchase_id)
     }
 }
 
@@ -297,7 +341,50 @@ pub struct GiftDetails {
     pub gift_id: coins_rules::GiftId,
     pub quantity: u32,
     pub target: GiftTarget,
-    pub diamonds_shard: u16,
+}
+
+/// A gift as its sender's transaction writes it: the gift entry, which is also the idempotency
+/// record of its key (and so expires with it, by TTL). The table's stream then makes it the
+/// sender's history entry and the creator's earnings and gifts received.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct GiftRecord {
+    pub sender_id: UserId,
+    pub key: IdempotencyKey,
+    /// SHA-256 of the request's canonical form: the same key with another gift is refused.
+    pub request_hash: String,
+    pub details: GiftDetails,
+    pub coins: u64,
+    pub diamonds: u64,
+    /// The sender's wallet version this gift produced, and the balance after it.
+    pub seq: u64,
+    pub balance_after: u64,
+    pub at: Timestamp,
+    /// The TTL attribute: epoch seconds.
+    pub expires_at: i64,
+}
+
+impl GiftRecord {
+    /// The gift as its creator's feed keeps it once counted.
+    pub fn counted(&self) -> CountedGift {
+        CountedGift {
+            gift_txn_id: self.details.gift_txn_id.clone(),
+            sender_id: self.sender_id.clone(),
+            gift_id: self.details.gift_id.clone(),
+            quantity: self.details.quantity,
+            diamonds: self.diamonds,
+            target: self.details.target.clone(),
+            at: self.at,
+            coins: self.coins,
+            seq: self.seq,
+            balance_after: self.balance_after,
+        }
+    }
+}
+
+impl Row for GiftRecord {
+    fn key(&self) -> Key {
+        keys::idempotency(&self.sender_id, &self.key)
+    }
 }
 
 impl GiftDetails {
@@ -306,7 +393,6 @@ impl GiftDetails {
         recipient: &UserId,
         order: &GiftOrder,
         target: &GiftTarget,
-        diamonds_shard: u16,
     ) -> Self {
         GiftDetails {
             gift_txn_id,
@@ -314,7 +400,6 @@ impl GiftDetails {
             gift_id: order.gift_id().clone(),
             quantity: order.quantity(),
             target: target.clone(),
-            diamonds_shard,
         }
     }
 }
@@ -787,10 +872,9 @@ impl Row for IdempotencyRecord {
 pub struct CreatorRecord {
     pub user_id: UserId,
     pub enrolled_at: Timestamp,
-    /// How many diamond shards this creator's gifts spread over; fixed at enrollment (from
-    /// [`crate::LedgerConfig::creator_shards`]) so every reader agrees. An operator may raise
-    /// it for a very hot creator, never lower it (earnings sum shards `0..diamond_shards`).
-    pub diamond_shards: u16,
+    /// The Stripe Connect account payouts go to, once an admin has set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_account: Option<ConnectedAccountId>,
 }
 
 impl Row for CreatorRecord {
@@ -799,18 +883,208 @@ impl Row for CreatorRecord {
     }
 }
 
-/// One creator's diamonds on one shard: a counter only ever added to (DynamoDB `ADD`), so
-/// concurrent gifts to a hot creator never conflict on it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct DiamondsRecord {
-    pub creator_id: UserId,
-    pub shard: u16,
+/// Diamonds released from their hold at `release_at`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Hold {
+    pub release_at: Timestamp,
     pub diamonds: u64,
 }
 
-impl Row for DiamondsRecord {
+/// A creator's diamonds: written from the table's stream (a batch of gifts at a time) and by
+/// payouts, never by a sender's gift. Earned = pending + available + in payout + paid out.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct EarningsRecord {
+    pub creator_id: UserId,
+    pub version: u64,
+    /// Every diamond the creator's gifts earned.
+    pub earned: u64,
+    /// Diamonds still held, by release time (pruned once released).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Hold>,
+    /// In a payout not yet paid.
+    pub in_payout: u64,
+    pub paid_out: u64,
+    /// The UTC day `payout_cents_today` counts, and the USD cents paid out that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_day: Option<jiff::civil::Date>,
+    #[serde(default)]
+    pub payout_cents_today: i64,
+    /// Pages counted in these earnings whose gifts' sender history entries may not all be
+    /// written yet, by the count that wrote them ([`crate::ledger`]'s earnings explain when
+    /// another count finishes them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed: Vec<Unconfirmed>,
+    pub updated_at: Timestamp,
+}
+
+impl Row for EarningsRecord {
     fn key(&self) -> Key {
-        keys::diamonds_shard(&self.creator_id, self.shard)
+        keys::earnings(&self.creator_id)
+    }
+}
+
+/// A gift counted into its creator's earnings, as a page of their feed keeps it: what the feed
+/// shows, and what its sender's history entry is written from.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct CountedGift {
+    pub gift_txn_id: GiftTxnId,
+    pub sender_id: UserId,
+    pub gift_id: coins_rules::GiftId,
+    pub quantity: u32,
+    pub diamonds: u64,
+    pub target: GiftTarget,
+    pub at: Timestamp,
+    /// The coins spent, and the sender's wallet version and balance right after.
+    pub coins: u64,
+    pub seq: u64,
+    pub balance_after: u64,
+}
+
+impl CountedGift {
+    /// The sender's history entry of this gift to `creator`.
+    pub fn history(&self, creator: &UserId) -> HistoryRecord {
+        HistoryRecord {
+            user_id: self.sender_id.clone(),
+            seq: self.seq,
+            id: TxnId::for_gift(&self.gift_txn_id),
+            kind: TxnKind::Gift,
+            coins: -i64::try_from(self.coins).unwrap_or(i64::MAX),
+            balance_after: self.balance_after,
+            at: self.at,
+            reference: self.gift_txn_id.to_string(),
+            non_refundable_coins: None,
+            gift: Some(GiftDetails {
+                gift_txn_id: self.gift_txn_id.clone(),
+                recipient_id: creator.clone(),
+                gift_id: self.gift_id.clone(),
+                quantity: self.quantity,
+                target: self.target.clone(),
+            }),
+        }
+    }
+
+    /// Newest first: by time, then by id.
+    pub fn newest_first(a: &CountedGift, b: &CountedGift) -> std::cmp::Ordering {
+        (b.at, &b.gift_txn_id).cmp(&(a.at, &a.gift_txn_id))
+    }
+}
+
+/// Gifts counted together into one creator's earnings, newest first: one item for up to 100
+/// gifts, in one of the creator's [`FEED_SHARDS`] feed partitions.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct GiftsPageRecord {
+    pub creator_id: UserId,
+    pub gifts: Vec<CountedGift>,
+}
+
+impl GiftsPageRecord {
+    /// The page's name: its newest gift.
+    pub fn page_ref(&self) -> PageRef {
+        let newest = self.gifts.first().expect("a page holds at least one gift");
+        PageRef {
+            at: newest.at,
+            gift_txn_id: newest.gift_txn_id.clone(),
+        }
+    }
+}
+
+impl Row for GiftsPageRecord {
+    fn key(&self) -> Key {
+        self.page_ref().key(&self.creator_id)
+    }
+}
+
+/// The pages one count wrote, listed in the earnings until their gifts' history entries are
+/// written, and when it wrote them.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Unconfirmed {
+    pub pages: Vec<PageRef>,
+    pub counted_at: Timestamp,
+}
+
+/// A page of gifts received, by its newest gift; stored as its sort key (`<ms>#<gift>`): the
+/// earnings item lists up to ten of them and must stay under 1 KB.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct PageRef {
+    pub at: Timestamp,
+    pub gift_txn_id: GiftTxnId,
+}
+
+impl PageRef {
+    pub fn key(&self, creator: &UserId) -> Key {
+        keys::gifts_page(creator, self.at, &self.gift_txn_id)
+    }
+}
+
+impl From<PageRef> for String {
+    fn from(page: PageRef) -> String {
+        keys::gifts_page_sk(page.at, &page.gift_txn_id)
+    }
+}
+
+impl TryFrom<String> for PageRef {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<PageRef, String> {
+        let invalid = || format!("not a page reference: {text:?}");
+        let (ms, gift) = text.split_once('#').ok_or_else(invalid)?;
+        let at = ms
+            .parse::<i64>()
+            .ok()
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+            .ok_or_else(invalid)?;
+        let gift_txn_id = GiftTxnId::new(gift).map_err(|_| invalid())?;
+        Ok(PageRef { at, gift_txn_id })
+    }
+}
+
+/// Where a payout stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutStatus {
+    Pending,
+    Paid,
+    Failed,
+}
+
+impl PayoutStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Pending => "pending",
+            PayoutStatus::Paid => "paid",
+            PayoutStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A payout of a creator's diamonds (the outbox): written with the diamonds it takes, sent to
+/// Stripe Connect by the dispatcher, which records how it ended.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PayoutRecord {
+    pub payout_id: PayoutId,
+    pub creator_id: UserId,
+    pub diamonds: u64,
+    /// USD.
+    pub amount: Money,
+    pub destination: ConnectedAccountId,
+    pub status: PayoutStatus,
+    pub version: u64,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Row for PayoutRecord {
+    fn key(&self) -> Key {
+        keys::payout(&self.creator_id, self.created_at, &self.payout_id)
     }
 }
 
@@ -895,9 +1169,12 @@ record_enum! {
         PaymentEvent(PaymentEventRecord),
         Idempotency(IdempotencyRecord),
         Creator(CreatorRecord),
-        Diamonds(DiamondsRecord),
         Refund(RefundRecord),
         PaymentIntent(PaymentIntentRecord),
+        Gift(GiftRecord),
+        Earnings(EarningsRecord),
+        GiftsPage(GiftsPageRecord),
+        Payout(PayoutRecord),
     }
 }
 
@@ -908,6 +1185,8 @@ impl Record {
             Record::Wallet(wallet) => Some(wallet.version),
             Record::Purchase(purchase) => Some(purchase.version),
             Record::Refund(refund) => Some(refund.version),
+            Record::Earnings(earnings) => Some(earnings.version),
+            Record::Payout(payout) => Some(payout.version),
             _ => None,
         }
     }
@@ -918,6 +1197,7 @@ impl Record {
             Record::LotMarker(marker) => Some(marker.expires_at),
             Record::Quote(quote) => Some(quote.expires_at),
             Record::Idempotency(record) => Some(record.expires_at),
+            Record::Gift(gift) => Some(gift.expires_at),
             _ => None,
         }
     }
@@ -1015,16 +1295,24 @@ mod tests {
     fn lots_sort_oldest_first_by_key_and_name_their_user_and_purchase() {
         let user = UserId::new("fan-1").unwrap();
         let purchase = PurchaseId::generate();
-        let older = keys::lot(&user, "2026-03-01T00:00:00Z".parse().unwrap(), &purchase);
-        let newer = keys::lot(
-            &user,
-            "2026-03-02T00:00:00Z".parse().unwrap(),
-            &PurchaseId::generate(),
-        );
+        let older = keys::lot(&user, 9, &purchase);
+        let newer = keys::lot(&user, 10, &PurchaseId::generate());
         assert!(older < newer);
         assert!(older.sk.starts_with(keys::WALLET_SK));
         assert_eq!(lot_from_key(&older), Some((user.clone(), purchase)));
         assert_eq!(lot_from_key(&keys::wallet(&user)), None);
+    }
+
+    #[test]
+    fn a_page_reference_is_stored_as_its_sort_key() {
+        let page = PageRef {
+            at: "2026-03-01T03:00:00.123Z".parse().unwrap(),
+            gift_txn_id: GiftTxnId::generate(),
+        };
+        let text = String::from(page.clone());
+        assert_eq!(text, page.key(&UserId::new("star").unwrap()).sk);
+        assert_eq!(PageRef::try_from(text), Ok(page));
+        assert!(PageRef::try_from("soon#gft_1".to_owned()).is_err());
     }
 
     #[test]

@@ -10,7 +10,10 @@
 pub mod stripe;
 pub mod test_mode;
 
-use coins_ids::{PaymentIntentId, PurchaseId, RefundId, UserId};
+use std::future::Future;
+use std::time::Duration;
+
+use coins_ids::{ConnectedAccountId, PaymentIntentId, PayoutId, PurchaseId, RefundId, UserId};
 use coins_rules::money::Money;
 use coins_runtime::{SdkConfig, Secret, SecretError};
 
@@ -69,9 +72,44 @@ pub struct RefundOrder<'a> {
 /// A payment to a creator's connected account, named by our payout id.
 #[derive(Clone, Debug)]
 pub struct TransferOrder<'a> {
-    pub payout_id: &'a str,
-    pub destination: &'a str,
+    pub payout_id: &'a PayoutId,
+    pub destination: &'a ConnectedAccountId,
     pub amount: Money,
+}
+
+/// How a call that must happen once ended, after its retries in one delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempted {
+    /// Done: the provider's id of what it made (now, or found made before).
+    Done(String),
+    /// Refused for good.
+    Refused(String),
+    /// Still failing in a way that may pass: try again in a later delivery.
+    Retry(String),
+}
+
+/// Makes `call` until it is done or refused, waiting each of `waits` in turn after a failure
+/// that may pass (the provider's blips are short); `what` names it in the logs.
+pub async fn with_backoff<F, Fut>(waits: &[Duration], what: &str, mut call: F) -> Attempted
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<String, ProviderError>>,
+{
+    let mut waits = waits.iter();
+    loop {
+        let error = match call().await {
+            Ok(id) => return Attempted::Done(id),
+            Err(error) => error,
+        };
+        if !error.is_retryable() {
+            return Attempted::Refused(error.to_string());
+        }
+        let Some(wait) = waits.next() else {
+            return Attempted::Retry(error.to_string());
+        };
+        tracing::warn!(what, %error, "provider call failed; retrying");
+        tokio::time::sleep(*wait).await;
+    }
 }
 
 /// `amount` in minor units, as Stripe takes it (every currency we price in has them).
@@ -211,12 +249,8 @@ impl Provider {
         match self {
             Provider::TestMode(test) => test.transfer(order),
             Provider::Stripe(stripe) => {
-                if let Some(earlier) = stripe
-                    .transfers_in(order.payout_id)
-                    .await?
-                    .into_iter()
-                    .next()
-                {
+                let payout = order.payout_id.as_str();
+                if let Some(earlier) = stripe.transfers_in(payout).await?.into_iter().next() {
                     return Ok(earlier.id);
                 }
                 let amount_minor = minor_units(order.amount)?;
@@ -224,9 +258,9 @@ impl Provider {
                     .create_transfer(
                         amount_minor,
                         order.amount.currency().code(),
-                        order.destination,
-                        order.payout_id,
-                        order.payout_id,
+                        order.destination.as_str(),
+                        payout,
+                        payout,
                     )
                     .await?;
                 Ok(transfer.id)

@@ -139,7 +139,11 @@ impl TestMode {
     }
 
     pub(crate) fn transfer(&self, order: &TransferOrder<'_>) -> Result<String, ProviderError> {
-        if order.destination.starts_with(FAILING_ACCOUNT_PREFIX) {
+        if order
+            .destination
+            .as_str()
+            .starts_with(FAILING_ACCOUNT_PREFIX)
+        {
             return Err(ProviderError::Refused {
                 status: 400,
                 code: Some("account_invalid".into()),
@@ -150,15 +154,15 @@ impl TestMode {
         if let Some(earlier) = state
             .transfers
             .iter()
-            .find(|transfer| transfer.payout_id == order.payout_id)
+            .find(|transfer| transfer.payout_id == order.payout_id.as_str())
         {
             return Ok(earlier.id.clone());
         }
         let id = random("tr_test_");
         state.transfers.push(TestTransfer {
             id: id.clone(),
-            payout_id: order.payout_id.to_owned(),
-            destination: order.destination.to_owned(),
+            payout_id: order.payout_id.to_string(),
+            destination: order.destination.to_string(),
         });
         Ok(id)
     }
@@ -185,7 +189,7 @@ impl TestMode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coins_ids::{PurchaseId, RefundId, UserId};
+    use coins_ids::{ConnectedAccountId, PayoutId, PurchaseId, RefundId, UserId};
     use coins_rules::money::Money;
 
     #[test]
@@ -212,9 +216,14 @@ mod tests {
     #[test]
     fn a_transfer_to_a_failing_account_is_refused() {
         let test = TestMode::default();
+        let payout = PayoutId::generate();
+        let (closed, open) = (
+            ConnectedAccountId::new("acct_fail_closed").unwrap(),
+            ConnectedAccountId::new("acct_1").unwrap(),
+        );
         let order = TransferOrder {
-            payout_id: "pay_1",
-            destination: "acct_fail_closed",
+            payout_id: &payout,
+            destination: &closed,
             amount: Money::from_minor_units(5000, "USD".parse().unwrap()),
         };
         assert!(matches!(
@@ -222,7 +231,7 @@ mod tests {
             Err(ProviderError::Refused { .. })
         ));
         let good = TransferOrder {
-            destination: "acct_1",
+            destination: &open,
             ..order
         };
         let first = test.transfer(&good).unwrap();

@@ -8,6 +8,7 @@ pub mod country;
 pub mod gifts;
 pub mod limits;
 pub mod money;
+pub mod payouts;
 pub mod price_book;
 pub mod pricing;
 pub mod refund;

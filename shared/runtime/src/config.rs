@@ -1,14 +1,10 @@
 //! Typed configuration from the environment, read once per cold start.
 
-use coins_ledger::DEFAULT_CREATOR_SHARDS;
-
 /// The environment every function reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// `TABLE_NAME`: the DynamoDB table.
     pub table_name: String,
-    /// `CREATOR_SHARDS`: shards of each creator's diamond counter.
-    pub creator_shards: u16,
 }
 
 /// A missing or invalid setting: the function refuses to start rather than run misconfigured.
@@ -36,21 +32,7 @@ impl Config {
                 reason: "DynamoDB table names are 3 to 255 characters".into(),
             });
         }
-        let creator_shards = match lookup("CREATOR_SHARDS").filter(|v| !v.is_empty()) {
-            None => DEFAULT_CREATOR_SHARDS,
-            Some(value) => value
-                .parse::<u16>()
-                .ok()
-                .filter(|shards| (1..=1000).contains(shards))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: "CREATOR_SHARDS",
-                    reason: format!("{value:?} is not a whole number from 1 to 1000"),
-                })?,
-        };
-        Ok(Config {
-            table_name,
-            creator_shards,
-        })
+        Ok(Config { table_name })
     }
 }
 
@@ -155,25 +137,17 @@ mod tests {
     }
 
     #[test]
-    fn shards_default_to_ten() {
+    fn the_table_is_read_from_the_environment() {
         let config = Config::from_lookup(env(&[("TABLE_NAME", "coins")])).unwrap();
-        assert_eq!(config.creator_shards, 10);
         assert_eq!(config.table_name, "coins");
     }
 
     #[test]
-    fn a_missing_table_or_bad_shard_count_refuses_to_start() {
+    fn a_missing_or_impossible_table_name_refuses_to_start() {
         assert_eq!(
             Config::from_lookup(env(&[])),
             Err(ConfigError::Missing("TABLE_NAME"))
         );
-        for bad in ["0", "-1", "ten", "1001"] {
-            assert!(
-                Config::from_lookup(env(&[("TABLE_NAME", "coins"), ("CREATOR_SHARDS", bad)]))
-                    .is_err(),
-                "{bad}"
-            );
-        }
         assert!(Config::from_lookup(env(&[("TABLE_NAME", "ab")])).is_err());
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use coins_ledger::dynamo::DynamoStore;
-use coins_ledger::{Ledger, LedgerConfig, Store};
+use coins_ledger::{Ledger, Store};
 use coins_rules::{GiftCatalog, PriceBook};
 use jiff::Timestamp;
 
@@ -35,10 +35,9 @@ impl<S: Store> Deps<S> {
         GiftCatalog::embedded()
     }
 
-    /// What a Lambda function runs on: the store, the system clock, the configured shards.
-    pub fn for_lambda(store: S, config: &Config) -> Self {
-        let ledger = Ledger::with_config(store, ledger_config(config));
-        Deps::new(ledger, Arc::new(SystemClock))
+    /// What a Lambda function runs on: the store and the system clock.
+    pub fn for_lambda(store: S) -> Self {
+        Deps::new(Ledger::new(store), Arc::new(SystemClock))
     }
 
     pub fn now(&self) -> Timestamp {
@@ -60,7 +59,7 @@ impl Deps<DynamoStore> {
         }
         let client = aws_sdk_dynamodb::Client::from_conf(dynamodb.build());
         let store = DynamoStore::new(client, &config.table_name);
-        Ok((Deps::for_lambda(store, &config), aws))
+        Ok((Deps::for_lambda(store), aws))
     }
 }
 
@@ -113,12 +112,4 @@ fn lambda_sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
         builder = builder.endpoint_url(endpoint);
     }
     Ok(builder.build())
-}
-
-/// The ledger's tunables from the function's configuration (the rest keep production defaults).
-fn ledger_config(config: &Config) -> LedgerConfig {
-    LedgerConfig {
-        creator_shards: config.creator_shards,
-        ..LedgerConfig::default()
-    }
 }

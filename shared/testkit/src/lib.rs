@@ -1,16 +1,20 @@
 //! Test support, used only as a dev-dependency: the one set of event fixtures (real API Gateway
 //! HTTP API v2 events in `fixtures/apigw/`, DynamoDB Streams and EventBridge events in
 //! `fixtures/events/`) that a test adjusts, in-memory dependencies on a test clock, shortcuts to a
-//! funded wallet, assertions on problem+json answers, and the app stores faked with real
-//! cryptography ([`stores`]).
+//! funded wallet, assertions on problem+json answers, the app stores faked with real
+//! cryptography ([`stores`]) and a loopback server for such fakes ([`http`]).
 
+pub mod http;
 pub mod stores;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use coins_ids::{EventId, IdempotencyKey, PaymentIntentId, PurchaseId, UserId};
-use coins_ledger::{Ledger, MemoryStore, Paid, Payment, PaymentEvent, PaymentOutcome, Quote};
+use coins_ledger::table::GiftRecord;
+use coins_ledger::{
+    Counted, Ledger, MemoryStore, Paid, Payment, PaymentEvent, PaymentOutcome, Quote, Store,
+};
 use coins_rules::{BillingLocation, Channel, PackageId, QuoteItem, Zone};
 use coins_runtime::{Deps, TestClock};
 use jiff::Timestamp;
@@ -260,6 +264,24 @@ pub async fn enroll(deps: &Deps<MemoryStore>, user: &str) {
         .enroll_creator(&user, deps.now())
         .await
         .expect("enrolled");
+}
+
+/// What the `earnings` function does from the stream: every gift entry in the table counted
+/// into its creator's earnings (idempotent: entries counted before are skipped).
+pub async fn count_gifts(deps: &Deps<MemoryStore>) -> Counted {
+    let gifts: Vec<GiftRecord> = deps
+        .ledger
+        .store()
+        .scan_all()
+        .await
+        .expect("scan")
+        .into_iter()
+        .filter_map(|record| GiftRecord::try_from(record).ok())
+        .collect();
+    deps.ledger
+        .count_gifts(&gifts, deps.now())
+        .await
+        .expect("gifts counted")
 }
 
 /// The claims of the fixtures' default caller: an adult billed in Japan, in Tokyo.

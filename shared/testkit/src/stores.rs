@@ -5,7 +5,6 @@
 //! consumption) served on 127.0.0.1 speaking their documented JSON.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::encoding::AsDer;
@@ -14,17 +13,17 @@ use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
+use hyper::http::request::Parts;
+use hyper::{Method, Response, StatusCode};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
     KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, date_time_ymd,
 };
 use serde_json::{Value, json};
+
+use crate::http::{form_fields, json_response};
 
 /// The bundle id and package name the tests' app has.
 pub const APP_ID: &str = "com.example.coins";
@@ -315,38 +314,12 @@ impl FakeStores {
                 .expect("a P-256 public key"),
         });
         let state = Arc::new(Mutex::new(StoresState::default()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let address = listener.local_addr().expect("an address");
         let served = state.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let (trust, state) = (trust.clone(), served.clone());
-                    tokio::spawn(async move {
-                        let service = service_fn(move |request| {
-                            let (trust, state) = (trust.clone(), state.clone());
-                            async move { Ok::<_, Infallible>(answer(&trust, &state, request).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
+        let base_url = crate::http::serve(move |parts, body| {
+            let (trust, state) = (trust.clone(), served.clone());
+            async move { answer(&trust, &state, parts, body).await }
         });
-        FakeStores {
-            base_url: format!("http://{address}"),
-            state,
-        }
+        FakeStores { base_url, state }
     }
 
     pub fn jwks_url(&self) -> String {
@@ -390,14 +363,9 @@ pub fn play_purchase(order_id: &str, product_id: &str, region: &str, quantity: u
 async fn answer(
     trust: &Trust,
     state: &Mutex<StoresState>,
-    request: Request<Incoming>,
+    parts: Parts,
+    body: Bytes,
 ) -> Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let bearer = parts
         .headers
@@ -406,13 +374,7 @@ async fn answer(
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::to_owned);
     let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
-    let reply = |status: StatusCode, body: Value| {
-        Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .expect("a response")
-    };
+    let reply = |status: StatusCode, body: Value| json_response(status.as_u16(), &body);
     let google_error = |status: StatusCode, message: &str| {
         reply(
             status,
@@ -422,7 +384,7 @@ async fn answer(
     match (&parts.method, path.as_str()) {
         (&Method::GET, "/oauth2/v3/certs") => reply(StatusCode::OK, trust.jwks.clone()),
         (&Method::POST, "/token") => {
-            let form: HashMap<String, String> = form_urlencoded_pairs(&body);
+            let form = form_fields(&body);
             let assertion = form.get("assertion").cloned().unwrap_or_default();
             let mut validation = Validation::new(Algorithm::RS256);
             // Tokens are made on the test clock, not the machine's.
@@ -525,10 +487,6 @@ async fn answer(
         }
         _ => google_error(StatusCode::NOT_FOUND, "no such route"),
     }
-}
-
-fn form_urlencoded_pairs(body: &[u8]) -> HashMap<String, String> {
-    form_urlencoded::parse(body).into_owned().collect()
 }
 
 /// A P-256 key pair in the App Store Connect `.p8` form: (private PKCS#8 PEM, public PEM).

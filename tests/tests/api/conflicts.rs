@@ -15,7 +15,7 @@ fn a_gift_costing_more_than_the_balance_is_refused_and_spends_nothing() {
     // 3 × Doughnut (30) = 90 > 70.
     send_gift(&server, &fan, &creator, "doughnut", 3).expect_problem(409, "insufficient_coins");
     assert_eq!(balance(&server, &fan), 70);
-    assert_eq!(flows::earnings(&server, &creator)["diamonds"], 0);
+    assert_eq!(flows::earnings(&server, &creator)["diamonds_earned"], 0);
     // Exactly the balance is fine.
     send_gift(&server, &fan, &creator, "finger_heart", 14).expect(201);
     assert_eq!(balance(&server, &fan), 0);

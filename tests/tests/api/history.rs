@@ -19,6 +19,8 @@ fn the_history_pages_newest_first_without_gaps_or_repeats() {
     let balance = flows::balance(&server, &fan);
     assert_eq!(balance, 700 - 21);
 
+    // Once the stream has written the gifts' entries, one big page:
+    all_transactions(&server, &fan, 100);
     let everything = server
         .api()
         .get("/v1/wallet/transactions?limit=100")

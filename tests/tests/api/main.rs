@@ -8,6 +8,7 @@
 mod access;
 mod concurrency;
 mod conflicts;
+mod creators;
 mod disputes;
 mod history;
 mod invalid_requests;

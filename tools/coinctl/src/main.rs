@@ -1,6 +1,7 @@
 //! `coinctl`: the operator's window on the rules — quotes, the price table, refund windows and the
-//! age gate — computed by the same `coins-rules` code the functions run, printed as JSON; and
-//! `reconcile`, Stripe's money against the ledger's coins ([`reconcile`]).
+//! age gate — computed by the same `coins-rules` code the functions run, printed as JSON;
+//! `reconcile`, Stripe's money against the ledger's coins ([`reconcile`]); and `liabilities`,
+//! what the ledger owes: coins held and diamonds not paid out, with their USD value.
 //!
 //! Every failure is one line on stderr and a non-zero exit: 2 for arguments the command line
 //! cannot accept, 1 for a rule's refusal (a custom amount in an app, an unknown country) or a
@@ -12,6 +13,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
+use coins_ledger::Ledger;
 use coins_ledger::dynamo::DynamoStore;
 use coins_ledger::store::Store;
 use coins_payments::stripe::{SecretKey, Stripe};
@@ -55,6 +57,21 @@ enum Command {
     /// Stripe's payments and refunds of a period against the ledger's purchases and refund
     /// instructions: every mismatch, one per line; exit 1 if there is any.
     Reconcile(ReconcileArgs),
+    /// What the ledger owes now: coins outstanding, and diamonds pending, available and in
+    /// payout with their USD value (a full scan of the table).
+    Liabilities(TableArgs),
+}
+
+#[derive(Args)]
+struct TableArgs {
+    /// DynamoDB at this endpoint (DynamoDB Local); AWS's by default, with the usual credentials.
+    #[arg(long)]
+    dynamodb_endpoint: Option<String>,
+    #[arg(long)]
+    table_name: String,
+    /// The instant to value the holds at (RFC 3339); now by default.
+    #[arg(long)]
+    at: Option<Timestamp>,
 }
 
 #[derive(Args)]
@@ -211,7 +228,33 @@ fn run(command: Command) -> Result<String, String> {
         Command::RefundWindow(args) => refund_window(args),
         Command::AgeCheck(args) => age_check(args),
         Command::Reconcile(args) => run_reconcile(args),
+        Command::Liabilities(args) => liabilities(args),
     }
+}
+
+/// The table named on the command line, on DynamoDB Local or AWS.
+async fn table(endpoint: Option<&str>, table_name: &str) -> DynamoStore {
+    let aws = match endpoint {
+        Some(endpoint) => coins_ledger::dynamo::local_config(endpoint).await,
+        None => aws_config::load_from_env().await,
+    };
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table_name)
+}
+
+fn liabilities(args: TableArgs) -> Result<String, String> {
+    let at = args.at.unwrap_or_else(Timestamp::now);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    let owed = runtime.block_on(async {
+        let store = table(args.dynamodb_endpoint.as_deref(), &args.table_name).await;
+        Ledger::new(store)
+            .liabilities(at)
+            .await
+            .map_err(|error| format!("reading {}: {error}", args.table_name))
+    })?;
+    to_json(&owed)
 }
 
 fn run_reconcile(args: ReconcileArgs) -> Result<String, String> {
@@ -227,11 +270,7 @@ fn run_reconcile(args: ReconcileArgs) -> Result<String, String> {
         .build()
         .map_err(|error| error.to_string())?;
     let (stripe_side, ledger_side) = runtime.block_on(async {
-        let aws = match &args.dynamodb_endpoint {
-            Some(endpoint) => coins_ledger::dynamo::local_config(endpoint).await,
-            None => aws_config::load_from_env().await,
-        };
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &args.table_name);
+        let store = table(args.dynamodb_endpoint.as_deref(), &args.table_name).await;
         let records = store
             .scan_all()
             .await

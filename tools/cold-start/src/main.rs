@@ -131,7 +131,6 @@ fn lambda_env(args: &Args, bin_dir: &Path) -> BTreeMap<String, String> {
         ("_HANDLER", "bootstrap"),
         ("TZ", ":UTC"),
         ("TABLE_NAME", "coins-bench"),
-        ("CREATOR_SHARDS", "10"),
         ("RUST_LOG", "info"),
         ("STRIPE_WEBHOOK_SECRET", "cold-start-bench-webhook-secret"),
         ("STRIPE_SECRET_KEY", "sk_test_cold_start_bench"),

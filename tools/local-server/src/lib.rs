@@ -53,10 +53,14 @@ pub enum Function {
     RefundDispatch,
     /// Event-driven: fed from the stream, and its sweep runs whenever the test clock moves.
     RefundExpiry,
+    /// Event-driven: gifts into creators' earnings, from the stream.
+    Earnings,
+    /// Event-driven: payouts to Stripe Connect, from the stream.
+    PayoutDispatch,
 }
 
 impl Function {
-    pub const ALL: [Function; 11] = [
+    pub const ALL: [Function; 13] = [
         Function::Catalog,
         Function::Quote,
         Function::Purchase,
@@ -68,6 +72,8 @@ impl Function {
         Function::Refund,
         Function::RefundDispatch,
         Function::RefundExpiry,
+        Function::Earnings,
+        Function::PayoutDispatch,
     ];
 
     /// The function's name: its crate under `functions/` and its binary.
@@ -84,6 +90,8 @@ impl Function {
             Function::Refund => "refund",
             Function::RefundDispatch => "refund-dispatch",
             Function::RefundExpiry => "refund-expiry",
+            Function::Earnings => "earnings",
+            Function::PayoutDispatch => "payout-dispatch",
         }
     }
 
@@ -99,7 +107,10 @@ impl Function {
             Function::Creators => creators::ROUTES,
             Function::Gift => gift::ROUTES,
             Function::Refund => refund::ROUTES,
-            Function::RefundDispatch | Function::RefundExpiry => &[],
+            Function::RefundDispatch
+            | Function::RefundExpiry
+            | Function::Earnings
+            | Function::PayoutDispatch => &[],
         }
     }
 }
@@ -228,7 +239,10 @@ impl<S: Store> App<S> {
             Function::Creators => creators::handle(deps, request).await,
             Function::Gift => gift::handle(deps, request).await,
             Function::Refund => refund::handle(deps, request).await,
-            Function::RefundDispatch | Function::RefundExpiry => {
+            Function::RefundDispatch
+            | Function::RefundExpiry
+            | Function::Earnings
+            | Function::PayoutDispatch => {
                 unreachable!("an event-driven function has no routes")
             }
         }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use coins_http::WebhookSecret;
 use coins_ledger::dynamo::{DynamoStore, create_table, local_config};
-use coins_ledger::{Ledger, LedgerConfig, MemoryStore, Store};
+use coins_ledger::{Ledger, MemoryStore, Store};
 use coins_payments::Provider;
 use coins_payments::stripe::{SecretKey, Stripe};
 use coins_payments::test_mode::TestMode;
@@ -64,9 +64,6 @@ struct ServeArgs {
     create_table: bool,
     #[arg(long, default_value = "coins-local")]
     table_name: String,
-    /// Shards of each creator's diamond counter.
-    #[arg(long, default_value_t = coins_ledger::DEFAULT_CREATOR_SHARDS)]
-    creator_shards: u16,
     /// Start the test clock here instead of the current time (RFC 3339, 2000 to 2199).
     #[arg(long)]
     clock: Option<Timestamp>,
@@ -175,10 +172,6 @@ fn env_or(name: &str, default: &str) -> String {
 
 async fn serve(args: ServeArgs) -> Result<(), Error> {
     coins_runtime::telemetry::init();
-    let config = LedgerConfig {
-        creator_shards: args.creator_shards,
-        ..LedgerConfig::default()
-    };
     let start = args.clock.unwrap_or_else(|| {
         Timestamp::from_second(Timestamp::now().as_second()).expect("now is in range")
     });
@@ -201,13 +194,7 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         None => {
             let store = MemoryStore::with_change_feed();
             let feed = Feed::memory(&store);
-            let app = App::new(
-                Ledger::with_config(store, config),
-                clock,
-                auth,
-                payments,
-                stores,
-            );
+            let app = App::new(Ledger::new(store), clock, auth, payments, stores);
             run(&args, app, feed, "memory").await
         }
         Some(endpoint) => {
@@ -216,13 +203,7 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
             check_table(&client, endpoint, &args.table_name, args.create_table).await?;
             let feed = Feed::Dynamo(DynamoFeed::open(&aws, &args.table_name).await?);
             let store = DynamoStore::new(client, &args.table_name);
-            let app = App::new(
-                Ledger::with_config(store, config),
-                clock,
-                auth,
-                payments,
-                stores,
-            );
+            let app = App::new(Ledger::new(store), clock, auth, payments, stores);
             let label = format!("dynamodb {endpoint} table {}", args.table_name);
             run(&args, app, feed, &label).await
         }

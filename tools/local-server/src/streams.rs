@@ -12,9 +12,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
 use aws_sdk_dynamodbstreams::types::{Record as StreamRecord, ShardIteratorType};
-use coins_ledger::dynamo::to_item;
-use coins_ledger::table::Record;
-use coins_ledger::{Change, ChangeKind, MemoryStore, Store};
+use coins_ledger::{MemoryStore, Store};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -52,62 +50,11 @@ impl Feed {
                     *after = last.sequence;
                     store.acknowledge(last.sequence);
                 }
-                changes.iter().map(memory_record).collect()
+                changes.iter().map(coins_streams::change_record).collect()
             }
             Feed::Dynamo(feed) => feed.next().await,
         }
     }
-}
-
-/// A change of the in-memory store as Lambda would deliver it.
-fn memory_record(change: &Change) -> Result<Value, String> {
-    let image = |record: &Option<Record>| -> Result<Value, String> {
-        match record {
-            Some(record) => {
-                let item = to_item(record).map_err(|error| error.to_string())?;
-                serde_json::to_value(item).map_err(|error| error.to_string())
-            }
-            None => Ok(Value::Null),
-        }
-    };
-    let name = match change.kind {
-        ChangeKind::Insert => "INSERT",
-        ChangeKind::Modify => "MODIFY",
-        ChangeKind::Remove => "REMOVE",
-    };
-    let mut dynamodb = json!({
-        "Keys": {"pk": {"S": change.key.pk}, "sk": {"S": change.key.sk}},
-        "SequenceNumber": format!("{:021}", change.sequence),
-        "SizeBytes": 1,
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    });
-    for (field, record) in [("NewImage", &change.new), ("OldImage", &change.old)] {
-        if record.is_some() {
-            dynamodb[field] = image(record)?;
-        }
-    }
-    Ok(lambda_record(
-        change.sequence.to_string(),
-        name,
-        dynamodb,
-        None,
-    ))
-}
-
-fn lambda_record(event_id: String, name: &str, dynamodb: Value, principal: Option<&str>) -> Value {
-    let mut record = json!({
-        "eventID": event_id,
-        "eventName": name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "local",
-        "eventSourceARN": "arn:aws:dynamodb:local:000000000000:table/local/stream/local",
-        "dynamodb": dynamodb,
-    });
-    if let Some(principal) = principal {
-        record["userIdentity"] = json!({"type": "Service", "principalId": principal});
-    }
-    record
 }
 
 /// A DynamoDB stream read with the Streams API, shard by shard, as Lambda's poller reads it: an
@@ -281,7 +228,7 @@ fn stream_record(record: &StreamRecord) -> Result<Value, String> {
     let principal = record
         .user_identity()
         .and_then(|identity| identity.principal_id());
-    Ok(lambda_record(
+    Ok(coins_streams::lambda_record(
         record.event_id().unwrap_or_default().to_owned(),
         &name,
         dynamodb,
@@ -298,6 +245,11 @@ pub fn consumers() -> Vec<(Function, Value)> {
             parse(refund_dispatch::STREAM_FILTER),
         ),
         (Function::RefundExpiry, parse(refund_expiry::STREAM_FILTER)),
+        (Function::Earnings, parse(earnings::STREAM_FILTER)),
+        (
+            Function::PayoutDispatch,
+            parse(payout_dispatch::STREAM_FILTER),
+        ),
     ]
 }
 
@@ -384,6 +336,16 @@ impl<S: Store> App<S> {
             Function::RefundExpiry => refund_expiry::handle(&self.deps, event)
                 .await
                 .map_err(|error| error.to_string()),
+            Function::Earnings => earnings::handle(&self.deps, event)
+                .await
+                .map_err(|error| error.to_string())
+                .and_then(|response| serde_json::to_value(response).map_err(|e| e.to_string())),
+            Function::PayoutDispatch => {
+                payout_dispatch::handle(&self.deps, &self.payments.provider, event)
+                    .await
+                    .map_err(|error| error.to_string())
+                    .and_then(|response| serde_json::to_value(response).map_err(|e| e.to_string()))
+            }
             other => return vec![json!(format!("{} is not event-driven", other.name()))],
         };
         match answer {

@@ -15,8 +15,8 @@ use crate::domain::{self, Wallet};
 use crate::error::LedgerError;
 use crate::store::{Condition, Index, Key, Query, SortKey, Store, Transaction, Write};
 use crate::table::{
-    CreatorRecord, DiamondsRecord, HistoryRecord, PurchaseRecord, Record, RefundReason,
-    RefundRecord, RefundStatus, Row, TxnKind, keys,
+    CreatorRecord, HistoryRecord, PurchaseRecord, Record, RefundReason, RefundRecord, RefundStatus,
+    Row, TxnKind, keys,
 };
 
 /// `GET /v1/wallet`.
@@ -28,7 +28,7 @@ pub struct WalletView {
     pub debt: u64,
     /// Quotes and purchases refused until an admin lifts it.
     pub restricted: bool,
-    /// Open lots, oldest first.
+    /// Open lots with coins left, oldest first.
     pub lots: Vec<LotView>,
     pub daily_limit: Option<DailyLimitView>,
 }
@@ -80,13 +80,6 @@ pub struct TxnView {
 pub enum Enrollment {
     Created,
     AlreadyEnrolled,
-}
-
-/// A creator's diamonds; the caller values them with the rules.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct Earnings {
-    pub creator_id: UserId,
-    pub diamonds: u64,
 }
 
 /// An amount as the API shows a price paid: `{"currency": "JPY", "gross": "1100"}`.
@@ -162,12 +155,15 @@ pub const MAX_PAGE: u32 = 100;
 /// Longest cursor accepted: ours are the hex of a sort key of a few dozen characters.
 pub const MAX_CURSOR_CHARS: usize = 128;
 
-fn encode_cursor(sk: &str) -> String {
+pub(crate) fn encode_cursor(sk: &str) -> String {
     hex::encode(sk)
 }
 
 /// The sort key a cursor stands for, if it is one of ours (`prefix` tells which list).
-fn decode_cursor(cursor: &str, valid: impl Fn(&str) -> bool) -> Result<String, LedgerError> {
+pub(crate) fn decode_cursor(
+    cursor: &str,
+    valid: impl Fn(&str) -> bool,
+) -> Result<String, LedgerError> {
     let invalid = || LedgerError::InvalidRequest("invalid cursor".into());
     if cursor.len() > MAX_CURSOR_CHARS {
         return Err(invalid());
@@ -190,9 +186,12 @@ impl<S: Store> Ledger<S> {
         let wallet = snapshot.wallet;
         // The day the limit counts is the wallet's, in the zone it was opened in.
         let today = local_day(now, wallet.zone.tz());
+        // A lot spent to the last coin stays stored until its window closes, but is no
+        // longer one the user holds.
         let lots = snapshot
             .lots
             .into_iter()
+            .filter(|lot| lot.remaining > 0)
             .map(|lot| LotView {
                 refundable: check_refund(lot.refundable_until, now, lot.untouched(), None).is_ok(),
                 purchase_id: lot.purchase_id,
@@ -402,7 +401,7 @@ impl<S: Store> Ledger<S> {
         let profile = CreatorRecord {
             user_id: user.clone(),
             enrolled_at: now,
-            diamond_shards: self.config.creator_shards,
+            payout_account: None,
         };
         Ok(if self.put_new(profile).await? {
             Enrollment::Created
@@ -425,33 +424,6 @@ impl<S: Store> Ledger<S> {
             Some(record) => Ok(Some(CreatorRecord::try_from(record)?)),
             None => Ok(None),
         }
-    }
-
-    /// A creator's diamonds: the sum of their shards (one read each; earnings are read
-    /// rarely, gifts written often).
-    pub async fn earnings(&self, creator: &UserId) -> Result<Earnings, LedgerError> {
-        let profile = self
-            .creator_profile(creator)
-            .await?
-            .ok_or(LedgerError::NotFound)?;
-        let mut diamonds: u64 = 0;
-        for shard in 0..profile.diamond_shards {
-            let Some(record) = self
-                .store
-                .get(&keys::diamonds_shard(creator, shard))
-                .await?
-            else {
-                continue;
-            };
-            let shard = DiamondsRecord::try_from(record)?;
-            diamonds = diamonds
-                .checked_add(shard.diamonds)
-                .ok_or(LedgerError::Overflow)?;
-        }
-        Ok(Earnings {
-            creator_id: creator.clone(),
-            diamonds,
-        })
     }
 }
 

@@ -1,24 +1,23 @@
-//! Gifts: one atomic debit of the sender (FIFO, within the daily limit), the sender's history
-//! entry (the gift record) and the creator's diamonds on one of their shards.
+//! Gifts: one atomic write of the sender's side only — the wallet (its balance, the lots it
+//! spends counted in it, the daily limit) and the gift entry, which is also the idempotency
+//! record of the request's key. The creator's side (earnings, gifts received) and the sender's
+//! history entry follow from the table's stream ([`super::earnings`]), so senders gifting one
+//! creator never write the same item.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use coins_ids::{GiftTxnId, IdempotencyKey, TxnId, UserId};
+use coins_ids::{GiftTxnId, IdempotencyKey, UserId};
 use coins_rules::gifts::check_recipient;
 use coins_rules::limits::local_day;
 use coins_rules::{GiftId, GiftOrder, GiftTarget, Zone};
 
 use super::{Attempt, Ledger};
-use crate::domain::{self, GiftDebit};
+use crate::domain;
 use crate::error::LedgerError;
-use crate::idempotency::{prior_response, record_write, request_hash};
-use crate::store::{Condition, MAX_TRANSACTION_WRITES, Store, Transaction, Write};
-use crate::table::{GiftDetails, HistoryRecord, Row, TxnKind};
-
-/// Lots one gift may touch: a transaction holds 100 writes, and a gift also writes the wallet,
-/// its history entry, a diamond shard and its idempotency record.
-pub const MAX_LOTS_PER_GIFT: usize = MAX_TRANSACTION_WRITES - 10;
+use crate::idempotency::request_hash;
+use crate::store::{Condition, Store, Transaction, Write};
+use crate::table::{GiftDetails, GiftRecord, Record, keys};
 
 /// A gift to send: the order priced by the catalog, the sender's age already checked.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -39,7 +38,19 @@ pub struct GiftReceipt {
     pub coins_spent: u64,
     /// The sender's balance right after this gift.
     pub balance: u64,
-    pub diamonds_credited: u64,
+    /// What the creator is credited (within seconds, from the stream).
+    pub diamonds: u64,
+}
+
+impl GiftReceipt {
+    fn of(gift: &GiftRecord) -> GiftReceipt {
+        GiftReceipt {
+            gift_txn_id: gift.details.gift_txn_id.clone(),
+            coins_spent: gift.coins,
+            balance: gift.balance_after,
+            diamonds: gift.diamonds,
+        }
+    }
 }
 
 /// The request as the client sent it; the price is left out on purpose, so a retry after a
@@ -54,8 +65,8 @@ struct GiftCanonical<'a> {
 }
 
 impl<S: Store> Ledger<S> {
-    /// Sends a gift: debits the sender oldest coins first and credits the creator's diamonds,
-    /// atomically, once per idempotency key.
+    /// Sends a gift: debits the sender oldest coins first and records the gift, atomically,
+    /// once per idempotency key.
     pub async fn send_gift(
         &self,
         request: &GiftRequest,
@@ -64,28 +75,36 @@ impl<S: Store> Ledger<S> {
     ) -> Result<GiftReceipt, LedgerError> {
         check_recipient(&request.sender, &request.recipient)?;
         let order = &request.order;
-        let coins_signed = i64::try_from(order.coins()).map_err(|_| LedgerError::Overflow)?;
-        let hash = request_hash(&GiftCanonical {
+        let hash = &request_hash(&GiftCanonical {
             op: "gift",
             recipient: &request.recipient,
             gift_id: order.gift_id(),
             quantity: order.quantity(),
             target: &request.target,
         })?;
-        let (gift_txn_id, entry_id, hash) = (&GiftTxnId::generate(), &TxnId::generate(), &hash);
+        let gift_txn_id = &GiftTxnId::generate();
         // Enrollment is never revoked, so one read per call suffices and no condition check
         // (2 more write units) is needed in the transaction.
-        let profile = self
-            .creator_profile(&request.recipient)
-            .await?
-            .ok_or(LedgerError::RecipientNotCreator)?;
-        // Picked once per call: spread evenly, and the same shard on every retry.
-        let shard = rand::random_range(0..profile.diamond_shards.max(1));
+        if !self.is_creator(&request.recipient).await? {
+            return Err(LedgerError::RecipientNotCreator);
+        }
+        let expires_at = now
+            .checked_add(self.config.idempotency_ttl)
+            .map_err(|_| LedgerError::Overflow)?
+            .as_second();
         self.transact(|| async move {
-            if let Some(prior) =
-                prior_response(&self.store, &request.sender, key, hash, now).await?
+            match self
+                .store
+                .get(&keys::idempotency(&request.sender, key))
+                .await?
             {
-                return Ok(Attempt::Done(prior));
+                // Expired but not yet deleted (TTL lags): the key is free again.
+                Some(record) if record.expires_at().is_some_and(|at| at < now.as_second()) => {}
+                Some(Record::Gift(gift)) if gift.request_hash == *hash => {
+                    return Ok(Attempt::Done(GiftReceipt::of(&gift)));
+                }
+                Some(_) => return Err(LedgerError::IdempotencyKeyReused),
+                None => {}
             }
             let snapshot = self
                 .snapshot(&request.sender, &request.sender_zone, now)
@@ -93,70 +112,37 @@ impl<S: Store> Ledger<S> {
             // The limit counts on the wallet's own local day, in the zone it was opened in:
             // a token naming another zone does not start a new day early.
             let today = local_day(now, snapshot.wallet.zone.tz());
-            let debit =
+            let wallet =
                 domain::debit_gift(&snapshot.wallet, &snapshot.lots, order.coins(), today, now)?;
-            let lots_touched = debit.lots_spent_from.len() + debit.lots_exhausted.len();
-            if lots_touched > MAX_LOTS_PER_GIFT {
-                return Err(LedgerError::GiftTooFragmented { lots: lots_touched });
-            }
-            let receipt = GiftReceipt {
-                gift_txn_id: gift_txn_id.clone(),
-                coins_spent: order.coins(),
-                balance: debit.wallet.balance,
-                diamonds_credited: order.diamonds(),
-            };
-            let mut history = HistoryRecord::of(
-                &debit.wallet,
-                entry_id.clone(),
-                TxnKind::Gift,
-                -coins_signed,
-                gift_txn_id,
-            );
-            history.gift = Some(GiftDetails::new(
-                gift_txn_id.clone(),
-                &request.recipient,
-                order,
-                &request.target,
-                shard,
-            ));
-
-            let diamonds = Write::AddDiamonds {
-                creator: request.recipient.clone(),
-                shard,
+            let gift = GiftRecord {
+                sender_id: request.sender.clone(),
+                key: key.clone(),
+                request_hash: hash.clone(),
+                details: GiftDetails::new(
+                    gift_txn_id.clone(),
+                    &request.recipient,
+                    order,
+                    &request.target,
+                ),
+                coins: order.coins(),
                 diamonds: order.diamonds(),
+                seq: wallet.version,
+                balance_after: wallet.balance,
+                at: now,
+                expires_at,
             };
-            let ttl = self.config.idempotency_ttl;
-            let idempotency = record_write(&request.sender, key, hash, &receipt, now, ttl)?;
-            let read_version = snapshot.wallet.version;
-            let transaction = gift_transaction(read_version, debit, history, diamonds, idempotency);
+            let receipt = GiftReceipt::of(&gift);
+            let transaction = Transaction::of([
+                Write::put(wallet, Condition::version(snapshot.wallet.version)),
+                Write::put(
+                    gift,
+                    Condition::AbsentOrExpired {
+                        now_epoch_s: now.as_second(),
+                    },
+                ),
+            ]);
             Ok(Attempt::Commit(transaction, receipt))
         })
         .await
     }
-}
-
-/// The sender's debit (the wallet read at `read_version`, the lots it spends), the gift entry,
-/// the creator's diamonds and the idempotency record: all or nothing.
-fn gift_transaction(
-    read_version: u64,
-    debit: GiftDebit,
-    entry: HistoryRecord,
-    diamonds: Write,
-    idempotency: Write,
-) -> Transaction {
-    let mut transaction = Transaction::new();
-    transaction.push(Write::put(debit.wallet, Condition::version(read_version)));
-    for lot in debit.lots_spent_from {
-        transaction.push(Write::put(lot, Condition::Exists));
-    }
-    for lot in debit.lots_exhausted {
-        transaction.push(Write::Delete {
-            key: lot.key(),
-            condition: Condition::Exists,
-        });
-    }
-    transaction.push(Write::put(entry, Condition::Absent));
-    transaction.push(diamonds);
-    transaction.push(idempotency);
-    transaction
 }

@@ -9,8 +9,10 @@
 
 mod accounts;
 mod dispatch;
+mod earnings;
 mod gifts;
 mod lots;
+mod payouts;
 mod purchases;
 mod refunds;
 mod reversals;
@@ -22,12 +24,17 @@ use std::time::Duration;
 use jiff::SignedDuration;
 
 pub use accounts::{
-    Amount, DEFAULT_PAGE, DailyLimitView, Earnings, Enrollment, LotView, MAX_CURSOR_CHARS,
-    MAX_PAGE, PurchasePage, PurchaseView, RefundView, TxnPage, TxnView, WalletView,
+    Amount, DEFAULT_PAGE, DailyLimitView, Enrollment, LotView, MAX_CURSOR_CHARS, MAX_PAGE,
+    PurchasePage, PurchaseView, RefundView, TxnPage, TxnView, WalletView,
 };
 pub use dispatch::{CLAIM_LEASE, Claim, Sent};
-pub use gifts::{GiftReceipt, GiftRequest, MAX_LOTS_PER_GIFT};
+pub use earnings::{
+    CONFIRM_GRACE, Counted, Earnings, GIFTS_PER_PAGE, ReceivedGiftView, ReceivedPage, ValueView,
+    by_creator,
+};
+pub use gifts::{GiftReceipt, GiftRequest};
 pub use lots::{CloseOutcome, SweepReport};
+pub use payouts::{PayoutClaim, PayoutPage, PayoutView, Transferred};
 pub use purchases::{Paid, Payment, PaymentEvent, PaymentOutcome, PurchaseReceipt};
 pub use refunds::{RefundBy, RefundReceipt};
 pub use reversals::{ReversalEvent, ReversalOutcome, Share};
@@ -36,21 +43,14 @@ pub use stores::{StoreCredit, StorePurchase};
 use coins_ids::UserId;
 use coins_rules::Zone;
 
-use crate::domain::{Lot, Wallet};
+use crate::domain::{self, Lot, Wallet};
 use crate::error::LedgerError;
 use crate::store::{Condition, Query, SortKey, Store, StoreError, Transaction, Write};
-use crate::table::{Record, keys};
-
-/// Diamond counters per newly enrolled creator unless configured otherwise.
-pub const DEFAULT_CREATOR_SHARDS: u16 = 10;
+use crate::table::{Record, Row, keys};
 
 /// Tunables; the defaults suit production.
 #[derive(Clone, Debug)]
 pub struct LedgerConfig {
-    /// Diamond counters per newly enrolled creator, each in its own partition. A partition
-    /// takes ~1,000 write units/s and a transactional increment costs 2, so each shard absorbs
-    /// ~500 gifts/s: 10 shards carry ~5,000 gifts/s to one creator.
-    pub creator_shards: u16,
     /// Attempts per operation (first try included) before giving up with
     /// [`LedgerError::Contention`]. Each failed attempt means another writer committed in between,
     /// so with N concurrent writers on one wallet, N attempts always suffice.
@@ -65,7 +65,6 @@ pub struct LedgerConfig {
 impl Default for LedgerConfig {
     fn default() -> Self {
         LedgerConfig {
-            creator_shards: DEFAULT_CREATOR_SHARDS,
             max_attempts: 10,
             backoff_base: Duration::from_millis(5),
             backoff_cap: Duration::from_millis(200),
@@ -111,7 +110,6 @@ impl<S: Store> Ledger<S> {
     }
 
     pub fn with_config(store: S, config: LedgerConfig) -> Self {
-        assert!(config.creator_shards > 0, "at least one diamond shard");
         assert!(config.max_attempts > 0, "at least one attempt");
         Ledger { store, config }
     }
@@ -206,7 +204,12 @@ impl<S: Store> Ledger<S> {
                 }
             }
         }
-        Ok(wallet.map(|wallet| Snapshot { wallet, lots }))
+        // What is left of each lot follows from the coins the wallet has spent from them.
+        lots.sort_by_key(|lot| lot.key().sk);
+        Ok(wallet.map(|wallet| {
+            domain::derive_remaining(wallet.lot_spent, &mut lots);
+            Snapshot { wallet, lots }
+        }))
     }
 }
 

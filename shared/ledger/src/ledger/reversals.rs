@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use coins_ids::{EventId, PurchaseId, ReversalRef, TxnId};
 
 use super::{Attempt, Ledger};
-use crate::domain;
+use crate::domain::{self, OwnLot};
 use crate::error::LedgerError;
 use crate::store::{Condition, Store, Transaction, Write};
 use crate::table::{
@@ -148,14 +148,14 @@ impl<S: Store> Ledger<S> {
                 debit.wallet,
                 Condition::version(snapshot.wallet.version),
             )];
-            for lot in debit.lots_spent_from {
-                writes.push(Write::put(lot, Condition::Exists));
-            }
-            for lot in debit.lots_exhausted {
-                writes.push(Write::Delete {
+            match debit.own_lot {
+                // Its expiry marker stays: closing a lot that is gone does nothing.
+                Some(OwnLot::Emptied(lot)) => writes.push(Write::Delete {
                     key: lot.key(),
                     condition: Condition::Exists,
-                });
+                }),
+                Some(OwnLot::Shrunk(lot)) => writes.push(Write::put(lot, Condition::Exists)),
+                None => {}
             }
             let outcome = ReversalOutcome::Reversed { coins, debt };
             writes.extend([

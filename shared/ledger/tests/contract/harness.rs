@@ -4,10 +4,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use coins_ids::{EventId, IdempotencyKey, PaymentIntentId, PurchaseId, UserId};
+use coins_ids::{ConnectedAccountId, EventId, IdempotencyKey, PaymentIntentId, PurchaseId, UserId};
 use coins_ledger::capacity::{record_size_bytes, write_units};
-use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table};
+use coins_ledger::dynamo::{DynamoStore, client_for_endpoint, create_table_without_stream};
 use coins_ledger::store::{Key, Query, Store, StoreError, Transaction, Write};
+use coins_ledger::table::GiftRecord;
 use coins_ledger::table::Record;
 use coins_ledger::{
     AuditReport, GiftReceipt, GiftRequest, Ledger, LedgerConfig, LedgerError, MemoryStore, Paid,
@@ -15,7 +16,7 @@ use coins_ledger::{
 };
 use coins_rules::money::Money;
 use coins_rules::{GiftCatalog, GiftTarget, TargetKind, Zone};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 /// The fans' zone.
 pub fn tokyo() -> Zone {
@@ -35,12 +36,13 @@ pub fn endpoint() -> String {
     })
 }
 
-/// A fresh table with a random name, so tests run in parallel without seeing each other.
+/// A fresh table with a random name, so tests run in parallel without seeing each other (no
+/// stream: nothing here reads one).
 pub async fn dynamo_store() -> DynamoStore {
     let endpoint = endpoint();
     let client = client_for_endpoint(&endpoint).await;
     let table = format!("ledger-{}", PurchaseId::generate().as_str());
-    if let Err(error) = create_table(&client, &table).await {
+    if let Err(error) = create_table_without_stream(&client, &table).await {
         panic!("{NOT_RUNNING} (creating a table at {endpoint} failed: {error})");
     }
     DynamoStore::new(client, table)
@@ -80,6 +82,10 @@ pub enum Fault {
     TransactionConflict,
     /// Refuse as throttled.
     Throttle,
+    /// Let this commit through (to place a later fault).
+    Pass,
+    /// Fail for good, as a process that stopped would leave things.
+    Crash,
 }
 
 /// A store that injects planned faults into commits, then behaves like the store it wraps.
@@ -88,6 +94,7 @@ pub struct FaultyStore<S> {
     inner: S,
     plan: Arc<Mutex<VecDeque<Fault>>>,
     commits: Arc<Mutex<u32>>,
+    refused: Arc<Mutex<u32>>,
     hidden: Arc<Mutex<Vec<Key>>>,
 }
 
@@ -97,6 +104,7 @@ impl<S: Store> FaultyStore<S> {
             inner,
             plan: Arc::default(),
             commits: Arc::default(),
+            refused: Arc::default(),
             hidden: Arc::default(),
         }
     }
@@ -115,6 +123,12 @@ impl<S: Store> FaultyStore<S> {
     /// Commits attempted so far, faulty or not.
     pub fn commits(&self) -> u32 {
         *self.commits.lock().unwrap()
+    }
+
+    /// Commits the store itself refused (a failed condition, a conflict, throttling): each one
+    /// a retry of the caller.
+    pub fn refused(&self) -> u32 {
+        *self.refused.lock().unwrap()
     }
 
     pub fn faults_left(&self) -> usize {
@@ -147,7 +161,13 @@ impl<S: Store> Store for FaultyStore<S> {
         *self.commits.lock().unwrap() += 1;
         let fault = self.plan.lock().unwrap().pop_front();
         match fault {
-            None => self.inner.commit(transaction).await,
+            None | Some(Fault::Pass) => {
+                let outcome = self.inner.commit(transaction).await;
+                if outcome.is_err() {
+                    *self.refused.lock().unwrap() += 1;
+                }
+                outcome
+            }
             Some(Fault::LoseResponse) => {
                 self.inner.commit(transaction).await?;
                 Err(StoreError::Ambiguous("injected: response lost".into()))
@@ -161,6 +181,22 @@ impl<S: Store> Store for FaultyStore<S> {
             Some(Fault::Throttle) => Err(StoreError::Transient(
                 "injected: ProvisionedThroughputExceededException".into(),
             )),
+            Some(Fault::Crash) => Err(StoreError::Fatal("injected: the process stopped".into())),
+        }
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Record>>, StoreError> {
+        self.inner.get_many(keys).await
+    }
+
+    /// A batch of puts counts as one commit for the plan: a fault applies to all of it.
+    async fn put_many(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        *self.commits.lock().unwrap() += 1;
+        let fault = self.plan.lock().unwrap().pop_front();
+        match fault {
+            None | Some(Fault::Pass) => self.inner.put_many(records).await,
+            Some(Fault::Crash) => Err(StoreError::Fatal("injected: the process stopped".into())),
+            Some(other) => panic!("{other:?} is not planned for batch writes"),
         }
     }
 
@@ -172,7 +208,9 @@ impl<S: Store> Store for FaultyStore<S> {
 /// One committed write, measured: the item's size before and after, and its write units.
 #[derive(Clone, Debug)]
 pub struct MeteredWrite {
-    pub sk: String,
+    /// The item's partition key and type (as `Debug` prints it).
+    pub pk: String,
+    pub kind: String,
     pub bytes: usize,
     pub units: u64,
 }
@@ -227,11 +265,16 @@ impl<S: Store> Store for MeteredStore<S> {
         let mut measured = Vec::new();
         for (key, before) in keys.iter().zip(before) {
             let after = self.inner.get(key).await?;
+            let kind = after
+                .as_ref()
+                .or(before.as_ref())
+                .map_or_else(String::new, |record| format!("{:?}", record.item_type()));
             // AWS bills the larger of the item before and after the write.
             let size = |record: Option<Record>| record.map_or(Ok(0), |r| record_size_bytes(&r));
             let bytes = size(before)?.max(size(after)?);
             measured.push(MeteredWrite {
-                sk: key.sk.clone(),
+                pk: key.pk.clone(),
+                kind,
                 bytes,
                 units: write_units(bytes, transactional),
             });
@@ -418,5 +461,63 @@ impl<S: Store> World<S> {
             Ok(report) => report,
             Err(error) => panic!("{error}"),
         }
+    }
+
+    /// What the stream consumer does: every gift entry in the table counted into its creator's
+    /// earnings (counting is idempotent, so entries counted before are skipped).
+    pub async fn count_gifts(&self, now: Timestamp) -> coins_ledger::Counted {
+        let gifts = self.gift_entries().await;
+        self.ledger
+            .count_gifts(&gifts, now)
+            .await
+            .expect("count gifts")
+    }
+
+    /// Every gift entry in the table, as the stream delivers them.
+    pub async fn gift_entries(&self) -> Vec<GiftRecord> {
+        self.ledger
+            .store()
+            .scan_all()
+            .await
+            .expect("scan")
+            .into_iter()
+            .filter_map(|record| GiftRecord::try_from(record).ok())
+            .collect()
+    }
+
+    /// Sets a payout account and makes `diamonds` available: gifts from a fresh fan, counted,
+    /// and their hold over at the returned time.
+    pub async fn creator_with_available(
+        &self,
+        name: &str,
+        diamonds: u64,
+        now: Timestamp,
+    ) -> (UserId, Timestamp) {
+        let creator = self.creator(name, now).await;
+        self.ledger
+            .set_payout_account(&creator, &ConnectedAccountId::new("acct_1Creator").unwrap())
+            .await
+            .expect("set the payout account");
+        let fan = user(&format!("fan-of-{name}"));
+        self.buy(&fan, diamonds, now).await;
+        let mut left = diamonds;
+        while left > 0 {
+            // Roses, at most the catalog's 9,999 a gift.
+            let roses = left.min(9_999);
+            self.gift(&fan, &creator, roses, now).await.expect("gift");
+            left -= roses;
+        }
+        self.count_gifts(now).await;
+        (creator, now + SignedDuration::from_hours(24 * 8))
+    }
+
+    /// The creator's diamonds earned, once the stream has counted every gift.
+    pub async fn diamonds(&self, creator: &UserId, now: Timestamp) -> u64 {
+        self.count_gifts(now).await;
+        self.ledger
+            .earnings(creator, now)
+            .await
+            .expect("earnings")
+            .diamonds_earned
     }
 }

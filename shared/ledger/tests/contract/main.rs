@@ -35,7 +35,6 @@ contract!(
     // the port
     a_conditional_put_fails_once_the_item_exists,
     a_transaction_with_one_failing_condition_writes_nothing,
-    diamonds_are_added_to_a_shard_created_at_zero,
     an_expired_record_may_be_replaced_but_a_live_one_not,
     version_conditions_guard_purchase_changes,
     queries_order_limit_and_resume,
@@ -65,9 +64,18 @@ contract!(
     a_gift_to_someone_not_enrolled_is_rejected,
     the_daily_limit_stops_gifts_until_the_next_local_day,
     a_raised_limit_applies_only_after_24_hours,
-    diamonds_spread_over_shards_add_up_to_the_coins_gifted,
     the_same_gift_key_returns_the_first_gift_and_debits_once,
     enrolling_twice_reports_already_enrolled,
+    // the creator's side
+    a_gift_writes_only_the_senders_side_and_the_stream_credits_the_creator_once,
+    a_gift_entry_redelivered_reordered_or_regrouped_counts_once,
+    a_count_that_stopped_midway_is_finished_by_a_later_one,
+    a_hundred_senders_gift_one_creator_at_once_without_a_conflict,
+    gifts_received_run_newest_first_across_the_feed_partitions,
+    payouts_keep_to_the_minimum_the_daily_maximum_and_the_account,
+    payouts_racing_gifts_and_each_other_never_overdraw,
+    a_failed_payout_returns_its_diamonds_exactly_once,
+    liabilities_are_what_the_ledger_owes_coins_and_diamonds,
     // refunds
     a_refund_inside_the_window_reverses_the_coins_and_queues_the_money,
     a_refund_after_the_window_is_rejected,

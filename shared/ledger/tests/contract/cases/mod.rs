@@ -2,6 +2,7 @@
 
 mod concurrency;
 mod dispatch;
+mod earnings;
 mod faults;
 mod gifts;
 mod lots;
@@ -14,6 +15,7 @@ mod stores;
 
 pub use concurrency::*;
 pub use dispatch::*;
+pub use earnings::*;
 pub use faults::*;
 pub use gifts::*;
 pub use lots::*;

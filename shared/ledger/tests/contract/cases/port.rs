@@ -8,8 +8,8 @@ use coins_ledger::store::{
     Condition, Index, Key, Query, SortKey, Store, StoreError, Transaction, Write,
 };
 use coins_ledger::table::{
-    DiamondsRecord, HistoryRecord, IdempotencyRecord, PurchaseRecord, PurchaseStatus, Record,
-    TxnKind, keys, lot_index_shard,
+    HistoryRecord, IdempotencyRecord, PurchaseRecord, PurchaseStatus, Record, TxnKind, keys,
+    lot_index_shard,
 };
 use jiff::Timestamp;
 
@@ -84,51 +84,20 @@ pub async fn a_transaction_with_one_failing_condition_writes_nothing<S: Store>(s
     let transaction = Transaction::of([
         Write::put(entry("p1", 4), Condition::Absent),
         Write::put(wallet("p1", 4), Condition::VersionIs(2)),
-        Write::AddDiamonds {
-            creator: user("p1"),
-            shard: 0,
-            diamonds: 1,
-        },
+        Write::put(entry("p1", 5), Condition::Absent),
     ]);
     assert_eq!(
         store.commit(transaction).await,
         Err(StoreError::ConditionFailed { writes: vec![1] })
     );
     assert!(store.get(&entry("p1", 4).key()).await.unwrap().is_none());
-    let shard = keys::diamonds_shard(&user("p1"), 0);
-    assert!(store.get(&shard).await.unwrap().is_none());
+    assert!(store.get(&entry("p1", 5).key()).await.unwrap().is_none());
     let a = store
         .get(&keys::wallet(&user("p1")))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(a.version(), Some(3));
-}
-
-pub async fn diamonds_are_added_to_a_shard_created_at_zero<S: Store>(store: S) {
-    let creator = user("c1");
-    for diamonds in [5, 7] {
-        let transaction = Transaction::of([Write::AddDiamonds {
-            creator: creator.clone(),
-            shard: 1,
-            diamonds,
-        }]);
-        store.commit(transaction).await.unwrap();
-    }
-    let stored = store
-        .get(&keys::diamonds_shard(&creator, 1))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        DiamondsRecord::try_from(stored).unwrap(),
-        DiamondsRecord {
-            creator_id: creator,
-            shard: 1,
-            diamonds: 12
-        },
-        "created at 0, then 5 and 7 added"
-    );
 }
 
 pub async fn an_expired_record_may_be_replaced_but_a_live_one_not<S: Store>(store: S) {

@@ -1,0 +1,274 @@
+//! Payout dispatch against Stripe's Transfers API, faked on loopback (localstripe has no
+//! Connect): the transfer is made once with the payout id as its `Idempotency-Key` and
+//! `transfer_group`, found again after a lost answer, and a refusal fails the payout with its
+//! diamonds back. Stripe down leaves it pending for the next delivery.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use coins_ids::{ConnectedAccountId, IdempotencyKey, UserId};
+use coins_ledger::store::Key;
+use coins_ledger::table::{GiftRecord, PayoutStatus, keys};
+use coins_ledger::{GiftRequest, MemoryStore, Store};
+use coins_payments::Provider;
+use coins_payments::stripe::{SecretKey, Stripe};
+use coins_rules::{GiftTarget, TargetKind};
+use coins_runtime::{Deps, TestClock};
+use coins_testkit::http::{form_fields, json_response, serve};
+use coins_testkit::{T0, buy_package, enroll, memory_deps, zone};
+use http_body_util::Full;
+use hyper::Response;
+use hyper::http::request::Parts;
+use jiff::SignedDuration;
+use payout_dispatch::{Dispatched, dispatch};
+use serde_json::json;
+
+/// What the fake does with the next transfer creations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Misbehave {
+    /// Answer 500 without making the transfer.
+    Fail,
+    /// Make the transfer, then answer 500: the answer is lost.
+    LoseAnswer,
+}
+
+/// A made transfer: id, amount (cents), destination, group, idempotency key.
+type Made = (String, i64, String, String, String);
+
+#[derive(Default)]
+struct FakeStripe {
+    transfers: Vec<Made>,
+    plan: Vec<Misbehave>,
+}
+
+type Shared = Arc<Mutex<FakeStripe>>;
+
+fn transfer_json(made: &Made) -> serde_json::Value {
+    json!({"id": made.0, "object": "transfer", "amount": made.1, "currency": "usd",
+           "destination": made.2, "transfer_group": made.3, "metadata": {}})
+}
+
+async fn answer(fake: Shared, parts: Parts, body: Bytes) -> Response<Full<Bytes>> {
+    if parts.uri.path() != "/v1/transfers" {
+        return json_response(404, &json!({"error": {"message": "no such route"}}));
+    }
+    if parts.method == hyper::Method::GET {
+        let query = form_fields(parts.uri.query().unwrap_or("").as_bytes());
+        let group = query.get("transfer_group").cloned().unwrap_or_default();
+        let data: Vec<_> = fake
+            .lock()
+            .unwrap()
+            .transfers
+            .iter()
+            .filter(|made| made.3 == group)
+            .map(transfer_json)
+            .collect();
+        return json_response(
+            200,
+            &json!({"object": "list", "data": data, "has_more": false}),
+        );
+    }
+    let form = form_fields(&body);
+    let key = parts
+        .headers
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut fake = fake.lock().unwrap();
+    let behaviour = (!fake.plan.is_empty()).then(|| fake.plan.remove(0));
+    if behaviour == Some(Misbehave::Fail) {
+        return json_response(
+            500,
+            &json!({"error": {"type": "api_error", "message": "boom"}}),
+        );
+    }
+    let destination = form.get("destination").cloned().unwrap_or_default();
+    if destination.starts_with("acct_closed") {
+        return json_response(
+            400,
+            &json!({"error": {"type": "invalid_request_error", "code": "account_invalid",
+                              "message": "The destination account is closed."}}),
+        );
+    }
+    // Stripe answers a repeated idempotency key with the first result.
+    let made = match fake.transfers.iter().find(|made| made.4 == key) {
+        Some(made) => made.clone(),
+        None => {
+            let made = (
+                format!("tr_{}", fake.transfers.len() + 1),
+                form.get("amount").and_then(|a| a.parse().ok()).unwrap_or(0),
+                destination,
+                form.get("transfer_group").cloned().unwrap_or_default(),
+                key,
+            );
+            fake.transfers.push(made.clone());
+            made
+        }
+    };
+    if behaviour == Some(Misbehave::LoseAnswer) {
+        return json_response(
+            500,
+            &json!({"error": {"type": "api_error", "message": "lost"}}),
+        );
+    }
+    json_response(200, &transfer_json(&made))
+}
+
+fn fake_stripe() -> (Shared, Provider) {
+    let fake: Shared = Arc::default();
+    let served = fake.clone();
+    let base = serve(move |parts, body| answer(served.clone(), parts, body));
+    (fake, stripe_at(&base))
+}
+
+fn stripe_at(base: &str) -> Provider {
+    Provider::Stripe(Stripe::with_timeout(
+        base,
+        SecretKey::new("sk_test_payouts"),
+        Duration::from_millis(500),
+    ))
+}
+
+/// alice, a creator paid to `account`, with 20,000 diamonds available (bob's gifts, counted and
+/// out of their hold), asks for a payout of 20,000 (USD 100.00); its key.
+async fn payout(account: &str) -> (Deps<MemoryStore>, TestClock, Key) {
+    let (deps, clock) = memory_deps(T0);
+    enroll(&deps, "alice").await;
+    let alice = UserId::new("alice").unwrap();
+    deps.ledger
+        .set_payout_account(&alice, &ConnectedAccountId::new(account).unwrap())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        buy_package(&deps, "bob", "JP", "Asia/Tokyo", "coins_7000").await;
+    }
+    for n in 0..2 {
+        let request = GiftRequest {
+            sender: UserId::new("bob").unwrap(),
+            recipient: alice.clone(),
+            order: deps.gifts().order(&"rose".parse().unwrap(), 9_999).unwrap(),
+            target: GiftTarget::new(TargetKind::Live, "live-1").unwrap(),
+            sender_zone: zone("Asia/Tokyo"),
+        };
+        let key = IdempotencyKey::new(format!("gift-{n}")).unwrap();
+        deps.ledger
+            .send_gift(&request, deps.now(), &key)
+            .await
+            .unwrap();
+    }
+    let gifts: Vec<GiftRecord> = deps
+        .ledger
+        .store()
+        .scan_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|record| GiftRecord::try_from(record).ok())
+        .collect();
+    deps.ledger.count_gifts(&gifts, deps.now()).await.unwrap();
+    clock.advance(SignedDuration::from_hours(24 * 8)).unwrap();
+    let key = IdempotencyKey::new("payout-1").unwrap();
+    let view = deps
+        .ledger
+        .request_payout(&alice, 19_998, deps.now(), &key)
+        .await
+        .unwrap();
+    let key = keys::payout(&alice, view.created_at, &view.payout_id);
+    (deps, clock, key)
+}
+
+async fn earnings(deps: &Deps<MemoryStore>) -> (u64, u64, u64) {
+    let alice = UserId::new("alice").unwrap();
+    let e = deps.ledger.earnings(&alice, deps.now()).await.unwrap();
+    (e.available, e.in_payout, e.paid_out)
+}
+
+/// Lets the claim of the previous delivery lapse, as the next delivery would find it.
+fn later(clock: &TestClock) {
+    clock
+        .advance(coins_ledger::CLAIM_LEASE + SignedDuration::from_secs(1))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_payout_becomes_one_transfer_named_by_its_id() {
+    let (deps, _, key) = payout("acct_1Alice").await;
+    let (fake, stripe) = fake_stripe();
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(PayoutStatus::Paid)
+    );
+    let payout = deps.ledger.payout(&key).await.unwrap();
+    let made = fake.lock().unwrap().transfers.clone();
+    assert_eq!(
+        made,
+        [(
+            "tr_1".to_owned(),
+            9_999,
+            "acct_1Alice".to_owned(),
+            payout.payout_id.to_string(),
+            payout.payout_id.to_string()
+        )]
+    );
+    assert_eq!(payout.transfer_id.as_deref(), Some("tr_1"));
+    assert_eq!(earnings(&deps).await, (0, 0, 19_998));
+    // A redelivery finds it finished.
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(PayoutStatus::Paid)
+    );
+    assert_eq!(fake.lock().unwrap().transfers.len(), 1);
+    deps.ledger.conservation_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_found_by_its_transfer_group_not_repeated() {
+    let (deps, _, key) = payout("acct_1Alice").await;
+    let (fake, stripe) = fake_stripe();
+    fake.lock().unwrap().plan = vec![Misbehave::LoseAnswer];
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(PayoutStatus::Paid)
+    );
+    assert_eq!(fake.lock().unwrap().transfers.len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_transfer_fails_the_payout_and_returns_its_diamonds_once() {
+    let (deps, _, key) = payout("acct_closed_1").await;
+    let (fake, stripe) = fake_stripe();
+    assert_eq!(earnings(&deps).await, (0, 19_998, 0));
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(PayoutStatus::Failed)
+    );
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(PayoutStatus::Failed)
+    );
+    assert_eq!(earnings(&deps).await, (19_998, 0, 0));
+    assert!(fake.lock().unwrap().transfers.is_empty());
+    deps.ledger.conservation_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn stripe_down_leaves_it_pending_then_a_later_delivery_pays_it_once() {
+    let (deps, clock, key) = payout("acct_1Alice").await;
+    let down = stripe_at("http://127.0.0.1:9");
+    assert_eq!(dispatch(&deps, &down, &key).await, Dispatched::Retry);
+    assert_eq!(earnings(&deps).await, (0, 19_998, 0));
+    later(&clock);
+    let (fake, stripe) = fake_stripe();
+    fake.lock().unwrap().plan = vec![Misbehave::Fail];
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(PayoutStatus::Paid)
+    );
+    let payout = deps.ledger.payout(&key).await.unwrap();
+    assert_eq!(
+        (payout.attempts, fake.lock().unwrap().transfers.len()),
+        (2, 1)
+    );
+}
