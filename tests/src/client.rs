@@ -1,6 +1,6 @@
 //! Plain HTTP to the server under test, with the assertions every test makes on a reply: the
 //! status, the media type (`application/json`, or `application/problem+json` for an error) and
-//! the stable `code` of API.md.
+//! the stable `code` of API.md; and on every reply, that it is as `api/openapi.json` says.
 //!
 //! Requests are built fluently: `api.post("/v1/quotes").user(&alice).json(&body).send()`.
 
@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use ureq::http::{self, Method};
 
+use crate::conformance;
 use crate::identity::User;
 
 /// No request the tests make takes anywhere near this long; it only stops a hung test.
@@ -140,9 +141,24 @@ impl Call<'_> {
             .limit(16 * 1024 * 1024)
             .read_to_vec()
             .unwrap_or_else(|error| panic!("{} {url}: reading the body: {error}", self.method));
+        let status = response.status().as_u16();
+        if let Err(reason) = conformance::check(
+            self.method.as_str(),
+            &self.path,
+            status,
+            &content_type,
+            &body,
+        ) {
+            panic!(
+                "{} {}: the reply is not as api/openapi.json says: {reason}\n{}",
+                self.method,
+                self.path,
+                String::from_utf8_lossy(&body)
+            );
+        }
         Reply {
             request: format!("{} {}", self.method, self.path),
-            status: response.status().as_u16(),
+            status,
             content_type,
             body,
         }

@@ -5,6 +5,7 @@
 pub mod app_stores;
 pub mod binaries;
 pub mod client;
+pub mod conformance;
 pub mod dynamodb;
 pub mod events;
 pub mod flows;

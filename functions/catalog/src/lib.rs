@@ -22,7 +22,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
         match route {
             PACKAGES => packages(deps, &claims, &req),
             GIFT_CATALOG => gift_catalog(deps),
-            _ => Err(ApiError::method_not_allowed()),
+            _ => Err(coins_http::unrouted(route)),
         }
     })
     .await

@@ -50,7 +50,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
             REQUEST_PAYOUT => request_payout(deps, &claims, &req).await,
             PAYOUTS => payouts(deps, &claims, &req).await,
             PAYOUT_ACCOUNT => set_payout_account(deps, &claims, &req).await,
-            _ => Err(ApiError::method_not_allowed()),
+            _ => Err(coins_http::unrouted(route)),
         }
     })
     .await

@@ -36,7 +36,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, provider: &Provider, req: Request)
             CREATE_PURCHASE => create_purchase(deps, provider, &req).await,
             GET_PURCHASE => get_purchase(deps, &req).await,
             LIST_PURCHASES => list_purchases(deps, &req).await,
-            _ => Err(ApiError::method_not_allowed()),
+            _ => Err(coins_http::unrouted(route)),
         }
     })
     .await

@@ -27,9 +27,9 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
 #[derive(Deserialize)]
 struct QuoteRequest {
     channel: Channel,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coins_http::body::not_null")]
     package_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coins_http::body::not_null")]
     coins: Option<u64>,
 }
 

@@ -31,7 +31,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
         let by = match route {
             REFUND => RefundBy::Owner(claims.user_id.clone()),
             ADMIN_REFUND => admin(&claims, &req)?,
-            _ => return Err(ApiError::method_not_allowed()),
+            _ => return Err(coins_http::unrouted(route)),
         };
         refund(deps, &req, by).await
     })

@@ -88,7 +88,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, stores: &Stores, req: Request) -> 
             APP_STORE_WEBHOOK => apple::notification(deps, &stores.apple, &req).await,
             GOOGLE_PLAY_PURCHASE => google::purchase(deps, &stores.google, &req).await,
             GOOGLE_PLAY_WEBHOOK => google::push(deps, &stores.google, &req).await,
-            _ => Err(ApiError::method_not_allowed()),
+            _ => Err(coins_http::unrouted(route)),
         }
     })
     .await

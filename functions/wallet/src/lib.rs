@@ -34,7 +34,7 @@ pub async fn handle<S: Store>(deps: &Deps<S>, req: Request) -> Response<Body> {
             TRANSACTIONS => transactions(deps, &claims, &req).await,
             LIMITS => set_limit(deps, &claims, &req).await,
             RESTRICTION => set_restriction(deps, &claims, &req).await,
-            _ => Err(ApiError::method_not_allowed()),
+            _ => Err(coins_http::unrouted(route)),
         }
     })
     .await

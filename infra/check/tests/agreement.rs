@@ -384,6 +384,72 @@ fn each_role_names_exactly_the_dynamodb_actions_its_function_uses() {
     }
 }
 
+/// The partition-key prefixes of the items each function writes (from the ledger operations it
+/// calls: `shared/ledger/src/table.rs` names the keys). Every write a role may make is limited to
+/// them by `dynamodb:LeadingKeys`, so a function that is tricked or broken cannot write another
+/// function's items (the gift function cannot touch a purchase or a creator's earnings).
+#[test]
+fn each_role_writes_only_the_partitions_its_function_owns() {
+    let expected: [(&str, &[&str]); 12] = [
+        ("quote", &["QUOTE#*"]),
+        ("purchase", &["PURCHASE#*", "PAYINTENT#*", "IDEM#*"]),
+        // A payment for no purchase is returned from beside its PaymentIntent (`PAYINTENT#`).
+        (
+            "stripe-webhook",
+            &["USER#*", "PURCHASE#*", "PAYINTENT#*", "PAYEVENT#*"],
+        ),
+        (
+            "stores",
+            &[
+                "USER#*",
+                "PURCHASE#*",
+                "PAYINTENT#*",
+                "PAYEVENT#*",
+                "IDEM#*",
+            ],
+        ),
+        ("wallet", &["USER#*"]),
+        ("creators", &["CREATOR#*", "IDEM#*"]),
+        ("gift", &["USER#*", "IDEM#*"]),
+        ("refund", &["USER#*", "PURCHASE#*", "IDEM#*"]),
+        ("refund-expiry", &["USER#*", "PURCHASE#*"]),
+        ("refund-dispatch", &["PURCHASE#*", "PAYINTENT#*"]),
+        ("earnings", &["CREATOR#*", "GIFTS#*", "USER#*"]),
+        ("payout-dispatch", &["CREATOR#*"]),
+    ];
+    let writes = [
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchWriteItem",
+    ];
+    let template = template();
+    for (binary, owned) in expected {
+        let function = function_by_binary(&template, binary);
+        let writing: Vec<&Json> = role_statements(&template, function)
+            .into_iter()
+            .filter(|s| actions(s).iter().any(|a| writes.contains(a)))
+            .collect();
+        assert!(!writing.is_empty(), "{binary} writes");
+        for statement in writing {
+            assert!(
+                actions(statement).iter().all(|a| writes.contains(a)),
+                "{binary}: reads share a statement with writes, so the condition would limit them"
+            );
+            let condition = statement
+                .pointer("/Condition/ForAllValues:StringLike/dynamodb:LeadingKeys")
+                .and_then(Json::as_array)
+                .unwrap_or_else(|| panic!("{binary}: a write without dynamodb:LeadingKeys"));
+            let granted: BTreeSet<&str> = condition.iter().filter_map(Json::as_str).collect();
+            assert_eq!(
+                granted,
+                owned.iter().copied().collect(),
+                "{binary}'s writable partitions"
+            );
+        }
+    }
+}
+
 #[test]
 fn secrets_are_read_from_secrets_manager_and_never_held_in_the_environment() {
     let template = template();
@@ -683,4 +749,39 @@ fn refund_expiry_also_sweeps_on_a_schedule() {
             .as_str()
             .is_some_and(|s| s.starts_with("rate("))
     );
+}
+
+/// One caller cannot take a route's whole throttle: with `CallerRateLimit` set, a WAF rate-based
+/// rule keyed on the bearer token guards the edge clients are given; and the webhooks keep
+/// capacity of their own whatever the other routes do.
+#[test]
+fn callers_are_rate_limited_at_the_edge_and_the_webhooks_keep_their_concurrency() {
+    let template = template();
+    let acl = &template["Resources"]["EdgeWebAcl"];
+    assert_eq!(acl["Condition"], "HasEdge");
+    assert_eq!(acl["Properties"]["Scope"], "CLOUDFRONT");
+    let per_caller = &acl["Properties"]["Rules"][0];
+    let rate = &per_caller["Statement"]["RateBasedStatement"];
+    assert_eq!(rate["Limit"]["Ref"], "CallerRateLimit");
+    assert_eq!(rate["CustomKeys"][0]["Header"]["Name"], "authorization");
+    assert_eq!(
+        per_caller["Action"]["Block"]["CustomResponse"]["ResponseCode"],
+        429
+    );
+    let edge = &template["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"];
+    assert_eq!(edge["WebACLId"]["Fn::GetAtt"][0], "EdgeWebAcl");
+    assert!(
+        edge["Origins"][0]["DomainName"]
+            .to_string()
+            .contains("${HttpApi}.execute-api"),
+        "the edge fronts the HTTP API"
+    );
+    for binary in ["stripe-webhook", "stores"] {
+        let function = function_by_binary(&template, binary);
+        assert_eq!(
+            function["Properties"]["ReservedConcurrentExecutions"]["Ref"],
+            "WebhookReservedConcurrency",
+            "{binary}"
+        );
+    }
 }

@@ -34,8 +34,9 @@ pub fn raw_body(req: &Request) -> Result<&[u8], ApiError> {
 }
 
 /// Parses the JSON body into `T`. Wrong types, unknown enum values, negative or overflowing
-/// integers and missing fields are all rejected by `T`'s serde derive; unknown fields are
-/// allowed (API.md: "Extra fields are allowed").
+/// integers and missing fields are all rejected by `T`'s serde derive (a whole number written
+/// `2.0` is the integer 2, as in JSON Schema); unknown fields are allowed (API.md: "Extra fields
+/// are allowed").
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
         let essence = content_type
@@ -54,12 +55,41 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("the request needs a JSON body"));
     }
-    serde_json::from_slice(body).map_err(|error| {
+    let invalid = |error: serde_json::Error| {
         ApiError::invalid(match error.classify() {
             serde_json::error::Category::Data => format!("invalid body: {error}"),
             _ => format!("malformed JSON: {error}"),
         })
-    })
+    };
+    match serde_json::from_slice(body) {
+        Ok(parsed) => Ok(parsed),
+        // JSON has one number type: `2.0` is the integer 2 to JSON Schema (and so to the
+        // OpenAPI document), while serde's integers refuse it. Only then is the body read
+        // twice, so the usual request pays nothing for this.
+        Err(error) if error.to_string().contains("invalid type: floating point") => {
+            let mut value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+            whole_numbers_as_integers(&mut value);
+            serde_json::from_value(value).map_err(invalid)
+        }
+        Err(error) => Err(invalid(error)),
+    }
+}
+
+/// Rewrites every number with no fractional part that fits an integer as that integer.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            // Below 2^53 a float is exact, so the integer is the one the client wrote.
+            if float.fract() == 0.0 && float.abs() < 9_007_199_254_740_992.0 {
+                *value = Value::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// The client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
@@ -144,7 +174,12 @@ pub fn page(req: &Request, default: u32, max: u32) -> Result<(u32, Option<String
                 ApiError::invalid(format!("limit must be a whole number from 1 to {max}"))
             })?,
     };
-    let cursor = query_param(req, "cursor")?.filter(|cursor| !cursor.is_empty());
+    let cursor = query_param(req, "cursor")?;
+    if cursor.as_deref() == Some("") {
+        return Err(ApiError::invalid(
+            "cursor is the next_cursor of a previous page; leave it out for the first page",
+        ));
+    }
     Ok((limit, cursor))
 }
 
@@ -160,6 +195,17 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
                 format!("missing path parameter `{name}`"),
             )
         })
+}
+
+/// For an optional field that may be absent but never `null` (the document says a string or a
+/// number): use as `#[serde(default, deserialize_with = "coins_http::body::not_null")]`.
+pub fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    // Called only when the field is present, so `null` meets `T` and is refused.
+    T::deserialize(deserializer).map(Some)
 }
 
 /// For a field that is required but may be `null` (`{"daily_coins": null}` removes a limit):
@@ -244,6 +290,16 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_number_written_as_a_float_is_that_integer() {
+        let dto: Dto = json_body(&request(r#"{"channel":"ios","quantity":3.0}"#)).unwrap();
+        assert_eq!(dto.quantity, 3);
+        let limit: Limit = json_body(&request(r#"{"daily_coins": 1e3}"#)).unwrap();
+        assert_eq!(limit.daily_coins, Some(Some(1000)));
+        let error = json_body::<Dto>(&request(r#"{"channel":"web","quantity":3.5}"#)).unwrap_err();
+        assert!(detail(error).starts_with("invalid body"));
+    }
+
+    #[test]
     fn an_empty_body_or_another_media_type_is_invalid_request() {
         detail(json_body::<Dto>(&request("")).unwrap_err());
         let mut req = request(r#"{"channel":"web","quantity":3}"#);
@@ -274,6 +330,20 @@ mod tests {
         assert_eq!(parse(r#"{"daily_coins": 500}"#), Some(Some(500)));
         assert_eq!(parse(r#"{"daily_coins": null}"#), Some(None));
         assert_eq!(parse(r#"{}"#), None);
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Optional {
+        #[serde(default, deserialize_with = "not_null")]
+        coins: Option<u64>,
+    }
+
+    #[test]
+    fn an_optional_field_may_be_absent_but_not_null() {
+        let parse = |body| json_body::<Optional>(&request(body)).map(|o| o.coins);
+        assert_eq!(parse(r#"{"coins": 5}"#).unwrap(), Some(5));
+        assert_eq!(parse(r#"{}"#).unwrap(), None);
+        detail(parse(r#"{"coins": null}"#).unwrap_err());
     }
 
     #[test]

@@ -203,6 +203,8 @@ pub struct ApiError {
     problem: Problem,
     detail: String,
     source: Option<InternalError>,
+    /// The methods the path allows, for a 405's `Allow` header (RFC 9110 requires it).
+    allow: Option<String>,
 }
 
 impl ApiError {
@@ -212,12 +214,20 @@ impl ApiError {
             problem,
             detail: detail.to_string(),
             source: None,
+            allow: None,
         }
     }
 
-    /// 405 `method_not_allowed`: the path exists, the method does not.
-    pub fn method_not_allowed() -> Self {
-        ApiError::new(Problem::MethodNotAllowed, "method not allowed on this path")
+    /// 405 `method_not_allowed`: the path exists with these methods only.
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
+        let allow = allowed.join(", ");
+        ApiError {
+            allow: Some(allow.clone()),
+            ..ApiError::new(
+                Problem::MethodNotAllowed,
+                format!("this path allows {allow} only"),
+            )
+        }
     }
 
     /// 400 `invalid_request` with this detail.
@@ -231,6 +241,7 @@ impl ApiError {
             problem: Problem::Internal,
             detail: "internal error".into(),
             source: Some(error.into()),
+            allow: None,
         }
     }
 
@@ -240,6 +251,7 @@ impl ApiError {
             problem: Problem::Unavailable,
             detail: "the service is busy; retry with the same Idempotency-Key".into(),
             source: Some(error.into()),
+            allow: None,
         }
     }
 
@@ -283,6 +295,13 @@ impl ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.problem == Problem::Unavailable {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            headers.insert(header::ALLOW, allow);
         }
         response
     }

@@ -16,6 +16,6 @@ pub mod webhook;
 pub use body::{IdempotencyKey, json_body, page, path_param, query_param};
 pub use claims::Claims;
 pub use error::{ApiError, Problem};
-pub use routing::{Route, resolve};
+pub use routing::{Route, resolve, unrouted};
 pub use telemetry::serve;
 pub use webhook::{SignatureError, WebhookSecret};

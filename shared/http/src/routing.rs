@@ -85,28 +85,41 @@ pub struct Matched {
 }
 
 /// Matches `method` and `path` against `routes`: 404 `not_found` if no template fits the path,
-/// 405 `method_not_allowed` if one does but with another method.
+/// 405 `method_not_allowed` (with `Allow`) if the most specific ones do but with other methods.
 pub fn match_route(routes: &[Route], method: &str, path: &str) -> Result<Matched, ApiError> {
-    let mut path_known = false;
-    for route in routes {
-        if let Some(params) = route.match_path(path) {
-            if route.method.eq_ignore_ascii_case(method) {
-                return Ok(Matched {
-                    route: *route,
-                    params,
-                });
-            }
-            path_known = true;
+    // The most specific template owns a path: `/v1/purchases/app-store` is that route's, not a
+    // purchase id of `/v1/purchases/{purchase_id}`, so its 405 names that route's methods only.
+    let fitting = routes
+        .iter()
+        .filter_map(|route| route.match_path(path).map(|params| (route, params)));
+    let fewest_params = fitting.clone().map(|(_, params)| params.len()).min();
+    let mut allowed = Vec::new();
+    for (route, params) in fitting.filter(|(_, params)| Some(params.len()) == fewest_params) {
+        if route.method.eq_ignore_ascii_case(method) {
+            return Ok(Matched {
+                route: *route,
+                params,
+            });
         }
+        allowed.push(route.method);
     }
-    if path_known {
-        Err(ApiError::method_not_allowed())
+    if !allowed.is_empty() {
+        Err(ApiError::method_not_allowed(&allowed))
     } else {
         Err(ApiError::new(
             Problem::NotFound,
             format!("no route for {method} {path}"),
         ))
     }
+}
+
+/// For a handler's match on its routes: a route `resolve` never returns (it returns only
+/// routes of the table it was given).
+pub fn unrouted(route: Route) -> ApiError {
+    ApiError::new(
+        Problem::NotFound,
+        format!("no route {} in this function", route.key()),
+    )
 }
 
 /// The route of `req` in `routes`, and the request with its path parameters in place.
@@ -146,6 +159,8 @@ mod tests {
         Route::post("/v1/purchases/{purchase_id}/refund"),
         Route::post("/v1/admin/purchases/{purchase_id}/refund"),
         Route::get("/v1/wallet"),
+        Route::get("/v1/purchases/{purchase_id}"),
+        Route::post("/v1/purchases/app-store"),
     ];
 
     #[test]
@@ -163,13 +178,19 @@ mod tests {
                 .code(),
             "not_found"
         );
-        assert_eq!(
-            match_route(ROUTES, "DELETE", "/v1/wallet")
-                .unwrap_err()
-                .code(),
-            "method_not_allowed"
-        );
+        let wrong_method = match_route(ROUTES, "DELETE", "/v1/wallet").unwrap_err();
+        assert_eq!(wrong_method.code(), "method_not_allowed");
+        let response = wrong_method.into_response();
+        assert_eq!(response.headers()["allow"], "GET");
         assert!(match_route(ROUTES, "POST", "/v1/purchases//refund").is_err());
+        let literal = match_route(ROUTES, "GET", "/v1/purchases/app-store").unwrap_err();
+        assert_eq!(literal.into_response().headers()["allow"], "POST");
+        assert_eq!(
+            match_route(ROUTES, "GET", "/v1/purchases/pur_1")
+                .unwrap()
+                .route,
+            ROUTES[3]
+        );
         assert!(match_route(ROUTES, "GET", "/v1/wallet/extra").is_err());
     }
 

@@ -19,12 +19,15 @@ pub const GET_CLOCK: Route = Route::get("/_dev/clock");
 pub const SET_CLOCK: Route = Route::post("/_dev/clock");
 pub const ROUTES: &[Route] = &[GET_CLOCK, SET_CLOCK];
 
+/// Largest single move (100 years): the document's bound; the clock's own keeps it in 2000–2199.
+const MAX_ADVANCE_SECONDS: i64 = 3_153_600_000;
+
 /// `{"now": "<RFC 3339>"}` or `{"advance_seconds": N}`.
 #[derive(Deserialize)]
 struct ClockChange {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coins_http::body::not_null")]
     now: Option<Timestamp>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coins_http::body::not_null")]
     advance_seconds: Option<u64>,
 }
 
@@ -53,7 +56,9 @@ pub async fn handle<S: Store>(app: &App<S>, parts: &Parts, body: &Bytes) -> Resp
             (Some(now), None) => app.clock.set(now),
             (None, Some(seconds)) => {
                 let seconds = i64::try_from(seconds)
-                    .map_err(|_| ApiError::invalid("advance_seconds is too large"))?;
+                    .ok()
+                    .filter(|seconds| *seconds <= MAX_ADVANCE_SECONDS)
+                    .ok_or_else(|| ApiError::invalid("advance_seconds is at most 100 years"))?;
                 app.clock.advance(SignedDuration::from_secs(seconds))
             }
             _ => {

@@ -34,12 +34,42 @@ enum Outcome {
 #[derive(Deserialize)]
 struct DevPayment {
     outcome: Outcome,
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coins_http::body::not_null")]
+    amount: Option<u64>,
+    #[serde(default, deserialize_with = "coins_http::body::not_null")]
     currency: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coins_http::body::not_null")]
     country: Option<String>,
+}
+
+/// Largest amount a test payment may claim (in minor units): what the document says.
+const MAX_AMOUNT: u64 = 999_999_999_999;
+
+impl DevPayment {
+    /// The bounds of the OpenAPI document: the event is still Stripe's shape, so a wrong amount,
+    /// currency or country tests the webhook's refusals, never its parser.
+    fn check(&self) -> Result<(), ApiError> {
+        if self.amount.is_some_and(|amount| amount > MAX_AMOUNT) {
+            return Err(ApiError::invalid(format!("amount is at most {MAX_AMOUNT}")));
+        }
+        let letters = |text: &Option<String>, len: usize, upper_only: bool| {
+            text.as_deref().is_none_or(|text| {
+                text.len() == len
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || (!upper_only && b.is_ascii_lowercase()))
+            })
+        };
+        if !letters(&self.currency, 3, false) {
+            return Err(ApiError::invalid("currency is 3 letters (ISO 4217)"));
+        }
+        if !letters(&self.country, 2, true) {
+            return Err(ApiError::invalid(
+                "country is 2 capital letters (ISO 3166-1)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 pub async fn handle<S: Store>(
@@ -59,6 +89,7 @@ pub async fn handle<S: Store>(
             .and_then(|id| PurchaseId::new(id).ok())
             .ok_or_else(not_found)?;
         let ask: DevPayment = coins_http::json_body(&request)?;
+        ask.check()?;
         let purchase = app.deps.ledger.get_purchase(&purchase_id).await?;
         let payment = purchase.payment_intent_id.clone().ok_or_else(|| {
             ApiError::new(
@@ -80,7 +111,7 @@ pub async fn handle<S: Store>(
             "data": {"object": {
                 "id": payment,
                 "object": "payment_intent",
-                "amount": ask.amount.or(amount.minor_units()).unwrap_or_default(),
+                "amount": ask.amount.and_then(|a| i64::try_from(a).ok()).or(amount.minor_units()).unwrap_or_default(),
                 "currency": ask.currency.unwrap_or_else(|| amount.currency().code().to_owned()).to_ascii_lowercase(),
                 "status": if ask.outcome == Outcome::Succeeded { "succeeded" } else { "requires_payment_method" },
                 "metadata": {"purchase_id": purchase.purchase_id, "user_id": purchase.user_id},

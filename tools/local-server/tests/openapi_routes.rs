@@ -67,3 +67,37 @@ fn no_route_is_served_by_two_functions() {
     let unique: BTreeSet<_> = mounts.iter().map(|(route, _)| route.key()).collect();
     assert_eq!(unique.len(), mounts.len());
 }
+
+/// The package and gift ids a request may name are the document's enums, so a fuzzer drawing
+/// from the document never sends an id the rules data does not have (and a new one is noticed).
+#[test]
+fn the_documents_enums_are_the_rules_data() {
+    let document = openapi();
+    let schemas = &document["components"]["schemas"];
+    let enumerated = |schema: &Value| -> BTreeSet<String> {
+        schema["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .map(|id| id.as_str().expect("a string id").to_owned())
+            .collect()
+    };
+    let packages = coins_rules::PriceBook::embedded()
+        .packages()
+        .iter()
+        .map(|package| package.package_id.as_str().to_owned())
+        .collect();
+    let gifts = coins_rules::GiftCatalog::embedded()
+        .gifts()
+        .iter()
+        .map(|gift| gift.gift_id.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        enumerated(&schemas["QuoteRequest"]["properties"]["package_id"]),
+        packages
+    );
+    assert_eq!(
+        enumerated(&schemas["GiftRequest"]["properties"]["gift_id"]),
+        gifts
+    );
+}
