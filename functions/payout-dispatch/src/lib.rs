@@ -6,9 +6,12 @@
 //! the payout id: a lost response or a crashed dispatcher), else creates one with the payout id
 //! as Stripe's `Idempotency-Key`, and records the outcome with the creator's earnings: `paid`
 //! with Stripe's transfer id, or `failed` with the diamonds back in `available`, when Stripe
-//! refuses it (a closed account) or after [`MAX_ATTEMPTS`] sends that all asked to retry. A
-//! payout still pending after a delivery's retries is reported as a partial batch failure, so
-//! Lambda redelivers it; after the mapping's retries it goes to the dead-letter queue.
+//! refuses it (a closed account). A send with no answer to act on (Stripe down or timing out)
+//! never fails it: Stripe may have made the transfer and lost the answer, and returning the
+//! diamonds then would pay them twice, so the payout stays `pending`, its diamonds in payout,
+//! until Stripe says. A payout still pending after a delivery's retries is reported as a partial
+//! batch failure, so Lambda redelivers it; after the mapping's retries it goes to the
+//! dead-letter queue, whose alarm calls an operator.
 
 use std::time::Duration;
 
@@ -26,9 +29,6 @@ use serde_json::Value;
 /// must say the same; the local server applies this one).
 pub const STREAM_FILTER: &str =
     r#"{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"item_type": {"S": ["payout"]}}}}"#;
-
-/// Sends of one payout, across deliveries, before it fails and its diamonds go back.
-pub const MAX_ATTEMPTS: u32 = 8;
 
 /// Waits between the sends of one delivery: Stripe's blips are short.
 pub const BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
@@ -106,11 +106,7 @@ pub async fn dispatch<S: Store>(deps: &Deps<S>, provider: &Provider, key: &Key) 
         Attempted::Refused(error) => Transferred::Refused { error },
         Attempted::Retry(error) => Transferred::Retry { error },
     };
-    match deps
-        .ledger
-        .finish_payout(&payout, &sent, MAX_ATTEMPTS, deps.now())
-        .await
-    {
+    match deps.ledger.finish_payout(&payout, &sent, deps.now()).await {
         Ok(finished) => {
             log(&finished);
             match finished.status {

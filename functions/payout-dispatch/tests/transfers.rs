@@ -10,9 +10,9 @@ use bytes::Bytes;
 use coins_ids::{ConnectedAccountId, IdempotencyKey, UserId};
 use coins_ledger::store::Key;
 use coins_ledger::table::{GiftRecord, PayoutStatus, keys};
-use coins_ledger::{GiftRequest, MemoryStore, Store};
-use coins_payments::Provider;
+use coins_ledger::{GiftRequest, MemoryStore, PayoutClaim, Store, Transferred};
 use coins_payments::stripe::{SecretKey, Stripe};
+use coins_payments::{Provider, TransferOrder};
 use coins_rules::{GiftTarget, TargetKind};
 use coins_runtime::{Deps, TestClock};
 use coins_testkit::http::{form_fields, json_response, serve};
@@ -271,4 +271,49 @@ async fn stripe_down_leaves_it_pending_then_a_later_delivery_pays_it_once() {
         (payout.attempts, fake.lock().unwrap().transfers.len()),
         (2, 1)
     );
+}
+
+/// The double payment the fault simulator found: a transfer made with its answer lost, then
+/// Stripe unreachable for many deliveries. Failing the payout then (its diamonds back in
+/// `available`) would let the creator be paid them again; it stays pending instead, and the
+/// delivery after Stripe is back finds the transfer and records it once.
+#[tokio::test]
+async fn a_transfer_whose_answer_was_lost_is_never_failed_while_stripe_is_down() {
+    let (deps, clock, key) = payout("acct_1Alice").await;
+    let (fake, stripe) = fake_stripe();
+    fake.lock().unwrap().plan = vec![Misbehave::LoseAnswer];
+    let PayoutClaim::Send(claimed) = deps.ledger.claim_payout(&key, deps.now()).await.unwrap()
+    else {
+        panic!("a new payout is claimed")
+    };
+    let order = TransferOrder {
+        payout_id: &claimed.payout_id,
+        destination: &claimed.destination,
+        amount: claimed.amount,
+    };
+    let error = stripe.transfer(&order).await.unwrap_err();
+    let retry = Transferred::Retry {
+        error: error.to_string(),
+    };
+    deps.ledger
+        .finish_payout(&claimed, &retry, deps.now())
+        .await
+        .unwrap();
+    assert_eq!(fake.lock().unwrap().transfers.len(), 1, "made, answer lost");
+
+    let down = stripe_at("http://127.0.0.1:9");
+    for _ in 0..12 {
+        later(&clock);
+        assert_eq!(dispatch(&deps, &down, &key).await, Dispatched::Retry);
+    }
+    assert_eq!(earnings(&deps).await, (0, 19_998, 0), "still in payout");
+
+    later(&clock);
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(PayoutStatus::Paid)
+    );
+    assert_eq!(fake.lock().unwrap().transfers.len(), 1);
+    assert_eq!(earnings(&deps).await, (0, 0, 19_998));
+    deps.ledger.conservation_check().await.unwrap();
 }

@@ -5,10 +5,12 @@
 //! one at once), asks Stripe for a refund it may already have made for it (found by the
 //! instruction id in its metadata: a lost response or a crashed dispatcher), else creates one
 //! with the instruction id as Stripe's `Idempotency-Key`, and records the outcome: `succeeded`
-//! with Stripe's refund id, or `failed` when Stripe refuses it or after [`MAX_ATTEMPTS`] sends
-//! that all asked to retry. Within one delivery a failed send is retried with backoff
-//! ([`BACKOFF`]); a record still pending after that is reported as a partial batch failure, so
-//! Lambda redelivers it, and after the mapping's own retries it goes to the dead-letter queue.
+//! with Stripe's refund id, or `failed` when Stripe refuses it. A send with no answer to act on
+//! (Stripe down or timing out) never fails it: Stripe may have made the refund and lost the
+//! answer, so it stays `pending` until Stripe says. Within one delivery a failed send is retried
+//! with backoff ([`BACKOFF`]); a record still pending after that is reported as a partial batch
+//! failure, so Lambda redelivers it, and after the mapping's own retries it goes to the
+//! dead-letter queue, whose alarm calls an operator.
 
 use std::time::Duration;
 
@@ -25,9 +27,6 @@ use serde_json::Value;
 /// `FilterCriteria` must say the same; the local server applies this one).
 pub const STREAM_FILTER: &str =
     r#"{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"item_type": {"S": ["refund"]}}}}"#;
-
-/// Sends of one instruction, across deliveries, before it is failed for support to look at.
-pub const MAX_ATTEMPTS: u32 = 8;
 
 /// Waits between the sends of one delivery: Stripe's blips are short.
 pub const BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
@@ -95,7 +94,7 @@ pub async fn dispatch<S: Store>(deps: &Deps<S>, provider: &Provider, key: &Key) 
     let sent = send(provider, &instruction).await;
     match deps
         .ledger
-        .finish_refund(&instruction, &sent, MAX_ATTEMPTS, deps.now())
+        .finish_refund(&instruction, &sent, deps.now())
         .await
     {
         Ok(finished) => {

@@ -267,21 +267,15 @@ async fn two_concurrent_dispatchers_make_one_refund() {
 }
 
 #[tokio::test]
-async fn retries_run_out_and_the_instruction_fails() {
+async fn stripe_down_for_many_deliveries_never_fails_the_instruction() {
+    // Stripe may have made the refund and lost the answer: only its word ends the instruction.
     let (deps, clock) = memory_deps(T0);
     let key = refund_instruction(&deps).await;
     let down = stripe_at("http://127.0.0.1:9");
-    for _ in 1..refund_dispatch::MAX_ATTEMPTS {
+    for _ in 0..12 {
         assert_eq!(dispatch(&deps, &down, &key).await, Dispatched::Retry);
         later(&clock);
     }
-    assert_eq!(
-        dispatch(&deps, &down, &key).await,
-        Dispatched::Finished(RefundStatus::Failed)
-    );
     let (status, _, attempts) = status(&deps, &key).await;
-    assert_eq!(
-        (status, attempts),
-        (RefundStatus::Failed, refund_dispatch::MAX_ATTEMPTS)
-    );
+    assert_eq!((status, attempts), (RefundStatus::Pending, 12));
 }

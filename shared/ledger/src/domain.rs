@@ -314,8 +314,10 @@ pub fn reverse(
     let mut next = next_version(wallet, now)?;
     // The own lot gives what the rules take from it out of turn: it shrinks by that much (its
     // spent part stays counted in `lot_spent`), or, emptied, leaves the lots with its spent part.
+    // One already spent to its last coin (kept open until its window ends) leaves too: left
+    // beside its reversed purchase, its closure would find the purchase no longer credited.
     let own_lot = match own {
-        Some(index) if takeback.from_own_lot > 0 => {
+        Some(index) if takeback.from_own_lot > 0 || own_remaining == 0 => {
             let mut lot = lots_oldest_first[index].clone();
             lot.remaining = sub(lot.remaining, takeback.from_own_lot)?;
             if lot.remaining == 0 {

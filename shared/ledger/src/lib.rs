@@ -13,6 +13,9 @@
 //! Tests: `DYNAMODB_ENDPOINT=http://127.0.0.1:8000 cargo test -p coins-ledger` runs the unit
 //! tests and the contract suite against both adapters; without a reachable DynamoDB Local the
 //! DynamoDB half fails with "DynamoDB Local is not running: run scripts/test, which starts it".
+//! `cargo test -p coins-ledger --test simulator -- --nocapture` runs the deterministic fault
+//! simulator (`tests/simulator`, in memory): seeded worlds of fans and creators under
+//! injected faults, every invariant checked after every step; `SIM_SEED` replays one seed.
 
 pub mod audit;
 pub mod capacity;

@@ -31,7 +31,8 @@ pub enum Claim {
 pub enum Sent {
     /// The refund exists (made now, or found made before).
     Refunded { provider_refund_id: String },
-    /// Not made, and trying again may work (provider down, throttled, timed out).
+    /// No answer to act on, and trying again may work (provider down, throttled, timed out):
+    /// perhaps not made, perhaps made with the answer lost.
     Retry { error: String },
     /// The provider refused it for good (the payment cannot be refunded).
     Refused { error: String },
@@ -67,14 +68,16 @@ impl<S: Store> Ledger<S> {
         .await
     }
 
-    /// Records what the provider answered for a claimed instruction. After `max_attempts`
-    /// sends that all asked to retry, it is failed for support to look at. A claim taken over
-    /// in the meantime leaves the instruction to its new holder.
+    /// Records what the provider answered for a claimed instruction: succeeded, or failed when
+    /// the provider refused it. A send that asked to retry leaves it pending however often it
+    /// happens: the provider may have acted on a send whose answer was lost, so only the
+    /// provider's word ends it (the next claim finds that refund by the same idempotency key),
+    /// and the dispatcher's retries, then its dead-letter queue and alarm, see to the rest. A
+    /// claim taken over in the meantime leaves the instruction to its new holder.
     pub async fn finish_refund(
         &self,
         claimed: &RefundRecord,
         sent: &Sent,
-        max_attempts: u32,
         now: Timestamp,
     ) -> Result<RefundRecord, LedgerError> {
         let key = &crate::table::Row::key(claimed);
@@ -91,12 +94,7 @@ impl<S: Store> Ledger<S> {
                         r.provider_refund_id = Some(provider_refund_id.clone());
                         r.last_error = None;
                     }
-                    Sent::Retry { error } => {
-                        if r.attempts >= max_attempts {
-                            r.status = RefundStatus::Failed;
-                        }
-                        r.last_error = Some(error.clone());
-                    }
+                    Sent::Retry { error } => r.last_error = Some(error.clone()),
                     Sent::Refused { error } => {
                         r.status = RefundStatus::Failed;
                         r.last_error = Some(error.clone());

@@ -14,6 +14,8 @@
 //!   hold one of its gifts (a redelivery) or whose writer must have stopped ([`CONFIRM_GRACE`]),
 //!   and leaves the others to the writer still finishing them.
 
+use std::collections::HashSet;
+
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -231,6 +233,14 @@ impl<S: Store> Ledger<S> {
         gifts: &[&GiftRecord],
         now: Timestamp,
     ) -> Result<Counted, LedgerError> {
+        // One entry twice in a batch (a redelivery merged into a batch holding it) is one
+        // gift: both copies would look new to the check below and be counted twice.
+        let mut seen = HashSet::with_capacity(gifts.len());
+        let gifts: Vec<&GiftRecord> = gifts
+            .iter()
+            .copied()
+            .filter(|gift| seen.insert(&gift.details.gift_txn_id))
+            .collect();
         let mut counted = Counted::default();
         for chunk in gifts.chunks(GIFTS_PER_PAGE * PAGES_PER_TRANSACTION) {
             counted += self.count_chunk(creator, chunk, now).await?;

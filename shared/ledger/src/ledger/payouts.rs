@@ -62,7 +62,8 @@ pub enum PayoutClaim {
 pub enum Transferred {
     /// The transfer exists (made now, or found made before).
     Paid { transfer_id: String },
-    /// Not made; trying again may work.
+    /// No answer to act on (perhaps not made, perhaps made with the answer lost); trying
+    /// again may work.
     Retry { error: String },
     /// Refused for good (the account cannot receive it).
     Refused { error: String },
@@ -253,14 +254,14 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Records what Stripe answered for a claimed payout: paid (the diamonds leave for good),
-    /// or failed for good (after `max_attempts` retryable failures, or a refusal) with the
-    /// diamonds back in `available` — each in one write with the creator's earnings, so it
-    /// happens once.
+    /// or failed when Stripe refused it, with the diamonds back in `available` — each in one
+    /// write with the creator's earnings, so it happens once. A send that asked to retry leaves
+    /// it pending, its diamonds in payout, however often it happens: Stripe may have made a
+    /// transfer whose answer was lost, and returning the diamonds then would pay them twice.
     pub async fn finish_payout(
         &self,
         claimed: &PayoutRecord,
         sent: &Transferred,
-        max_attempts: u32,
         now: Timestamp,
     ) -> Result<PayoutRecord, LedgerError> {
         let key = &claimed.key();
@@ -282,12 +283,7 @@ impl<S: Store> Ledger<S> {
                     finished.transfer_id = Some(transfer_id.clone());
                     finished.last_error = None;
                 }
-                Transferred::Retry { error } => {
-                    if finished.attempts >= max_attempts {
-                        finished.status = PayoutStatus::Failed;
-                    }
-                    finished.last_error = Some(error.clone());
-                }
+                Transferred::Retry { error } => finished.last_error = Some(error.clone()),
                 Transferred::Refused { error } => {
                     finished.status = PayoutStatus::Failed;
                     finished.last_error = Some(error.clone());

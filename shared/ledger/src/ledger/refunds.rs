@@ -238,8 +238,8 @@ fn take_back(
             let wallet = domain::refund_closed_lot(&snapshot.wallet, purchase.total_coins, now)?;
             Ok((wallet, None))
         }
-        // Open but gone: a gift spent it to zero (exhausted lots are deleted), or a debt took
-        // it whole.
+        // Open but gone: a gift spent it to zero (exhausted lots are deleted), a debt took it
+        // whole, or a reversal took it (a dispute won gives the coins back, not the lot).
         (None, None) => Err(LedgerError::CoinsAlreadySpent),
     }
 }

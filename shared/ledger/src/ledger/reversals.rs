@@ -216,6 +216,9 @@ impl<S: Store> Ledger<S> {
                 // Its coins are back as non-refundable coins: credited, but no lot to refund.
                 p.status = PurchaseStatus::Credited;
                 p.credited_at.get_or_insert(now);
+                // Credited for the first time, its window (which went with the dispute) ends as
+                // it opens: a credited purchase has one, and the refund rules read it.
+                p.refundable_until.get_or_insert(now);
                 p.reversed_coins = 0;
                 if let Some(reversal) = &mut p.reversal {
                     reversal.undone_at = Some(now);

@@ -154,7 +154,7 @@ async fn write_units_per_operation_and_hot_item_sizes() {
     };
     world
         .ledger
-        .finish_payout(&claimed, &paid, 8, later)
+        .finish_payout(&claimed, &paid, later)
         .await
         .unwrap();
     record("payout dispatch: record the transfer", metered.commits());
@@ -179,7 +179,7 @@ async fn write_units_per_operation_and_hot_item_sizes() {
     };
     world
         .ledger
-        .finish_refund(&claimed, &sent, 8, now)
+        .finish_refund(&claimed, &sent, now)
         .await
         .unwrap();
     record("dispatch: record Stripe's refund", metered.commits());

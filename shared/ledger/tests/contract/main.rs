@@ -70,6 +70,7 @@ contract!(
     a_gift_writes_only_the_senders_side_and_the_stream_credits_the_creator_once,
     a_gift_entry_redelivered_reordered_or_regrouped_counts_once,
     a_count_that_stopped_midway_is_finished_by_a_later_one,
+    a_gift_entry_twice_in_one_batch_counts_once,
     a_hundred_senders_gift_one_creator_at_once_without_a_conflict,
     gifts_received_run_newest_first_across_the_feed_partitions,
     payouts_keep_to_the_minimum_the_daily_maximum_and_the_account,
@@ -91,11 +92,13 @@ contract!(
     // refund dispatch
     one_dispatcher_at_a_time_sends_an_instruction,
     a_lapsed_claim_is_taken_over_and_its_late_outcome_ignored,
-    retries_are_bounded_and_a_refusal_fails_at_once,
+    an_unanswered_send_stays_pending_and_a_refusal_fails_at_once,
     // reversals and debt
     a_reversal_after_gifting_leaves_debt_that_blocks_gifts_until_repaid,
     a_dispute_won_gives_the_coins_back_once,
     a_dispute_before_the_payment_credits_nothing_until_it_is_won,
+    a_reversal_of_a_lot_spent_to_its_last_coin_takes_the_lot_too,
+    a_purchase_credited_by_a_won_dispute_is_refused_a_refund,
     two_reversals_in_90_days_restrict_the_account_until_an_admin_lifts_it,
     the_daily_limit_counts_in_the_zone_the_wallet_was_opened_in,
     // app stores

@@ -95,6 +95,28 @@ pub async fn a_gift_entry_redelivered_reordered_or_regrouped_counts_once<S: Stor
     assert_eq!((report.gifts_pending, report.gifts_unconfirmed), (0, 0));
 }
 
+/// Found by the fault simulator: a batch holding one entry twice (a redelivery merged into a
+/// batch that holds it) counted that gift twice, both copies looking new.
+pub async fn a_gift_entry_twice_in_one_batch_counts_once<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let star = world.creator("star", now).await;
+    world.buy(&fan, 100, now).await;
+    world.gift(&fan, &star, 7, now).await.unwrap();
+    let gift = world.gift_entries().await.remove(0);
+
+    let counted = world
+        .ledger
+        .count_gifts(&[gift.clone(), gift], now)
+        .await
+        .unwrap();
+    assert_eq!((counted.gifts, counted.pages), (1, 1));
+    assert_eq!(world.diamonds(&star, now).await, 7);
+    let report = world.assert_conserved().await;
+    assert_eq!((report.gifts_pending, report.gifts_unconfirmed), (0, 0));
+}
+
 /// The earnings item, as stored.
 async fn earnings_item<S: Store>(world: &World<S>, creator: &UserId) -> EarningsRecord {
     let record = world
@@ -449,7 +471,7 @@ pub async fn a_failed_payout_returns_its_diamonds_exactly_once<S: Store>(store: 
     };
     let kept = world
         .ledger
-        .finish_payout(&claimed, &retry, 3, later)
+        .finish_payout(&claimed, &retry, later)
         .await
         .unwrap();
     assert_eq!(kept.status, PayoutStatus::Pending);
@@ -469,7 +491,7 @@ pub async fn a_failed_payout_returns_its_diamonds_exactly_once<S: Store>(store: 
     for _ in 0..4 {
         let ledger = world.ledger.clone();
         let (claimed, refused) = (claimed.clone(), refused.clone());
-        finishing.spawn(async move { ledger.finish_payout(&claimed, &refused, 3, later).await });
+        finishing.spawn(async move { ledger.finish_payout(&claimed, &refused, later).await });
     }
     for finished in finishing.join_all().await {
         assert_eq!(finished.unwrap().status, PayoutStatus::Failed);
@@ -498,12 +520,12 @@ pub async fn a_failed_payout_returns_its_diamonds_exactly_once<S: Store>(store: 
     };
     world
         .ledger
-        .finish_payout(&claimed, &transfer, 3, later)
+        .finish_payout(&claimed, &transfer, later)
         .await
         .unwrap();
     world
         .ledger
-        .finish_payout(&claimed, &transfer, 3, later)
+        .finish_payout(&claimed, &transfer, later)
         .await
         .unwrap();
     let earnings = world.ledger.earnings(&star, later).await.unwrap();

@@ -3,7 +3,12 @@
 
 use coins_ids::ReversalRef;
 use coins_ledger::store::Store;
-use coins_ledger::{LedgerError, PaymentOutcome, ReversalEvent, ReversalOutcome, TxnKind};
+use coins_ledger::table::Record;
+use coins_ledger::{
+    CloseOutcome, LedgerError, PaymentOutcome, RefundBy, ReversalEvent, ReversalOutcome, TxnKind,
+};
+use coins_rules::refund::AdminOverride;
+use jiff::SignedDuration;
 
 use crate::harness::{World, at, event_id, tokyo, user};
 
@@ -114,6 +119,61 @@ pub async fn a_dispute_won_gives_the_coins_back_once<S: Store>(store: S) {
     world.assert_conserved().await;
 }
 
+/// Found by the fault simulator: a lot spent to its last coin stays open until its window
+/// ends, and a reversal then left it open beside its reversed purchase, which the audit
+/// reports and the lot's closure refused as corrupt, for good.
+pub async fn a_reversal_of_a_lot_spent_to_its_last_coin_takes_the_lot_too<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let star = world.creator("star", now).await;
+    let spent = world.buy(&fan, 100, now).await;
+    let younger = world.buy(&fan, 50, now).await;
+    world.gift(&fan, &star, 100, now).await.unwrap();
+
+    let event = dispute(&spent, "dp_1", "charge.dispute.created");
+    assert_eq!(
+        world.ledger.reverse_purchase(&event, now).await,
+        Ok(ReversalOutcome::Reversed {
+            coins: 100,
+            debt: 50
+        })
+    );
+    let lots: Vec<_> = world
+        .ledger
+        .store()
+        .scan_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|record| match record {
+            Record::Lot(lot) => Some(lot.purchase_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lots,
+        std::slice::from_ref(&younger),
+        "the reversed purchase's lot is gone"
+    );
+    let wallet = world.ledger.wallet(&fan, &tokyo(), now).await.unwrap();
+    assert_eq!((wallet.balance, wallet.debt), (0, 50));
+    world.assert_conserved().await;
+
+    let window_over = now + SignedDuration::from_hours(16 * 24);
+    assert_eq!(
+        world.ledger.close_lot(&fan, &spent, window_over).await,
+        Ok(CloseOutcome::NothingOpen)
+    );
+    assert!(matches!(
+        world.ledger.close_lot(&fan, &younger, window_over).await,
+        Ok(CloseOutcome::Closed {
+            non_refundable_coins: 0
+        })
+    ));
+    world.assert_conserved().await;
+}
+
 /// Stripe's events out of order: the dispute before the payment's own `succeeded`.
 pub async fn a_dispute_before_the_payment_credits_nothing_until_it_is_won<S: Store>(store: S) {
     let world = World::new(store);
@@ -156,6 +216,49 @@ pub async fn a_dispute_before_the_payment_credits_nothing_until_it_is_won<S: Sto
     let history = world.ledger.transactions(&fan, 10, None).await.unwrap();
     let kinds: Vec<TxnKind> = history.items.iter().map(|entry| entry.kind).collect();
     assert_eq!(kinds, [TxnKind::Purchase, TxnKind::Reversal]);
+    world.assert_conserved().await;
+}
+
+/// Found by the fault simulator: a purchase first credited by its dispute being won had no
+/// refund window, and a refund request failed as a corrupt item (a 500) instead of being
+/// refused like the refund of any other purchase whose coins a dispute took and gave back.
+pub async fn a_purchase_credited_by_a_won_dispute_is_refused_a_refund<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let purchase = world.pending_purchase(&fan, 100, now).await;
+    let opened = dispute(&purchase, "dp_early", "charge.dispute.created");
+    world.ledger.reverse_purchase(&opened, now).await.unwrap();
+    let won = dispute(&purchase, "dp_early", "charge.dispute.closed");
+    world.ledger.undo_reversal(&won, now).await.unwrap();
+
+    let soon = now + SignedDuration::from_hours(1);
+    let by_owner = RefundBy::Owner(fan.clone());
+    let by_admin = RefundBy::Admin {
+        admin: user("support-1"),
+        reason: AdminOverride::Defective,
+    };
+    for by in [by_owner, by_admin] {
+        assert_eq!(
+            world
+                .ledger
+                .refund_purchase(&by, &purchase, soon, None)
+                .await,
+            Err(LedgerError::CoinsAlreadySpent),
+            "{by:?}"
+        );
+    }
+    let view = world
+        .ledger
+        .purchase_view(Some(&fan), &purchase, soon)
+        .await
+        .unwrap();
+    assert_eq!(
+        view.refundable_until,
+        Some(now),
+        "its window went with the dispute"
+    );
+    assert_eq!(world.balance(&fan, soon).await, 100);
     world.assert_conserved().await;
 }
 
