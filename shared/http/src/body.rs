@@ -55,6 +55,11 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("the request needs a JSON body"));
     }
+    // serde reads a struct from an array too (`[null]` as `{"daily_coins": null}`); every body
+    // of the API is an object, and the document says so.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    }
     let invalid = |error: serde_json::Error| {
         ApiError::invalid(match error.classify() {
             serde_json::error::Category::Data => format!("invalid body: {error}"),
@@ -282,10 +287,14 @@ mod tests {
             r#"{"channel":"web","quantity":4294967296}"#,
             r#"{"channel":"web","quantity":1.5}"#,
             r#"{"channel":"web"}"#,
-            r#"[]"#,
         ] {
             let error = json_body::<Dto>(&request(body)).unwrap_err();
             assert!(detail(error).starts_with("invalid body"), "{body}");
+        }
+        // A struct is not read from an array, as serde alone would.
+        for body in [r#"[]"#, r#"["web", 3]"#, "  [null]", "3"] {
+            let error = json_body::<Dto>(&request(body)).unwrap_err();
+            assert_eq!(detail(error), "the body must be a JSON object", "{body}");
         }
     }
 
