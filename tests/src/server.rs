@@ -224,6 +224,14 @@ impl LocalServer {
         &self.api
     }
 
+    /// The last few KB of the binary's log (its warnings and errors); none in process.
+    pub fn log_tail(&self) -> Option<String> {
+        match &self._running {
+            Running::Binary { _process: process } => Some(process.log_tail()),
+            Running::InProcess { .. } => None,
+        }
+    }
+
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
