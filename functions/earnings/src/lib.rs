@@ -15,36 +15,20 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use coins_ledger::table::{GiftRecord, Record};
 use coins_ledger::{Counted, Store, by_creator};
 use coins_runtime::Deps;
-use coins_streams::{Failures, UnreportableRecord};
+use coins_streams::{BatchError, Failures};
 use futures_util::future::join_all;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 /// The event source mapping's filter: gift entries as written (the template's `FilterCriteria`
 /// must say the same; the local server applies this one).
 pub const STREAM_FILTER: &str = r#"{"dynamodb": {"NewImage": {"item_type": {"S": ["gift"]}}}}"#;
 
-/// Why an invocation failed as a whole.
-#[derive(Debug, thiserror::Error)]
-pub enum EarningsError {
-    #[error("malformed DynamoDB stream batch: {0}")]
-    MalformedBatch(#[from] serde_json::Error),
-    #[error(transparent)]
-    UnreportableRecord(#[from] UnreportableRecord),
-}
-
-impl From<EarningsError> for Diagnostic {
-    fn from(error: EarningsError) -> Diagnostic {
-        let retryable = matches!(error, EarningsError::UnreportableRecord(_));
-        coins_streams::diagnostic("Earnings", retryable, error.to_string())
-    }
-}
-
 /// Entry point: one stream batch.
 pub async fn handle<S: Store>(
     deps: &Deps<S>,
     event: LambdaEvent<Value>,
-) -> Result<DynamoDbEventResponse, EarningsError> {
+) -> Result<DynamoDbEventResponse, BatchError> {
     let batch = coins_streams::parse(event.payload)?;
     let mut failures = Failures::default();
     let mut gifts: Vec<(&EventRecord, GiftRecord)> = Vec::with_capacity(batch.records.len());
@@ -111,7 +95,7 @@ mod tests {
     use coins_rules::{GiftTarget, TargetKind};
     use coins_runtime::TestClock;
     use coins_testkit::{T0, at, buy_package, enroll, zone};
-    use lambda_runtime::Context;
+    use lambda_runtime::{Context, Diagnostic};
     use serde_json::json;
 
     use super::*;
@@ -278,6 +262,9 @@ mod tests {
         let error = handle(&deps, invoke(&json!({"Records": "nope"})))
             .await
             .unwrap_err();
-        assert_eq!(Diagnostic::from(error).error_type, "NonRetryable.Earnings");
+        assert_eq!(
+            Diagnostic::from(error).error_type,
+            "NonRetryable.StreamBatch"
+        );
     }
 }

@@ -13,16 +13,15 @@
 //! batch failure, so Lambda redelivers it; after the mapping's retries it goes to the
 //! dead-letter queue, whose alarm calls an operator.
 
-use std::time::Duration;
-
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use coins_ledger::store::Key;
 use coins_ledger::table::{PayoutRecord, PayoutStatus};
-use coins_ledger::{LedgerError, PayoutClaim, Store, Transferred};
-use coins_payments::{Attempted, Provider, TransferOrder, with_backoff};
+use coins_ledger::{PayoutClaim, Store, Transferred};
+use coins_payments::{Attempted, BACKOFF, Provider, TransferOrder, with_backoff};
 use coins_runtime::Deps;
-use coins_streams::{Failures, UnreportableRecord};
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use coins_streams::BatchError;
+use coins_streams::dispatch::{each_record, ledger_error};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 /// The event source mapping's filter: inserts of payouts only (the template's `FilterCriteria`
@@ -30,55 +29,19 @@ use serde_json::Value;
 pub const STREAM_FILTER: &str =
     r#"{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"item_type": {"S": ["payout"]}}}}"#;
 
-/// Waits between the sends of one delivery: Stripe's blips are short.
-pub const BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
-
-/// Why an invocation failed as a whole.
-#[derive(Debug, thiserror::Error)]
-pub enum DispatchError {
-    #[error("malformed DynamoDB stream batch: {0}")]
-    MalformedBatch(#[from] serde_json::Error),
-    #[error(transparent)]
-    UnreportableRecord(#[from] UnreportableRecord),
-}
-
-impl From<DispatchError> for Diagnostic {
-    fn from(error: DispatchError) -> Diagnostic {
-        let retryable = matches!(error, DispatchError::UnreportableRecord(_));
-        coins_streams::diagnostic("PayoutDispatch", retryable, error.to_string())
-    }
-}
-
 /// What became of one payout in this delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Dispatched {
-    /// It ended: paid, or failed with its diamonds returned.
-    Finished(PayoutStatus),
-    /// Still pending (Stripe unavailable, another dispatcher holding it, the table busy): the
-    /// delivery must be retried.
-    Retry,
-    /// Not a payout we can act on (logged at error level; retrying cannot help).
-    Skipped,
-}
+pub type Dispatched = coins_streams::dispatch::Dispatched<PayoutStatus>;
 
 /// Entry point: one stream batch.
 pub async fn handle<S: Store>(
     deps: &Deps<S>,
     provider: &Provider,
     event: LambdaEvent<Value>,
-) -> Result<DynamoDbEventResponse, DispatchError> {
-    let batch = coins_streams::parse(event.payload)?;
-    let mut failures = Failures::default();
-    for record in &batch.records {
-        let Some(key) = coins_streams::key_of(record) else {
-            tracing::error!(event_id = %record.event_id, "stream record without string keys");
-            continue;
-        };
-        if dispatch(deps, provider, &key).await == Dispatched::Retry {
-            failures.retry(record)?;
-        }
-    }
-    Ok(failures.into_response())
+) -> Result<DynamoDbEventResponse, BatchError> {
+    each_record(event.payload, |key| async move {
+        dispatch(deps, provider, &key).await
+    })
+    .await
 }
 
 /// Sends the payout at `key`, if it is ours to send now.
@@ -90,7 +53,7 @@ pub async fn dispatch<S: Store>(deps: &Deps<S>, provider: &Provider, key: &Key) 
             tracing::info!(?key, %until, "payout held by another dispatcher");
             return Dispatched::Retry;
         }
-        Err(error) => return failed(key, &error),
+        Err(error) => return ledger_error("payout", key, &error),
     };
     let order = TransferOrder {
         payout_id: &payout.payout_id,
@@ -115,17 +78,7 @@ pub async fn dispatch<S: Store>(deps: &Deps<S>, provider: &Provider, key: &Key) 
             }
         }
         // Stripe has the transfer; the retry finds it by its transfer group.
-        Err(error) => failed(key, &error),
-    }
-}
-
-fn failed(key: &Key, error: &LedgerError) -> Dispatched {
-    if error.is_retryable() {
-        tracing::warn!(?key, %error, "payout dispatch: the table is busy; will retry");
-        Dispatched::Retry
-    } else {
-        tracing::error!(?key, %error, "payout dispatch: cannot act on this payout");
-        Dispatched::Skipped
+        Err(error) => ledger_error("payout", key, &error),
     }
 }
 

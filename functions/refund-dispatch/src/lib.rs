@@ -8,19 +8,18 @@
 //! with Stripe's refund id, or `failed` when Stripe refuses it. A send with no answer to act on
 //! (Stripe down or timing out) never fails it: Stripe may have made the refund and lost the
 //! answer, so it stays `pending` until Stripe says. Within one delivery a failed send is retried
-//! with backoff ([`BACKOFF`]); a record still pending after that is reported as a partial batch
-//! failure, so Lambda redelivers it, and after the mapping's own retries it goes to the
-//! dead-letter queue, whose alarm calls an operator.
-
-use std::time::Duration;
+//! with backoff ([`coins_payments::BACKOFF`]); a record still pending after that is reported as
+//! a partial batch failure, so Lambda redelivers it, and after the mapping's own retries it goes
+//! to the dead-letter queue, whose alarm calls an operator.
 
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use coins_ledger::store::Key;
-use coins_ledger::{Claim, LedgerError, RefundRecord, RefundStatus, Sent, Store};
-use coins_payments::{Attempted, Provider, RefundOrder, with_backoff};
+use coins_ledger::{Claim, RefundRecord, RefundStatus, Sent, Store};
+use coins_payments::{Attempted, BACKOFF, Provider, RefundOrder, with_backoff};
 use coins_runtime::Deps;
-use coins_streams::{Failures, UnreportableRecord};
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use coins_streams::BatchError;
+use coins_streams::dispatch::{each_record, ledger_error};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 /// The event source mapping's filter: inserts of refund instructions only (the template's
@@ -28,55 +27,19 @@ use serde_json::Value;
 pub const STREAM_FILTER: &str =
     r#"{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"item_type": {"S": ["refund"]}}}}"#;
 
-/// Waits between the sends of one delivery: Stripe's blips are short.
-pub const BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
-
-/// Why an invocation failed as a whole.
-#[derive(Debug, thiserror::Error)]
-pub enum DispatchError {
-    #[error("malformed DynamoDB stream batch: {0}")]
-    MalformedBatch(#[from] serde_json::Error),
-    #[error(transparent)]
-    UnreportableRecord(#[from] UnreportableRecord),
-}
-
-impl From<DispatchError> for Diagnostic {
-    fn from(error: DispatchError) -> Diagnostic {
-        let retryable = matches!(error, DispatchError::UnreportableRecord(_));
-        coins_streams::diagnostic("RefundDispatch", retryable, error.to_string())
-    }
-}
-
 /// What became of one instruction in this delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Dispatched {
-    /// It ended: succeeded, or failed for good.
-    Finished(RefundStatus),
-    /// Still pending (Stripe unavailable, another dispatcher holding it, the table busy): the
-    /// delivery must be retried.
-    Retry,
-    /// Not an instruction we can act on (logged at error level; retrying cannot help).
-    Skipped,
-}
+pub type Dispatched = coins_streams::dispatch::Dispatched<RefundStatus>;
 
 /// Entry point: one stream batch.
 pub async fn handle<S: Store>(
     deps: &Deps<S>,
     provider: &Provider,
     event: LambdaEvent<Value>,
-) -> Result<DynamoDbEventResponse, DispatchError> {
-    let batch = coins_streams::parse(event.payload)?;
-    let mut failures = Failures::default();
-    for record in &batch.records {
-        let Some(key) = coins_streams::key_of(record) else {
-            tracing::error!(event_id = %record.event_id, "stream record without string keys");
-            continue;
-        };
-        if dispatch(deps, provider, &key).await == Dispatched::Retry {
-            failures.retry(record)?;
-        }
-    }
-    Ok(failures.into_response())
+) -> Result<DynamoDbEventResponse, BatchError> {
+    each_record(event.payload, |key| async move {
+        dispatch(deps, provider, &key).await
+    })
+    .await
 }
 
 /// Sends the instruction at `key`, if it is ours to send now.
@@ -89,7 +52,7 @@ pub async fn dispatch<S: Store>(deps: &Deps<S>, provider: &Provider, key: &Key) 
             tracing::info!(?key, %until, "refund held by another dispatcher");
             return Dispatched::Retry;
         }
-        Err(error) => return failed(key, &error),
+        Err(error) => return ledger_error("refund", key, &error),
     };
     let sent = send(provider, &instruction).await;
     match deps
@@ -106,7 +69,7 @@ pub async fn dispatch<S: Store>(deps: &Deps<S>, provider: &Provider, key: &Key) 
         }
         // Stripe has the refund; the ledger will hear of it again on the retry, which finds it
         // by its metadata.
-        Err(error) => failed(key, &error),
+        Err(error) => ledger_error("refund", key, &error),
     }
 }
 
@@ -126,16 +89,6 @@ async fn send(provider: &Provider, instruction: &RefundRecord) -> Sent {
         Attempted::Done(provider_refund_id) => Sent::Refunded { provider_refund_id },
         Attempted::Refused(error) => Sent::Refused { error },
         Attempted::Retry(error) => Sent::Retry { error },
-    }
-}
-
-fn failed(key: &Key, error: &LedgerError) -> Dispatched {
-    if error.is_retryable() {
-        tracing::warn!(?key, %error, "refund dispatch: the table is busy; will retry");
-        Dispatched::Retry
-    } else {
-        tracing::error!(?key, %error, "refund dispatch: cannot act on this instruction");
-        Dispatched::Skipped
     }
 }
 

@@ -88,6 +88,10 @@ pub enum Attempted {
     Retry(String),
 }
 
+/// The waits between a dispatcher's sends in one delivery: the provider's blips are short, and a
+/// longer outage is left to the stream's redelivery.
+pub const BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
+
 /// Makes `call` until it is done or refused, waiting each of `waits` in turn after a failure
 /// that may pass (the provider's blips are short); `what` names it in the logs.
 pub async fn with_backoff<F, Fut>(waits: &[Duration], what: &str, mut call: F) -> Attempted

@@ -17,6 +17,8 @@ use coins_ledger::{Change, ChangeKind};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
+pub mod dispatch;
+
 /// One stream batch.
 pub type Batch = Event;
 
@@ -37,6 +39,22 @@ pub fn key_of(record: &EventRecord) -> Option<Key> {
 /// The item as the change left it (`None` for a removal).
 pub fn new_record(record: &EventRecord) -> Option<Result<Record, StoreError>> {
     (!record.change.new_image.is_empty()).then(|| from_item(record.change.new_image.clone()))
+}
+
+/// Why a consumer's invocation failed as a whole (Lambda then retries the whole batch).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("malformed DynamoDB stream batch: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error(transparent)]
+    Unreportable(#[from] UnreportableRecord),
+}
+
+impl From<BatchError> for Diagnostic {
+    fn from(error: BatchError) -> Diagnostic {
+        let retryable = matches!(error, BatchError::Unreportable(_));
+        diagnostic("StreamBatch", retryable, error.to_string())
+    }
 }
 
 /// A record to retry that carries no sequence number to report it by: the whole batch must fail
