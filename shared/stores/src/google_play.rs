@@ -233,19 +233,8 @@ impl GooglePlay {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Bytes::from(form))
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|error| StoreError::Unavailable(format!("token endpoint: {error}")))?;
-        if response.status != 200 {
-            return Err(StoreError::Unavailable(format!(
-                "token endpoint answered {}",
-                response.status
-            )));
-        }
-        let granted: TokenResponse = serde_json::from_slice(&response.body)
-            .map_err(|error| StoreError::Unavailable(format!("token endpoint: {error}")))?;
+        let granted: TokenResponse =
+            crate::fetch_json(&self.http, request, "token endpoint").await?;
         let until = now + SignedDuration::from_secs(granted.expires_in.saturating_sub(60).max(0));
         *cached = Some((granted.access_token.clone(), until));
         Ok(granted.access_token)

@@ -3,6 +3,10 @@
 //! API ([`google_play`]) and Google's signed Pub/Sub pushes ([`push`]). Every verification is
 //! done here, before the ledger is asked anything.
 
+use bytes::Bytes;
+use coins_runtime::https::HttpClient;
+use serde::de::DeserializeOwned;
+
 pub mod app_store_api;
 pub mod apple;
 pub mod google_play;
@@ -27,4 +31,22 @@ pub enum StoreError {
     /// This deployment has no credentials for the store.
     #[error("not configured: {0}")]
     NotConfigured(&'static str),
+}
+
+/// Sends `request` and reads the JSON of a 200 answer. Anything else (no answer, another status,
+/// another body) means that `what` cannot be asked now.
+async fn fetch_json<T: DeserializeOwned>(
+    http: &HttpClient,
+    request: http::Request<Bytes>,
+    what: &str,
+) -> Result<T, StoreError> {
+    let unavailable = |why: String| StoreError::Unavailable(format!("{what}: {why}"));
+    let response = http
+        .send(request)
+        .await
+        .map_err(|error| unavailable(error.to_string()))?;
+    if response.status != 200 {
+        return Err(unavailable(format!("HTTP {}", response.status)));
+    }
+    serde_json::from_slice(&response.body).map_err(|error| unavailable(error.to_string()))
 }

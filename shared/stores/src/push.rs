@@ -134,19 +134,7 @@ impl PushVerifier {
         let request = http::Request::get(&self.jwks_url)
             .body(Bytes::new())
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|error| StoreError::Unavailable(format!("Google's keys: {error}")))?;
-        if response.status != 200 {
-            return Err(StoreError::Unavailable(format!(
-                "Google's keys: HTTP {}",
-                response.status
-            )));
-        }
-        let jwks: Jwks = serde_json::from_slice(&response.body)
-            .map_err(|error| StoreError::Unavailable(format!("Google's keys: {error}")))?;
+        let jwks: Jwks = crate::fetch_json(&self.http, request, "Google's keys").await?;
         Ok(jwks.keys)
     }
 }
