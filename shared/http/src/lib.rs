@@ -8,6 +8,7 @@
 pub mod body;
 pub mod claims;
 pub mod error;
+pub mod origin;
 pub mod response;
 pub mod routing;
 pub mod telemetry;
@@ -17,5 +18,5 @@ pub use body::{IdempotencyKey, json_body, page, path_param, query_param};
 pub use claims::Claims;
 pub use error::{ApiError, Problem};
 pub use routing::{Route, resolve, unrouted};
-pub use telemetry::serve;
+pub use telemetry::{serve, serve_checked};
 pub use webhook::{SignatureError, WebhookSecret};
