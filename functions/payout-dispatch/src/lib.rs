@@ -6,10 +6,12 @@
 //! the payout id: a lost response or a crashed dispatcher), else creates one with the payout id
 //! as Stripe's `Idempotency-Key`, and records the outcome with the creator's earnings: `paid`
 //! with Stripe's transfer id, or `failed` with the diamonds back in `available`, when Stripe
-//! refuses it (a closed account). A send with no answer to act on (Stripe down or timing out)
-//! never fails it: Stripe may have made the transfer and lost the answer, and returning the
-//! diamonds then would pay them twice, so the payout stays `pending`, its diamonds in payout,
-//! until Stripe says. A payout still pending after a delivery's retries is reported as a partial
+//! refuses it explicitly and for good (a code of [`coins_payments::TRANSFER_REFUSALS`], e.g. a
+//! closed account). Any other answer never fails it (Stripe down or timing out, a 401/403 after
+//! a key roll, an unlisted 4xx, a 2xx we cannot read; the last three logged at error level as
+//! [`coins_payments::AMBIGUOUS_ANSWER`] for an alarm): Stripe may have made the transfer and
+//! lost the answer, and returning the diamonds then would pay them twice, so the payout stays
+//! `pending`, its diamonds in payout, until Stripe says. A payout still pending after a delivery's retries is reported as a partial
 //! batch failure, so Lambda redelivers it; after the mapping's retries it goes to the
 //! dead-letter queue, whose alarm calls an operator.
 
@@ -67,7 +69,8 @@ pub async fn dispatch<S: Store>(deps: &Deps<S>, provider: &Provider, key: &Key) 
     {
         Attempted::Done(transfer_id) => Transferred::Paid { transfer_id },
         Attempted::Refused(error) => Transferred::Refused { error },
-        Attempted::Retry(error) => Transferred::Retry { error },
+        // Logged at error level by `with_backoff` for the alarm; pending all the same.
+        Attempted::Retry(error) | Attempted::Ambiguous(error) => Transferred::Retry { error },
     };
     match deps.ledger.finish_payout(&payout, &sent, deps.now()).await {
         Ok(finished) => {

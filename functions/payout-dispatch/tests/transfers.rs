@@ -31,6 +31,28 @@ enum Misbehave {
     Fail,
     /// Make the transfer, then answer 500: the answer is lost.
     LoseAnswer,
+    /// Make the transfer, lose the answer, and from then on refuse our key (401): the key was
+    /// rolled while the transfer was in flight.
+    LoseAnswerThenRollKey,
+    /// Make the transfer, then answer 200 with a body that is not a transfer (a proxy's page).
+    GarbleAnswer,
+    /// Make the transfer, then answer after the client gave up.
+    AnswerTooLate,
+    /// Refuse it with HTTP 400, `invalid_request_error` and this code.
+    Refuse(&'static str),
+}
+
+/// How the fake answers every call, lookups included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Mode {
+    #[default]
+    Normal,
+    /// 401: the key was rolled.
+    KeyRolled,
+    /// 403 with a body that is not Stripe's (a proxy, a firewall).
+    Forbidden,
+    /// 200 with a body that is not JSON.
+    Garbled,
 }
 
 /// A made transfer: id, amount (cents), destination, group, idempotency key.
@@ -40,6 +62,7 @@ type Made = (String, i64, String, String, String);
 struct FakeStripe {
     transfers: Vec<Made>,
     plan: Vec<Misbehave>,
+    mode: Mode,
 }
 
 type Shared = Arc<Mutex<FakeStripe>>;
@@ -49,7 +72,33 @@ fn transfer_json(made: &Made) -> serde_json::Value {
            "destination": made.2, "transfer_group": made.3, "metadata": {}})
 }
 
+fn unreadable() -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/html")
+        .body(Full::new(Bytes::from_static(b"<html>maintenance</html>")))
+        .unwrap()
+}
+
 async fn answer(fake: Shared, parts: Parts, body: Bytes) -> Response<Full<Bytes>> {
+    let mode = fake.lock().unwrap().mode;
+    match mode {
+        Mode::Normal => {}
+        Mode::KeyRolled => {
+            return json_response(
+                401,
+                &json!({"error": {"type": "invalid_request_error",
+                                  "message": "Invalid API Key provided: sk_test_****"}}),
+            );
+        }
+        Mode::Forbidden => {
+            return Response::builder()
+                .status(403)
+                .body(Full::new(Bytes::from_static(b"Forbidden")))
+                .unwrap();
+        }
+        Mode::Garbled => return unreadable(),
+    }
     if parts.uri.path() != "/v1/transfers" {
         return json_response(404, &json!({"error": {"message": "no such route"}}));
     }
@@ -69,7 +118,16 @@ async fn answer(fake: Shared, parts: Parts, body: Bytes) -> Response<Full<Bytes>
             &json!({"object": "list", "data": data, "has_more": false}),
         );
     }
-    let form = form_fields(&body);
+    let (response, late) = create(&fake, &parts, &body);
+    if late {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    response
+}
+
+/// A transfer creation: the answer, and whether it comes after the client gave up.
+fn create(fake: &Shared, parts: &Parts, body: &[u8]) -> (Response<Full<Bytes>>, bool) {
+    let form = form_fields(body);
     let key = parts
         .headers
         .get("idempotency-key")
@@ -79,17 +137,33 @@ async fn answer(fake: Shared, parts: Parts, body: Bytes) -> Response<Full<Bytes>
     let mut fake = fake.lock().unwrap();
     let behaviour = (!fake.plan.is_empty()).then(|| fake.plan.remove(0));
     if behaviour == Some(Misbehave::Fail) {
-        return json_response(
-            500,
-            &json!({"error": {"type": "api_error", "message": "boom"}}),
+        return (
+            json_response(
+                500,
+                &json!({"error": {"type": "api_error", "message": "boom"}}),
+            ),
+            false,
+        );
+    }
+    if let Some(Misbehave::Refuse(code)) = behaviour {
+        return (
+            json_response(
+                400,
+                &json!({"error": {"type": "invalid_request_error", "code": code,
+                              "message": "refused"}}),
+            ),
+            false,
         );
     }
     let destination = form.get("destination").cloned().unwrap_or_default();
     if destination.starts_with("acct_closed") {
-        return json_response(
-            400,
-            &json!({"error": {"type": "invalid_request_error", "code": "account_invalid",
+        return (
+            json_response(
+                400,
+                &json!({"error": {"type": "invalid_request_error", "code": "account_invalid",
                               "message": "The destination account is closed."}}),
+            ),
+            false,
         );
     }
     // Stripe answers a repeated idempotency key with the first result.
@@ -107,13 +181,20 @@ async fn answer(fake: Shared, parts: Parts, body: Bytes) -> Response<Full<Bytes>
             made
         }
     };
-    if behaviour == Some(Misbehave::LoseAnswer) {
-        return json_response(
-            500,
-            &json!({"error": {"type": "api_error", "message": "lost"}}),
-        );
+    let lost = json_response(
+        500,
+        &json!({"error": {"type": "api_error", "message": "lost"}}),
+    );
+    match behaviour {
+        Some(Misbehave::LoseAnswer) => (lost, false),
+        Some(Misbehave::LoseAnswerThenRollKey) => {
+            fake.mode = Mode::KeyRolled;
+            (lost, false)
+        }
+        Some(Misbehave::GarbleAnswer) => (unreadable(), false),
+        Some(Misbehave::AnswerTooLate) => (json_response(200, &transfer_json(&made)), true),
+        _ => (json_response(200, &transfer_json(&made)), false),
     }
-    json_response(200, &transfer_json(&made))
 }
 
 fn fake_stripe() -> (Shared, Provider) {
@@ -316,4 +397,106 @@ async fn a_transfer_whose_answer_was_lost_is_never_failed_while_stripe_is_down()
     assert_eq!(fake.lock().unwrap().transfers.len(), 1);
     assert_eq!(earnings(&deps).await, (0, 0, 19_998));
     deps.ledger.conservation_check().await.unwrap();
+}
+
+/// The double payment of issue 18: a transfer Stripe made whose answer was lost, and a key
+/// rolled meanwhile, so every lookup answers 401. A 401 says nothing of the transfer: failing
+/// the payout (its diamonds back in `available`) would let the creator be paid them twice. It
+/// stays pending, in payout, through every delivery while the key is wrong, and the first
+/// delivery with the new key finds the transfer and records it once.
+#[tokio::test]
+async fn a_transfer_made_with_its_answer_lost_then_401_on_the_lookup_stays_pending_and_is_paid_once()
+ {
+    let (deps, clock, key) = payout("acct_1Alice").await;
+    let (fake, stripe) = fake_stripe();
+    fake.lock().unwrap().plan = vec![Misbehave::LoseAnswerThenRollKey];
+    assert_eq!(dispatch(&deps, &stripe, &key).await, Dispatched::Retry);
+    for _ in 0..5 {
+        later(&clock);
+        assert_eq!(dispatch(&deps, &stripe, &key).await, Dispatched::Retry);
+    }
+    let pending = deps.ledger.payout(&key).await.unwrap();
+    assert_eq!(pending.status, PayoutStatus::Pending);
+    assert!(pending.last_error.unwrap().contains("401"));
+    assert_eq!(earnings(&deps).await, (0, 19_998, 0), "still in payout");
+    assert_eq!(fake.lock().unwrap().transfers.len(), 1, "made once");
+
+    fake.lock().unwrap().mode = Mode::Normal;
+    later(&clock);
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(PayoutStatus::Paid)
+    );
+    assert_eq!(fake.lock().unwrap().transfers.len(), 1);
+    assert_eq!(earnings(&deps).await, (0, 0, 19_998));
+    deps.ledger.conservation_check().await.unwrap();
+}
+
+/// Asserts that one delivery against `stripe` leaves the payout pending with its diamonds in
+/// payout, however the answer was worded.
+async fn stays_pending(mode: Mode, plan: Vec<Misbehave>) {
+    let (deps, _, key) = payout("acct_1Alice").await;
+    let (fake, stripe) = fake_stripe();
+    {
+        let mut fake = fake.lock().unwrap();
+        fake.mode = mode;
+        fake.plan = plan.clone();
+    }
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Retry,
+        "{mode:?} {plan:?}"
+    );
+    let payout = deps.ledger.payout(&key).await.unwrap();
+    assert_eq!(payout.status, PayoutStatus::Pending, "{mode:?} {plan:?}");
+    assert_eq!(earnings(&deps).await, (0, 19_998, 0), "{mode:?} {plan:?}");
+    deps.ledger.conservation_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_401_or_403_leaves_the_payout_pending() {
+    stays_pending(Mode::KeyRolled, vec![]).await;
+    stays_pending(Mode::Forbidden, vec![]).await;
+}
+
+#[tokio::test]
+async fn an_unreadable_2xx_leaves_the_payout_pending() {
+    stays_pending(Mode::Garbled, vec![]).await;
+}
+
+#[tokio::test]
+async fn a_refusal_outside_the_closed_list_leaves_the_payout_pending() {
+    let plan = vec![Misbehave::Refuse("parameter_unknown"); 3];
+    stays_pending(Mode::Normal, plan).await;
+    let plan = vec![Misbehave::Refuse("resource_missing"); 3];
+    stays_pending(Mode::Normal, plan).await;
+}
+
+#[tokio::test]
+async fn an_unreadable_or_late_answer_after_the_transfer_is_found_not_failed() {
+    for plan in [Misbehave::GarbleAnswer, Misbehave::AnswerTooLate] {
+        let (deps, _, key) = payout("acct_1Alice").await;
+        let (fake, stripe) = fake_stripe();
+        fake.lock().unwrap().plan = vec![plan];
+        assert_eq!(
+            dispatch(&deps, &stripe, &key).await,
+            Dispatched::Finished(PayoutStatus::Paid),
+            "{plan:?}"
+        );
+        assert_eq!(fake.lock().unwrap().transfers.len(), 1);
+        assert_eq!(earnings(&deps).await, (0, 0, 19_998));
+    }
+}
+
+#[tokio::test]
+async fn an_insufficient_platform_balance_fails_the_payout_for_good() {
+    let (deps, _, key) = payout("acct_1Alice").await;
+    let (fake, stripe) = fake_stripe();
+    fake.lock().unwrap().plan = vec![Misbehave::Refuse("balance_insufficient")];
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(PayoutStatus::Failed)
+    );
+    assert_eq!(earnings(&deps).await, (19_998, 0, 0));
+    assert!(fake.lock().unwrap().transfers.is_empty());
 }

@@ -5,9 +5,11 @@
 //! one at once), asks Stripe for a refund it may already have made for it (found by the
 //! instruction id in its metadata: a lost response or a crashed dispatcher), else creates one
 //! with the instruction id as Stripe's `Idempotency-Key`, and records the outcome: `succeeded`
-//! with Stripe's refund id, or `failed` when Stripe refuses it. A send with no answer to act on
-//! (Stripe down or timing out) never fails it: Stripe may have made the refund and lost the
-//! answer, so it stays `pending` until Stripe says. Within one delivery a failed send is retried
+//! with Stripe's refund id, or `failed` only when Stripe refuses it explicitly and for good (a
+//! code of [`coins_payments::REFUND_REFUSALS`]). Any other answer never fails it: Stripe down or
+//! timing out, a 401/403 (a rolled key), an unlisted 4xx or a 2xx we cannot read may all hide a
+//! refund Stripe made, so it stays `pending` until Stripe says; the ones waiting will not mend
+//! are logged at error level ([`coins_payments::AMBIGUOUS_ANSWER`]) for an alarm. Within one delivery a failed send is retried
 //! with backoff ([`coins_payments::BACKOFF`]); a record still pending after that is reported as
 //! a partial batch failure, so Lambda redelivers it, and after the mapping's own retries it goes
 //! to the dead-letter queue, whose alarm calls an operator.
@@ -88,7 +90,8 @@ async fn send(provider: &Provider, instruction: &RefundRecord) -> Sent {
     {
         Attempted::Done(provider_refund_id) => Sent::Refunded { provider_refund_id },
         Attempted::Refused(error) => Sent::Refused { error },
-        Attempted::Retry(error) => Sent::Retry { error },
+        // Logged at error level by `with_backoff` for the alarm; pending all the same.
+        Attempted::Retry(error) | Attempted::Ambiguous(error) => Sent::Retry { error },
     }
 }
 

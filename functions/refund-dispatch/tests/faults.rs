@@ -29,6 +29,12 @@ enum Misbehave {
     LoseAnswer,
     /// Make nothing and never answer in time.
     Hang,
+    /// Make the refund, lose the answer, and from then on refuse our key (401).
+    LoseAnswerThenRollKey,
+    /// Make the refund, then answer 200 with a body that is not a refund.
+    GarbleAnswer,
+    /// Refuse it with HTTP 400, `invalid_request_error` and this code.
+    Refuse(&'static str),
 }
 
 #[derive(Default)]
@@ -36,6 +42,15 @@ struct FakeStripe {
     /// Made refunds: (id, payment intent, our refund id).
     refunds: Vec<(String, String, String)>,
     plan: Vec<Misbehave>,
+    /// Every call, lookups included, answers 401: the key was rolled.
+    key_rolled: bool,
+}
+
+fn unreadable() -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(200)
+        .body(Full::new(Bytes::from_static(b"<html>maintenance</html>")))
+        .unwrap()
 }
 
 type Shared = Arc<Mutex<FakeStripe>>;
@@ -48,6 +63,13 @@ async fn answer(fake: Shared, parts: Parts, body: Bytes) -> Response<Full<Bytes>
     let query = parts.uri.query().unwrap_or("").to_owned();
     let post = parts.method == hyper::Method::POST;
     let field = |text: &str, name: &str| form_field(text, name).unwrap_or_default();
+    if fake.lock().unwrap().key_rolled {
+        return json(
+            401,
+            serde_json::json!({"error": {"type": "invalid_request_error",
+                                         "message": "Invalid API Key provided"}}),
+        );
+    }
     if !post {
         let payment = field(&query, "payment_intent");
         let data: Vec<_> = fake
@@ -85,6 +107,13 @@ async fn answer(fake: Shared, parts: Parts, body: Bytes) -> Response<Full<Bytes>
             tokio::time::sleep(Duration::from_secs(30)).await;
             return json(500, serde_json::json!({}));
         }
+        Some(Misbehave::Refuse(code)) => {
+            return json(
+                400,
+                serde_json::json!({"error": {"type": "invalid_request_error", "code": code,
+                                             "message": "refused"}}),
+            );
+        }
         _ => {}
     }
     let id = format!("re_{}", fake.lock().unwrap().refunds.len() + 1);
@@ -94,8 +123,16 @@ async fn answer(fake: Shared, parts: Parts, body: Bytes) -> Response<Full<Bytes>
         .unwrap()
         .refunds
         .push((id.clone(), intent.clone(), refund_id));
-    if behaviour == Some(Misbehave::LoseAnswer) {
-        return json(500, serde_json::json!({"error": {"message": "lost"}}));
+    match behaviour {
+        Some(Misbehave::LoseAnswer) => {
+            return json(500, serde_json::json!({"error": {"message": "lost"}}));
+        }
+        Some(Misbehave::LoseAnswerThenRollKey) => {
+            fake.lock().unwrap().key_rolled = true;
+            return json(500, serde_json::json!({"error": {"message": "lost"}}));
+        }
+        Some(Misbehave::GarbleAnswer) => return unreadable(),
+        _ => {}
     }
     json(
         200,
@@ -278,4 +315,66 @@ async fn stripe_down_for_many_deliveries_never_fails_the_instruction() {
     }
     let (status, _, attempts) = status(&deps, &key).await;
     assert_eq!((status, attempts), (RefundStatus::Pending, 12));
+}
+
+#[tokio::test]
+async fn a_refund_made_with_its_answer_lost_then_401_on_the_lookup_stays_pending_and_is_made_once()
+{
+    let (deps, clock) = memory_deps(T0);
+    let key = refund_instruction(&deps).await;
+    let (fake, base) = fake_stripe().await;
+    fake.lock().unwrap().plan = vec![Misbehave::LoseAnswerThenRollKey];
+    let stripe = stripe_at(&base);
+    for _ in 0..4 {
+        assert_eq!(dispatch(&deps, &stripe, &key).await, Dispatched::Retry);
+        later(&clock);
+    }
+    assert_eq!(status(&deps, &key).await.0, RefundStatus::Pending);
+    fake.lock().unwrap().key_rolled = false;
+    assert_eq!(
+        dispatch(&deps, &stripe, &key).await,
+        Dispatched::Finished(RefundStatus::Succeeded)
+    );
+    assert_eq!(status(&deps, &key).await.1, Some("re_1".into()));
+    assert_eq!(fake.lock().unwrap().refunds.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_2xx_after_the_refund_is_found_not_failed() {
+    let (deps, _) = memory_deps(T0);
+    let key = refund_instruction(&deps).await;
+    let (fake, base) = fake_stripe().await;
+    fake.lock().unwrap().plan = vec![Misbehave::GarbleAnswer];
+    assert_eq!(
+        dispatch(&deps, &stripe_at(&base), &key).await,
+        Dispatched::Finished(RefundStatus::Succeeded)
+    );
+    assert_eq!(fake.lock().unwrap().refunds.len(), 1);
+}
+
+#[tokio::test]
+async fn only_a_listed_refusal_fails_the_instruction() {
+    for (code, expected) in [
+        ("resource_missing", Dispatched::Retry),
+        ("parameter_unknown", Dispatched::Retry),
+        (
+            "charge_already_refunded",
+            Dispatched::Finished(RefundStatus::Failed),
+        ),
+        (
+            "charge_disputed",
+            Dispatched::Finished(RefundStatus::Failed),
+        ),
+    ] {
+        let (deps, _) = memory_deps(T0);
+        let key = refund_instruction(&deps).await;
+        let (fake, base) = fake_stripe().await;
+        fake.lock().unwrap().plan = vec![Misbehave::Refuse(code); 3];
+        assert_eq!(
+            dispatch(&deps, &stripe_at(&base), &key).await,
+            expected,
+            "{code}"
+        );
+        assert!(fake.lock().unwrap().refunds.is_empty());
+    }
 }

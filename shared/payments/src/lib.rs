@@ -27,21 +27,95 @@ pub enum ProviderError {
     /// also have taken effect: callers look before they create again).
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),
-    /// Refused for good (a 4xx): retrying the same call will not help.
+    /// A 4xx that is not a final refusal of what we asked (a 401 after a key roll, a 403 from
+    /// a proxy, a 404 from another account's key, a code outside the closed lists below):
+    /// retrying the same call will not help, but nothing is known of the money either.
     #[error("payment provider refused: {message}")]
     Refused {
         status: u16,
+        /// Stripe's error `type`, when its body was Stripe's.
+        kind: Option<String>,
         code: Option<String>,
         message: String,
     },
-    /// An answer we cannot read: a bug of ours or a changed API.
+    /// Stripe's explicit, final refusal of a refund or transfer: one of the codes of
+    /// [`REFUND_REFUSALS`] or [`TRANSFER_REFUSALS`] on the call that creates it. Nothing was
+    /// made, and the same call will never make it.
+    #[error("payment provider declined: {message}")]
+    Declined { code: String, message: String },
+    /// An answer we cannot read (a 2xx whose body does not parse): a bug of ours, a changed
+    /// API, or a proxy; what we asked may have been done.
     #[error("payment provider answer unreadable: {0}")]
     Unreadable(String),
 }
 
+/// The Stripe error codes that refuse a refund for good (HTTP 400 or 402, error `type`
+/// `invalid_request_error` or `card_error`, on `POST /v1/refunds`), each because the payment
+/// itself cannot give the money back, whatever we send:
+/// - `charge_already_refunded`: wholly refunded already (by another refund, e.g. made in the
+///   Dashboard); ours, found first by its metadata, is never the one that refunded it;
+/// - `charge_disputed`: charged back; the dispute returns the money, a refund cannot;
+/// - `charge_not_refundable`: the payment method cannot be refunded (too old, or never
+///   refundable);
+/// - `amount_too_large`: more than is left to refund on the payment.
+///
+/// Everything else is ambiguous (see [`ProviderError::is_final`]).
+pub const REFUND_REFUSALS: &[&str] = &[
+    "charge_already_refunded",
+    "charge_disputed",
+    "charge_not_refundable",
+    "amount_too_large",
+];
+
+/// The Stripe error codes that refuse a transfer for good (HTTP 400 or 402, `type`
+/// `invalid_request_error` or `card_error`, on `POST /v1/transfers`), each because no money
+/// left the platform and the same transfer will not pass:
+/// - `balance_insufficient`: the platform's available balance cannot cover it;
+/// - `insufficient_funds`: the same, as some API versions name it;
+/// - `account_invalid`: the destination account is not one we may pay (closed, rejected);
+/// - `insufficient_capabilities_for_transfer`: the destination cannot receive transfers;
+/// - `transfers_not_allowed`: Stripe does not allow this transfer.
+///
+/// The payout then fails and its diamonds come back to the creator, who may ask again.
+pub const TRANSFER_REFUSALS: &[&str] = &[
+    "balance_insufficient",
+    "insufficient_funds",
+    "account_invalid",
+    "insufficient_capabilities_for_transfer",
+    "transfers_not_allowed",
+];
+
+/// The error types Stripe uses for a request it understood and refused; `api_error`,
+/// `idempotency_error` and the rest say nothing final.
+const REFUSAL_TYPES: &[&str] = &["invalid_request_error", "card_error"];
+
 impl ProviderError {
+    /// Whether the same call may pass soon (worth retrying in the same request).
     pub fn is_retryable(&self) -> bool {
         matches!(self, ProviderError::Unavailable(_))
+    }
+
+    /// Whether this is Stripe's final refusal: only then may a refund or payout be failed.
+    /// Everything else (unavailable, a 401/403, an unlisted code, an unreadable answer) leaves
+    /// open that the money moved.
+    pub fn is_final(&self) -> bool {
+        matches!(self, ProviderError::Declined { .. })
+    }
+
+    /// This error as a final refusal when it is one of `codes` under the conditions of
+    /// [`REFUND_REFUSALS`]; as it is otherwise.
+    pub fn declined_if(self, codes: &[&str]) -> ProviderError {
+        match self {
+            ProviderError::Refused {
+                status: 400 | 402,
+                kind: Some(kind),
+                code: Some(code),
+                message,
+            } if REFUSAL_TYPES.contains(&kind.as_str()) && codes.contains(&code.as_str()) => {
+                ProviderError::Declined { code, message }
+            }
+            other => other,
+        }
     }
 }
 
@@ -82,18 +156,29 @@ pub struct TransferOrder<'a> {
 pub enum Attempted {
     /// Done: the provider's id of what it made (now, or found made before).
     Done(String),
-    /// Refused for good.
+    /// Refused for good ([`ProviderError::is_final`]).
     Refused(String),
-    /// Still failing in a way that may pass: try again in a later delivery.
+    /// Still failing in a way that may pass (down, throttled, timed out): try again in a later
+    /// delivery.
     Retry(String),
+    /// An answer that says neither done nor refused, and that waiting is unlikely to mend (a
+    /// 401/403 after a key roll, an unlisted 4xx, a 2xx we cannot read): the money may have
+    /// moved, so it stays pending like [`Attempted::Retry`], but a person must look now.
+    Ambiguous(String),
 }
 
 /// The waits between a dispatcher's sends in one delivery: the provider's blips are short, and a
 /// longer outage is left to the stream's redelivery.
 pub const BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
 
-/// Makes `call` until it is done or refused, waiting each of `waits` in turn after a failure
-/// that may pass (the provider's blips are short); `what` names it in the logs.
+/// The log message of an ambiguous answer, at error level: the template's metric filter and
+/// alarm count lines by it, so it never changes.
+pub const AMBIGUOUS_ANSWER: &str = "payment provider answer ambiguous; left pending";
+
+/// Makes `call` until it is done or finally refused, waiting each of `waits` in turn after any
+/// other failure (a blip passes; a lost or unreadable answer is found by the next call's look
+/// for an earlier result); `what` names it in the logs. Only a final refusal
+/// ([`ProviderError::is_final`]) ends as refused.
 pub async fn with_backoff<F, Fut>(waits: &[Duration], what: &str, mut call: F) -> Attempted
 where
     F: FnMut() -> Fut,
@@ -105,11 +190,15 @@ where
             Ok(id) => return Attempted::Done(id),
             Err(error) => error,
         };
-        if !error.is_retryable() {
+        if error.is_final() {
             return Attempted::Refused(error.to_string());
         }
         let Some(wait) = waits.next() else {
-            return Attempted::Retry(error.to_string());
+            if error.is_retryable() {
+                return Attempted::Retry(error.to_string());
+            }
+            tracing::error!(what, %error, "{AMBIGUOUS_ANSWER}");
+            return Attempted::Ambiguous(error.to_string());
         };
         tracing::warn!(what, %error, "provider call failed; retrying");
         tokio::time::sleep(*wait).await;
@@ -118,11 +207,9 @@ where
 
 /// `amount` in minor units, as Stripe takes it (every currency we price in has them).
 fn minor_units(amount: Money) -> Result<i64, ProviderError> {
-    amount.minor_units().ok_or_else(|| ProviderError::Refused {
-        status: 400,
-        code: None,
-        message: format!("{amount} has no minor-unit form"),
-    })
+    amount
+        .minor_units()
+        .ok_or_else(|| ProviderError::Unreadable(format!("{amount} has no minor-unit form")))
 }
 
 /// The provider the functions talk to.
@@ -241,7 +328,8 @@ impl Provider {
                 }
                 let refund = stripe
                     .create_refund(payment, order.amount_minor, &metadata, refund_id)
-                    .await?;
+                    .await
+                    .map_err(|error| error.declined_if(REFUND_REFUSALS))?;
                 Ok(refund.id)
             }
         }
@@ -266,7 +354,8 @@ impl Provider {
                         payout,
                         payout,
                     )
-                    .await?;
+                    .await
+                    .map_err(|error| error.declined_if(TRANSFER_REFUSALS))?;
                 Ok(transfer.id)
             }
         }
@@ -285,4 +374,68 @@ fn payment_of(intent: PaymentIntent) -> Result<ProviderPayment, ProviderError> {
             .client_secret
             .ok_or_else(|| unreadable("without a client secret"))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, kind: &str, code: &str) -> ProviderError {
+        ProviderError::Refused {
+            status,
+            kind: Some(kind.into()),
+            code: Some(code.into()),
+            message: "no".into(),
+        }
+    }
+
+    #[test]
+    fn only_a_listed_code_of_a_refusal_type_on_400_or_402_is_final() {
+        let declined = |error: ProviderError| error.declined_if(TRANSFER_REFUSALS).is_final();
+        assert!(declined(refused(
+            400,
+            "invalid_request_error",
+            "balance_insufficient"
+        )));
+        assert!(declined(refused(402, "card_error", "account_invalid")));
+        // A key rolled, a proxy, another account's key, Stripe's own failure: not final.
+        assert!(!declined(refused(
+            401,
+            "invalid_request_error",
+            "account_invalid"
+        )));
+        assert!(!declined(refused(
+            403,
+            "invalid_request_error",
+            "balance_insufficient"
+        )));
+        assert!(!declined(refused(400, "api_error", "balance_insufficient")));
+        assert!(!declined(refused(
+            404,
+            "invalid_request_error",
+            "resource_missing"
+        )));
+        assert!(!declined(refused(
+            400,
+            "invalid_request_error",
+            "charge_already_refunded"
+        )));
+        assert!(!declined(ProviderError::Unreadable("<html>".into())));
+        assert!(!declined(ProviderError::Unavailable("timed out".into())));
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_answer_is_retried_then_left_pending_not_refused() {
+        let mut calls = 0;
+        let attempted = with_backoff(&[Duration::ZERO; 2], "payout", || {
+            calls += 1;
+            async { Err::<String, _>(refused(401, "invalid_request_error", "x")) }
+        })
+        .await;
+        assert!(
+            matches!(attempted, Attempted::Ambiguous(_)),
+            "{attempted:?}"
+        );
+        assert_eq!(calls, 3);
+    }
 }

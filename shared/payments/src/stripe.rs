@@ -197,6 +197,9 @@ struct ErrorBody {
 
 #[derive(Deserialize)]
 struct ErrorDetail {
+    /// `invalid_request_error`, `card_error`, `api_error`, `idempotency_error`...
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
     #[serde(default)]
     code: Option<String>,
     #[serde(default)]
@@ -379,17 +382,25 @@ impl Stripe {
                 .map_err(|error| ProviderError::Unreadable(format!("{what}: {error}")));
         }
         // Stripe's errors are JSON; a proxy's or a fake's may not be.
-        let (code, message) = match serde_json::from_slice::<ErrorBody>(&response.body) {
-            Ok(ErrorBody { error }) => (error.code, error.message.unwrap_or_default()),
-            Err(_) => (None, String::from_utf8_lossy(&response.body).into_owned()),
+        let (kind, code, message) = match serde_json::from_slice::<ErrorBody>(&response.body) {
+            Ok(ErrorBody { error }) => (error.kind, error.code, error.message.unwrap_or_default()),
+            Err(_) => (
+                None,
+                None,
+                String::from_utf8_lossy(&response.body).into_owned(),
+            ),
         };
         let detail = format!("{what}: {status} {}", message.trim());
         Err(match status {
             // Rate limited, an idempotent request still in flight, or Stripe's own failure:
             // the same request (same key) may succeed later.
             409 | 429 | 500..=599 => ProviderError::Unavailable(detail),
+            // Any other refusal (a 401 after a key roll, a 404 from another account's key, a
+            // proxy's 403) says nothing final about what we asked: the caller decides
+            // (`ProviderError::declined_if`).
             _ => ProviderError::Refused {
                 status,
+                kind,
                 code,
                 message: detail,
             },

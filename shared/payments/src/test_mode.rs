@@ -98,6 +98,7 @@ impl TestMode {
             .get(id.as_str())
             .ok_or_else(|| ProviderError::Refused {
                 status: 404,
+                kind: Some("invalid_request_error".into()),
                 code: Some("resource_missing".into()),
                 message: format!("no payment {id}"),
             })?;
@@ -144,9 +145,8 @@ impl TestMode {
             .as_str()
             .starts_with(FAILING_ACCOUNT_PREFIX)
         {
-            return Err(ProviderError::Refused {
-                status: 400,
-                code: Some("account_invalid".into()),
+            return Err(ProviderError::Declined {
+                code: "account_invalid".into(),
                 message: format!("transfers to {} are not possible", order.destination),
             });
         }
@@ -228,7 +228,7 @@ mod tests {
         };
         assert!(matches!(
             test.transfer(&order),
-            Err(ProviderError::Refused { .. })
+            Err(ProviderError::Declined { .. })
         ));
         let good = TransferOrder {
             destination: &open,
