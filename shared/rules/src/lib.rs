@@ -1,10 +1,12 @@
-//! The pure rules of the coin economy: money, pricing, tax, age, refund windows, gifts, limits.
+//! The pure rules of the coin economy: money, pricing, tax, age, refund windows, gifts, limits,
+//! and the economics check that no coin nets less than its diamonds pay out.
 //!
 //! Synchronous and free of I/O: every function here takes the facts (the time, the user's zone,
 //! the price book) as arguments, so each rule can be tested alone and run anywhere.
 
 pub mod age;
 pub mod country;
+pub mod economics;
 pub mod gifts;
 pub mod limits;
 pub mod money;

@@ -14,6 +14,9 @@
 //! - `bonus_coins` are given as whole coins, so no rounding hides in them (1%, 2%, 3% and 5% on
 //!   the four largest packages in the shipped book).
 //! - `jurisdictions` lists only the places whose minimum age differs from `default_minimum_age`.
+//!
+//! Every price must net at least what its coins pay out once gifted, at the floor exchange rates of
+//! `data/floor_rates.json`: [`crate::economics`] checks it (a test, and `coinctl economics`).
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -721,7 +724,7 @@ mod tests {
     #[test]
     fn the_embedded_price_book_is_valid() {
         let book = PriceBook::from_json(EMBEDDED_JSON).unwrap();
-        assert_eq!(book.version().as_str(), "2026-12-01");
+        assert_eq!(book.version().as_str(), "2026-12-08");
         assert_eq!(PriceBook::embedded().version(), book.version());
     }
 
@@ -953,7 +956,7 @@ mod tests {
             }
         );
         assert_eq!(
-            book_with(r#""version": "2026-12-01""#, r#""version": " ""#).unwrap_err(),
+            book_with(r#""version": "2026-12-08""#, r#""version": " ""#).unwrap_err(),
             PriceBookError::EmptyVersion
         );
         assert!(matches!(
@@ -965,7 +968,7 @@ mod tests {
     #[test]
     fn a_coin_price_too_large_to_compute_is_refused_at_load() {
         let text = error_text(
-            r#""coin_price": "189""#,
+            r#""coin_price": "199""#,
             r#""coin_price": "79228162514264337593543950335""#,
         );
         assert!(

@@ -882,7 +882,7 @@ mod tests {
         let quote = package("JP", Channel::Web, "coins_700");
         assert_eq!(parts(&quote), ["999", "100", "1099"]);
         assert!(quote.tax_inclusive());
-        assert_eq!(quote.price_book_version().as_str(), "2026-12-01");
+        assert_eq!(quote.price_book_version().as_str(), "2026-12-08");
         // In the app: 1099 / 0.7 = 1570; tax 142.7 → 143.
         assert_eq!(
             parts(&package("JP", Channel::Ios, "coins_700")),
@@ -901,10 +901,10 @@ mod tests {
 
     #[test]
     fn a_vietnamese_price_is_whole_thousands_of_dong() {
-        // 700 × 189 = 132300 → 133000; tax 133000 / 11 = 12090.9 → 12091.
+        // 700 × 199 = 139300 → 140000; tax 140000 / 11 = 12727.3 → 12727.
         assert_eq!(
             parts(&package("VN", Channel::Web, "coins_700")),
-            ["120909", "12091", "133000"]
+            ["127273", "12727", "140000"]
         );
     }
 
@@ -1091,7 +1091,7 @@ mod tests {
                 "total_coins": 700,
                 "price": {"currency": "JPY", "net": "999", "tax": "100", "gross": "1099"},
                 "tax_inclusive": true,
-                "price_book_version": "2026-12-01"
+                "price_book_version": "2026-12-08"
             })
         );
         assert_eq!(serde_json::from_value::<Quote>(json).unwrap(), quote);

@@ -1,12 +1,14 @@
 //! `coinctl`: the operator's window on the rules — quotes, the price table, refund windows and the
 //! age gate — computed by the same `coins-rules` code the functions run, printed as JSON;
 //! `reconcile`, Stripe's money against the ledger's coins ([`reconcile`]); and `liabilities`,
-//! what the ledger owes: coins held and diamonds not paid out, with their USD value.
+//! what the ledger owes: coins held and diamonds not paid out, with their USD value; and
+//! `economics`, whether every coin sold nets at least its payout plus a margin ([`economics`]).
 //!
 //! Every failure is one line on stderr and a non-zero exit: 2 for arguments the command line
-//! cannot accept, 1 for a rule's refusal (a custom amount in an app, an unknown country) or a
-//! reconciliation that found mismatches.
+//! cannot accept, 1 for a rule's refusal (a custom amount in an app, an unknown country), a
+//! reconciliation that found mismatches, or an offer netting less than its payout.
 
+mod economics;
 mod reconcile;
 
 use std::fmt::Write as _;
@@ -60,6 +62,9 @@ enum Command {
     /// What the ledger owes now: coins outstanding, and diamonds pending, available and in
     /// payout with their USD value (a full scan of the table).
     Liabilities(TableArgs),
+    /// Every country, channel and offer: what a coin nets (after tax and store fee, at the
+    /// floor exchange rate) against its payout plus the margin; exit 1 if any is short.
+    Economics(economics::EconomicsArgs),
 }
 
 #[derive(Args)]
@@ -229,6 +234,7 @@ fn run(command: Command) -> Result<String, String> {
         Command::AgeCheck(args) => age_check(args),
         Command::Reconcile(args) => run_reconcile(args),
         Command::Liabilities(args) => liabilities(args),
+        Command::Economics(args) => economics::run(args),
     }
 }
 

@@ -61,7 +61,7 @@ fn quote_prints_a_package_price_with_amounts_as_strings() {
     assert_eq!(quote["price"]["tax"], "100");
     assert_eq!(quote["price"]["gross"], "1099");
     assert_eq!(quote["tax_inclusive"], true);
-    assert_eq!(quote["price_book_version"], "2026-12-01");
+    assert_eq!(quote["price_book_version"], "2026-12-08");
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn price_table_aligns_every_country_and_package() {
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("price book 2026-12-01"));
+    assert!(lines[0].starts_with("price book 2026-12-08"));
     assert!(lines[1].starts_with("country") && lines[1].ends_with("coins_17500"));
     // Amounts are right-aligned, so every row ends where the header does.
     let width = lines[1].len();
@@ -357,4 +357,63 @@ fn a_rule_refusal_is_one_line_with_exit_code_1() {
         let (code, message) = failure_of(args);
         assert_eq!(code, 1, "{args:?}: {message}");
     }
+}
+
+/// The built-in price book, as shipped.
+const PRICE_BOOK: &str = include_str!("../../../shared/rules/data/price_book.json");
+
+#[test]
+fn economics_nets_every_offer_of_every_country_and_channel_above_its_payout() {
+    let output = coinctl(&["economics"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{text}");
+    assert!(output.stderr.is_empty());
+    assert!(text.contains("margin 10% of the payout"), "{text}");
+    let turkish_floor = text.lines().find(|line| line.starts_with("TRY ")).unwrap();
+    assert!(
+        turkish_floor.contains(" 55 ") && turkish_floor.contains("31%"),
+        "{turkish_floor}"
+    );
+    let offers: Vec<&str> = text.lines().filter(|line| line.ends_with(" OK")).collect();
+    // Every country: 7 packages on each of 3 channels, and 3 custom rows on the web.
+    assert!(offers.len() >= 25 * 24, "{}", offers.len());
+    for channel in [" web ", " ios ", " android "] {
+        assert!(
+            offers
+                .iter()
+                .any(|line| line.starts_with("TR ") && line.contains(channel))
+        );
+    }
+    assert!(
+        text.trim_end()
+            .ends_with("offers net at least the payout plus the margin")
+    );
+}
+
+#[test]
+fn economics_exits_1_naming_the_short_offers_of_a_candidate_book() {
+    // The Turkish price before #18: a coin netted less than a diamond pays out.
+    let old = PRICE_BOOK.replacen(r#""coin_price": "0.389""#, r#""coin_price": "0.249""#, 1);
+    assert_ne!(old, PRICE_BOOK);
+    let path = std::env::temp_dir().join(format!("coinctl-economics-{}.json", std::process::id()));
+    std::fs::write(&path, old).unwrap();
+    let output = coinctl(&["economics", "--price-book", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let short: Vec<&str> = text
+        .lines()
+        .filter(|line| line.ends_with(" SHORT"))
+        .collect();
+    // Every Turkish offer, and nothing else.
+    assert_eq!(short.len(), 24, "{short:#?}");
+    assert!(
+        short.iter().all(|line| line.starts_with("TR ")),
+        "{short:#?}"
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.trim_end(),
+        "coinctl: error: 24 offers net less than the payout plus the margin at the floor rate"
+    );
 }
