@@ -265,6 +265,78 @@ pub fn normalise_table(properties: &Json) -> Json {
     properties
 }
 
+/// The repository's SAM template, parsed.
+pub fn repo_template() -> Json {
+    parse_template(&read("infra/template.yaml").expect("template readable"))
+        .expect("template parses")
+}
+
+/// Every function of a template, by logical id.
+pub fn functions(template: &Json) -> Vec<(&str, &Json)> {
+    resources_of_type(template, "AWS::Serverless::Function").expect("resources")
+}
+
+/// The binary (the workspace package) a function resource builds.
+pub fn binary_of(function: &Json) -> Option<&str> {
+    function
+        .pointer("/Metadata/BuildProperties/Binary")
+        .and_then(Json::as_str)
+}
+
+/// The function that builds `binary`.
+pub fn function_by_binary<'a>(template: &'a Json, binary: &str) -> &'a Json {
+    functions(template)
+        .into_iter()
+        .find(|(_, f)| binary_of(f) == Some(binary))
+        .map(|(_, f)| f)
+        .unwrap_or_else(|| panic!("no function builds {binary}"))
+}
+
+/// Every statement of a function's role, found through its `Role: !GetAtt <Role>.Arn`.
+pub fn role_statements<'a>(template: &'a Json, function: &Json) -> Vec<&'a Json> {
+    let role_id = function
+        .pointer("/Properties/Role/Fn::GetAtt/0")
+        .and_then(Json::as_str)
+        .expect("every function has its own role");
+    let role = &template["Resources"][role_id];
+    role.pointer("/Properties/Policies")
+        .and_then(Json::as_array)
+        .expect("the role has inline policies")
+        .iter()
+        .flat_map(|policy| {
+            policy
+                .pointer("/PolicyDocument/Statement")
+                .and_then(Json::as_array)
+                .expect("statements")
+        })
+        .collect()
+}
+
+/// A statement's actions (`Action` is a string or a list).
+pub fn actions(statement: &Json) -> Vec<&str> {
+    match statement.get("Action") {
+        Some(Json::String(action)) => vec![action.as_str()],
+        Some(Json::Array(actions)) => actions.iter().filter_map(Json::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// IAM's `StringLike`: `*` matches any run of characters, `?` any one character.
+pub fn string_like(pattern: &str, value: &str) -> bool {
+    fn go(pattern: &[char], value: &[char]) -> bool {
+        match pattern.split_first() {
+            None => value.is_empty(),
+            Some(('*', rest)) => (0..=value.len()).any(|skip| go(rest, &value[skip..])),
+            Some((&expected, rest)) => value
+                .split_first()
+                .is_some_and(|(&c, tail)| (expected == '?' || expected == c) && go(rest, tail)),
+        }
+    }
+    let pattern: Vec<char> = pattern.chars().collect();
+    let value: Vec<char> = value.chars().collect();
+    go(&pattern, &value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +402,15 @@ Resources:
             Access::Jwt { scopes: vec![] }
         );
         assert_eq!(routes[&("POST".into(), "/v1/a".into())], Access::Public);
+    }
+
+    #[test]
+    fn string_like_matches_as_iam_does() {
+        assert!(string_like("GIFT#*", "GIFT#alice#k1"));
+        assert!(!string_like("GIFTS#*", "GIFT#alice#k1"));
+        assert!(string_like("*", "GIFT#alice#k1"));
+        assert!(string_like("G?FT#*", "GIFT#a"));
+        assert!(!string_like("IDEM#*", "GIFT#alice#k1"));
+        assert!(string_like("USER#*", "USER#"));
     }
 }
