@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod dev_clock;
 pub mod dev_payments;
+pub mod exposure;
 pub mod filter;
 pub mod gateway;
 pub mod server;
@@ -153,6 +154,8 @@ pub struct App<S: Store> {
     pub payments: Webhook,
     /// The App Store and Google Play.
     pub stores: Stores,
+    /// Whether `/_dev/…` is served (off: those paths are 404, as on AWS).
+    pub dev_routes: bool,
 }
 
 impl<S: Store> App<S> {
@@ -170,7 +173,13 @@ impl<S: Store> App<S> {
             auth,
             payments,
             stores,
+            dev_routes: true,
         }
+    }
+
+    /// The same server with the `/_dev/…` routes on or off (`--no-dev-routes`).
+    pub fn with_dev_routes(self, dev_routes: bool) -> Self {
+        App { dev_routes, ..self }
     }
 
     /// The test clock's time.
@@ -185,7 +194,11 @@ impl<S: Store> App<S> {
         remote: Option<SocketAddr>,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        let all = routes();
+        let all = if self.dev_routes {
+            routes()
+        } else {
+            mounts().into_iter().map(|(route, _)| route).collect()
+        };
         let matched = match match_route(&all, parts.method.as_str(), parts.uri.path()) {
             Ok(matched) => matched,
             Err(error) => return error.into_response(),

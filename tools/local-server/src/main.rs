@@ -1,7 +1,7 @@
 //! `local-server`: the whole API on one port for development and tests (see the library).
 //!
 //! ```text
-//! local-server [--host 127.0.0.1] [--port 3000] [--clock RFC3339]
+//! local-server [--host 127.0.0.1] [--port 3000] [--clock RFC3339] [--no-dev-routes]
 //!              [--dynamodb-endpoint URL [--create-table] [--table-name NAME]]
 //!              [--stripe-api-base URL]
 //! local-server token --sub bob --country US --region US-AL --zone America/Chicago --birthdate 1990-01-01 [--admin]
@@ -12,6 +12,9 @@
 //! `APPLE_BUNDLE_ID`, `APPLE_ENVIRONMENT` (default `Sandbox` here), `APPLE_KEY_ID`,
 //! `APPLE_ISSUER_ID`, `APPLE_PRIVATE_KEY_FILE`; `GOOGLE_SERVICE_ACCOUNT_FILE`,
 //! `GOOGLE_PLAY_PACKAGE_NAME`, `GOOGLE_PUSH_AUDIENCE`, `GOOGLE_PUSH_SERVICE_ACCOUNT`.
+//!
+//! It refuses to listen beyond loopback, or to use a DynamoDB endpoint that is not local, while
+//! the dev routes or a default secret are on ([`local_server::exposure`]).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -27,6 +30,7 @@ use coins_payments::test_mode::TestMode;
 use coins_runtime::TestClock;
 use jiff::Timestamp;
 use local_server::auth::{DevAuth, DevClaims};
+use local_server::exposure::{Exposure, is_local_endpoint};
 use local_server::streams::{DynamoFeed, Feed};
 use local_server::{App, DEFAULT_WEBHOOK_SECRET, server};
 use stripe_webhook::Webhook;
@@ -59,6 +63,10 @@ struct ServeArgs {
     /// Use DynamoDB at this endpoint (DynamoDB Local, or AWS) instead of the in-memory store.
     #[arg(long)]
     dynamodb_endpoint: Option<String>,
+    /// Serve without the `/_dev/…` routes (test clock, payments without a card): required,
+    /// with secrets of your own, to listen beyond loopback or use a non-local table.
+    #[arg(long)]
+    no_dev_routes: bool,
     /// Create the table first (with `--dynamodb-endpoint`), unless it exists.
     #[arg(long, requires = "dynamodb_endpoint")]
     create_table: bool,
@@ -163,6 +171,11 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Whether `name` is unset or empty (its documented default applies).
+fn env_unset(name: &str) -> bool {
+    std::env::var(name).map_or(true, |value| value.is_empty())
+}
+
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
         .ok()
@@ -171,6 +184,15 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Error> {
+    // Before anything listens or connects.
+    Exposure {
+        host: &args.host,
+        dynamodb_endpoint: args.dynamodb_endpoint.as_deref(),
+        dev_routes: !args.no_dev_routes,
+        default_dev_jwt_secret: env_unset("DEV_JWT_SECRET"),
+        default_webhook_secret: env_unset("STRIPE_WEBHOOK_SECRET"),
+    }
+    .check()?;
     coins_runtime::telemetry::init();
     let start = args.clock.unwrap_or_else(|| {
         Timestamp::from_second(Timestamp::now().as_second()).expect("now is in range")
@@ -194,7 +216,8 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         None => {
             let store = MemoryStore::with_change_feed();
             let feed = Feed::memory(&store);
-            let app = App::new(Ledger::new(store), clock, auth, payments, stores);
+            let app = App::new(Ledger::new(store), clock, auth, payments, stores)
+                .with_dev_routes(!args.no_dev_routes);
             run(&args, app, feed, "memory").await
         }
         Some(endpoint) => {
@@ -203,7 +226,8 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
             check_table(&client, endpoint, &args.table_name, args.create_table).await?;
             let feed = Feed::Dynamo(DynamoFeed::open(&aws, &args.table_name).await?);
             let store = DynamoStore::new(client, &args.table_name);
-            let app = App::new(Ledger::new(store), clock, auth, payments, stores);
+            let app = App::new(Ledger::new(store), clock, auth, payments, stores)
+                .with_dev_routes(!args.no_dev_routes);
             let label = format!("dynamodb {endpoint} table {}", args.table_name);
             run(&args, app, feed, &label).await
         }
@@ -212,10 +236,7 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
 
 /// DynamoDB Local takes any credentials; AWS gets the default credential chain.
 async fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
-    let local = ["://localhost", "://127.", "://[::1]"]
-        .iter()
-        .any(|host| endpoint.contains(host));
-    if local {
+    if is_local_endpoint(endpoint) {
         local_config(endpoint).await
     } else {
         aws_config::from_env().endpoint_url(endpoint).load().await
