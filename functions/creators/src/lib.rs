@@ -158,7 +158,10 @@ async fn set_payout_account<S: Store>(
     }
     let account = ConnectedAccountId::new(request.stripe_account)
         .map_err(|error| ApiError::invalid(format!("stripe_account: {error}")))?;
-    deps.ledger.set_payout_account(&creator, &account).await?;
+    // Recorded with the admin, the old and the new account and the time.
+    deps.ledger
+        .set_payout_account_by(&creator, &account, Some(&claims.user_id), deps.now())
+        .await?;
     tracing::info!(admin = %claims.user_id, creator_id = %creator, "payout account set");
     response::ok(&PayoutAccountBody {
         creator_id: creator.as_str(),
@@ -257,6 +260,52 @@ mod tests {
         assert_eq!(body["items"][0]["sender_id"], "bob");
         assert_eq!(body["items"][0]["diamonds"], 500);
         assert_eq!(body["next_cursor"], json!(null));
+    }
+
+    #[tokio::test]
+    async fn each_payout_account_change_is_recorded_with_the_admin_the_old_and_the_new_account() {
+        let (deps, clock) = memory_deps(T0);
+        let t0: jiff::Timestamp = T0.parse().unwrap();
+        enroll(&deps, "alice").await;
+        let alice = UserId::new("alice").unwrap();
+        let set = |account: &str| {
+            fixture("put-admin-payout-account").body(json!({ "stripe_account": account }))
+        };
+        let (status, _) = read(&handle(&deps, set("acct_1NxCreator00001").request()).await);
+        assert_eq!(status, 200);
+        clock.advance(SignedDuration::from_hours(1)).unwrap();
+        let by_other_admin = set("acct_1NxCreator00002").user("support-2");
+        let (status, _) = read(&handle(&deps, by_other_admin.request()).await);
+        assert_eq!(status, 200);
+        // The account it already has: nothing changes, nothing is recorded.
+        handle(&deps, set("acct_1NxCreator00002").request()).await;
+
+        let changes = deps.ledger.payout_account_changes(&alice).await.unwrap();
+        let seen: Vec<_> = changes
+            .iter()
+            .map(|change| {
+                (
+                    change.number,
+                    change.changed_by.as_ref().map(UserId::as_str),
+                    change.old_account.as_ref().map(|a| a.as_str()),
+                    change.new_account.as_str(),
+                    change.at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, Some("support-1"), None, "acct_1NxCreator00001", t0),
+                (
+                    2,
+                    Some("support-2"),
+                    Some("acct_1NxCreator00001"),
+                    "acct_1NxCreator00002",
+                    t0 + SignedDuration::from_hours(1)
+                ),
+            ]
+        );
     }
 
     #[tokio::test]

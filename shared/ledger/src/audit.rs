@@ -181,7 +181,8 @@ impl<S: Store> Ledger<S> {
                 | Record::PaymentEvent(_)
                 | Record::PaymentIntent(_)
                 | Record::Idempotency(_)
-                | Record::Creator(_) => {}
+                | Record::Creator(_)
+                | Record::PayoutAccountChange(_) => {}
                 Record::GiftsPage(page) => pages.push(page),
             }
         }

@@ -20,6 +20,7 @@
 //! | idempotency record (TTL), or a gift entry keyed by its idempotency key (TTL) | `IDEM#<user>#<key>` | `IDEM` |
 //! | creator profile | `CREATOR#<user>` | `PROFILE` |
 //! | creator earnings | `CREATOR#<user>` | `EARNINGS` |
+//! | payout account change (who, old, new, when) | `CREATOR#<user>` | `PAYOUTACCT#<change number, 6 digits>` |
 //! | gifts received (pages of up to 100 gifts counted together) | `GIFTS#<user>#<n>` (n = hash of its newest gift mod [`FEED_SHARDS`]) | `<newest gift ms, 15 digits>#<gift>` |
 //! | payout (outbox) | `CREATOR#<user>` | `PAYOUT#<created ms, 15 digits>#<payout>` |
 //!
@@ -209,6 +210,16 @@ pub mod keys {
         format!("{:015}#{newest}", newest_at.as_millisecond())
     }
 
+    pub const PAYOUT_ACCOUNT_SK_PREFIX: &str = "PAYOUTACCT#";
+
+    /// The `number`th change of a creator's payout account (1 for the first).
+    pub fn payout_account_change(creator: &UserId, number: u64) -> Key {
+        Key::new(
+            creator_pk(creator),
+            format!("{PAYOUT_ACCOUNT_SK_PREFIX}{number:06}"),
+        )
+    }
+
     pub fn payout(creator: &UserId, created_at: Timestamp, payout: &PayoutId) -> Key {
         Key::new(
             creator_pk(creator),
@@ -273,6 +284,7 @@ pub enum ItemType {
     Earnings,
     GiftsPage,
     Payout,
+    PayoutAccountChange,
 }
 
 /// A row of the table: its stored fields, and the key derived from them. Its item type is its
@@ -875,6 +887,32 @@ pub struct CreatorRecord {
     /// The Stripe Connect account payouts go to, once an admin has set it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payout_account: Option<ConnectedAccountId>,
+    /// How many times it was set: the number of the last [`PayoutAccountChangeRecord`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub payout_account_changes: u64,
+}
+
+/// One change of a creator's payout account: who made it, from what to what, and when. Written
+/// with the profile in one transaction, under the next change number and only if that number
+/// is free, so concurrent changes are serialized and each one's `old` is what it replaced.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PayoutAccountChangeRecord {
+    pub creator_id: UserId,
+    /// 1 for the first change.
+    pub number: u64,
+    /// The admin who made it (none: set outside the admin route, by a test or a tool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_account: Option<ConnectedAccountId>,
+    pub new_account: ConnectedAccountId,
+    pub at: Timestamp,
+}
+
+impl Row for PayoutAccountChangeRecord {
+    fn key(&self) -> Key {
+        keys::payout_account_change(&self.creator_id, self.number)
+    }
 }
 
 impl Row for CreatorRecord {
@@ -1175,6 +1213,7 @@ record_enum! {
         Earnings(EarningsRecord),
         GiftsPage(GiftsPageRecord),
         Payout(PayoutRecord),
+        PayoutAccountChange(PayoutAccountChangeRecord),
     }
 }
 

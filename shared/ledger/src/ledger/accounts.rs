@@ -402,6 +402,7 @@ impl<S: Store> Ledger<S> {
             user_id: user.clone(),
             enrolled_at: now,
             payout_account: None,
+            payout_account_changes: 0,
         };
         Ok(if self.put_new(profile).await? {
             Enrollment::Created

@@ -15,7 +15,9 @@ use super::{Attempt, Ledger};
 use crate::error::LedgerError;
 use crate::idempotency::{prior_response, record_write, request_hash};
 use crate::store::{Condition, Key, Query, SortKey, Store, Transaction, Write};
-use crate::table::{CreatorRecord, EarningsRecord, PayoutRecord, PayoutStatus, Row, keys};
+use crate::table::{
+    CreatorRecord, EarningsRecord, PayoutAccountChangeRecord, PayoutRecord, PayoutStatus, Row, keys,
+};
 
 /// `POST /v1/creators/me/payouts` (201) and each item of the payouts list.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -76,11 +78,15 @@ struct PayoutCanonical {
 }
 
 impl<S: Store> Ledger<S> {
-    /// An admin sets the Stripe Connect account a creator is paid to.
-    pub async fn set_payout_account(
+    /// An admin sets the Stripe Connect account a creator is paid to, and the change is
+    /// recorded in the same transaction (who, the old and the new account, when: a
+    /// [`PayoutAccountChangeRecord`]). Setting the account it already has changes nothing.
+    pub async fn set_payout_account_by(
         &self,
         creator: &UserId,
         account: &ConnectedAccountId,
+        admin: Option<&UserId>,
+        now: Timestamp,
     ) -> Result<CreatorRecord, LedgerError> {
         self.transact(|| async move {
             let profile = self
@@ -90,13 +96,59 @@ impl<S: Store> Ledger<S> {
             if profile.payout_account.as_ref() == Some(account) {
                 return Ok(Attempt::Done(profile));
             }
+            let number = profile
+                .payout_account_changes
+                .checked_add(1)
+                .ok_or(LedgerError::Overflow)?;
+            let change = PayoutAccountChangeRecord {
+                creator_id: creator.clone(),
+                number,
+                changed_by: admin.cloned(),
+                old_account: profile.payout_account.clone(),
+                new_account: account.clone(),
+                at: now,
+            };
             let mut updated = profile;
             updated.payout_account = Some(account.clone());
-            // Only an admin writes it, and the last word wins.
-            let write = Write::put(updated.clone(), Condition::Exists);
-            Ok(Attempt::Commit(Transaction::of([write]), updated))
+            updated.payout_account_changes = number;
+            // A change number is taken once: of two concurrent changes one commits, the other
+            // retries from the profile it left, so every record's `old_account` is what it
+            // replaced.
+            let transaction = Transaction::of([
+                Write::put(updated.clone(), Condition::Exists),
+                Write::put(change, Condition::Absent),
+            ]);
+            Ok(Attempt::Commit(transaction, updated))
         })
         .await
+    }
+
+    /// [`Self::set_payout_account_by`] outside the admin route (tests and tools setting up a
+    /// creator): recorded with no admin, at the wall clock's time.
+    pub async fn set_payout_account(
+        &self,
+        creator: &UserId,
+        account: &ConnectedAccountId,
+    ) -> Result<CreatorRecord, LedgerError> {
+        self.set_payout_account_by(creator, account, None, Timestamp::now())
+            .await
+    }
+
+    /// Every change of the creator's payout account, oldest first.
+    pub async fn payout_account_changes(
+        &self,
+        creator: &UserId,
+    ) -> Result<Vec<PayoutAccountChangeRecord>, LedgerError> {
+        let query = Query::table(
+            keys::creator_pk(creator),
+            SortKey::BeginsWith(keys::PAYOUT_ACCOUNT_SK_PREFIX.to_owned()),
+        );
+        self.store
+            .query(&query)
+            .await?
+            .into_iter()
+            .map(PayoutAccountChangeRecord::try_from)
+            .collect()
     }
 
     /// Moves `diamonds` from the creator's available diamonds into a new payout, once per
