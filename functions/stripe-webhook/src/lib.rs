@@ -8,9 +8,15 @@
 //!   card's country match its quote; any payment that cannot be credited (a mismatch, an expired
 //!   or failed purchase, a second payment, an unknown purchase) is returned: a refund of the
 //!   whole amount is recorded with the reason, and dispatched like any refund.
-//! - `payment_intent.payment_failed`: a pending purchase becomes failed.
+//! - `payment_intent.payment_failed`: a pending purchase shows as failed; it is not ended, since
+//!   the buyer may retry the same PaymentIntent, and its success inside the payment window
+//!   still credits it.
 //! - `charge.dispute.created` reverses the purchase (coins back, debt where spent);
 //!   `charge.dispute.closed` as won undoes it.
+//! - `charge.refunded` by a refund we did not make (the Dashboard) reverses the purchase's share
+//!   of it; our own refunds (named by our instruction id in their metadata) change nothing.
+//! - `radar.early_fraud_warning.created` refunds the purchase while its coins are unspent, else
+//!   restricts the buyer's account and reverses the purchase.
 //! - Anything else: 200, ignored.
 //!
 //! Every verified event is answered 200, an unknown purchase included: Stripe would otherwise
@@ -19,9 +25,9 @@
 use coins_http::webhook::SIGNATURE_HEADER;
 use coins_http::{ApiError, Problem, Route, WebhookSecret, body, resolve, response, serve};
 use coins_ids::{EventId, PaymentIntentId, PurchaseId, ReversalRef};
-use coins_ledger::{Paid, Payment, PaymentEvent, ReversalEvent, Store};
+use coins_ledger::{Paid, Payment, PaymentEvent, ReversalEvent, Share, Store};
 use coins_payments::Provider;
-use coins_payments::stripe::{Dispute, Event, PaymentIntent};
+use coins_payments::stripe::{Charge, Dispute, EarlyFraudWarning, Event, PaymentIntent};
 use coins_runtime::{Deps, SdkConfig, Secret, SecretError};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -98,6 +104,8 @@ async fn receive<S: Store>(
         "payment_intent.payment_failed" => Some(payment(deps, webhook, &event, false).await?),
         "charge.dispute.created" => Some(dispute(deps, &event, true).await?),
         "charge.dispute.closed" => Some(dispute(deps, &event, false).await?),
+        "charge.refunded" => Some(refunded(deps, webhook, &event).await?),
+        "radar.early_fraud_warning.created" => Some(fraud_warning(deps, webhook, &event).await?),
         _ => None,
     };
     tracing::info!(event_id = %event.id, kind = %event.kind, outcome, "stripe event");
@@ -198,6 +206,98 @@ async fn dispute<S: Store>(
         deps.ledger.undo_reversal(&reversal, now).await?
     };
     Ok(outcome.name())
+}
+
+/// A charge refunded (wholly or in part): a refund of ours (every one carries our instruction id
+/// in its metadata) changes nothing; refunds made outside the ledger (the Dashboard) reverse
+/// the purchase's share of what they gave back, to coin debt where spent, once per share (a
+/// later, larger refund takes the difference).
+async fn refunded<S: Store>(
+    deps: &Deps<S>,
+    webhook: &Webhook,
+    event: &Event,
+) -> Result<&'static str, ApiError> {
+    let charge: Charge = object(event)?;
+    let payment = charge
+        .payment_intent
+        .as_deref()
+        .and_then(|id| PaymentIntentId::new(id).ok());
+    let (Some(payment), Some(amount)) = (payment, charge.amount) else {
+        tracing::warn!(charge = %charge.id, "refunded charge without a payment intent or amount");
+        return Ok("ignored");
+    };
+    let Some(purchase) = deps.ledger.purchase_for_payment(&payment).await? else {
+        return Ok("ignored");
+    };
+    // Asked of Stripe, not read from the event: its list of refunds is not in the event, and a
+    // lookup that fails answers 503, so Stripe delivers it again.
+    let outside = webhook
+        .provider
+        .refunded_outside(&payment)
+        .await
+        .map_err(ApiError::unavailable)?;
+    if outside <= 0 {
+        return Ok("ignored");
+    }
+    let units = |minor: i64| {
+        u32::try_from(minor).map_err(|_| ApiError::invalid(format!("charge amount {minor}")))
+    };
+    let reversal = ReversalEvent {
+        event_id: event_id(event)?,
+        kind: event.kind.clone(),
+        purchase_id: purchase.purchase_id,
+        by: ReversalRef::new(&charge.id)
+            .map_err(|error| ApiError::invalid(format!("charge id: {error}")))?,
+        share: Some(Share {
+            refunded: units(outside.min(amount))?,
+            of: units(amount)?,
+        }),
+    };
+    Ok(deps
+        .ledger
+        .reverse_purchase(&reversal, deps.now())
+        .await?
+        .name())
+}
+
+/// Radar's early fraud warning: the purchase is refunded while its coins are unspent, else the
+/// buyer's account is restricted and the purchase reversed ([`coins_ledger::Ledger::fraud_warning`]).
+async fn fraud_warning<S: Store>(
+    deps: &Deps<S>,
+    webhook: &Webhook,
+    event: &Event,
+) -> Result<&'static str, ApiError> {
+    let warning: EarlyFraudWarning = object(event)?;
+    let payment = match warning.payment_intent {
+        Some(payment) => Some(payment),
+        None => webhook
+            .provider
+            .payment_of_charge(&warning.charge)
+            .await
+            .map_err(ApiError::unavailable)?,
+    };
+    let Some(payment) = payment.and_then(|id| PaymentIntentId::new(id).ok()) else {
+        tracing::error!(warning = %warning.id, charge = %warning.charge,
+            "fraud warning without a payment intent");
+        return Ok("ignored");
+    };
+    let Some(purchase) = deps.ledger.purchase_for_payment(&payment).await? else {
+        tracing::warn!(warning = %warning.id, %payment, "fraud warning of a payment no purchase has");
+        return Ok("ignored");
+    };
+    let reversal = ReversalEvent {
+        event_id: event_id(event)?,
+        kind: event.kind.clone(),
+        purchase_id: purchase.purchase_id,
+        by: ReversalRef::new(&warning.id)
+            .map_err(|error| ApiError::invalid(format!("warning id: {error}")))?,
+        share: None,
+    };
+    Ok(deps
+        .ledger
+        .fraud_warning(&reversal, deps.now())
+        .await?
+        .name())
 }
 
 #[cfg(test)]
@@ -390,7 +490,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_payment_fails_the_purchase_and_a_later_success_is_returned() {
+    async fn a_declined_payment_then_a_retry_on_the_same_intent_credits_the_purchase() {
         let (deps, _) = memory_deps(T0);
         let webhook = webhook();
         let (purchase, payment, amount) = pending(&deps, &webhook).await;
@@ -402,6 +502,7 @@ mod tests {
         )
         .await;
         assert_eq!(ack["outcome"], "failed");
+        assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Failed);
         let (_, ack) = deliver(
             &deps,
             &webhook,
@@ -409,8 +510,8 @@ mod tests {
             intent(&purchase, &payment, amount, "JP"),
         )
         .await;
-        assert_eq!(ack["outcome"], "returned");
-        assert_eq!(balance(&deps).await, (0, 0));
+        assert_eq!(ack["outcome"], "credited");
+        assert_eq!(balance(&deps).await, (700, 0));
     }
 
     #[tokio::test]
@@ -532,5 +633,191 @@ mod tests {
             400,
             "invalid_request",
         );
+    }
+
+    fn test_mode(webhook: &Webhook) -> &TestMode {
+        let Provider::TestMode(test) = &webhook.provider else {
+            unreachable!("the tests' webhook is in test mode")
+        };
+        test
+    }
+
+    /// alice buys 700 coins in Japan (credited); the purchase, its payment and its amount.
+    async fn credited(deps: &Deps<MemoryStore>) -> (PurchaseId, PaymentIntentId, i64) {
+        let purchase = buy_package(deps, "alice", "JP", "Asia/Tokyo", "coins_700").await;
+        let record = deps.ledger.get_purchase(&purchase).await.unwrap();
+        let amount = record.amount.minor_units().unwrap();
+        (purchase, record.payment_intent_id.unwrap(), amount)
+    }
+
+    /// alice gifts `coins` roses to bob.
+    async fn spend(deps: &Deps<MemoryStore>, coins: u32) {
+        coins_testkit::enroll(deps, "bob").await;
+        let request = coins_ledger::GiftRequest {
+            sender: UserId::new("alice").unwrap(),
+            recipient: UserId::new("bob").unwrap(),
+            order: deps.gifts().order(&"rose".parse().unwrap(), coins).unwrap(),
+            target: coins_rules::GiftTarget::new(coins_rules::TargetKind::Live, "live-1").unwrap(),
+            sender_zone: zone("Asia/Tokyo"),
+        };
+        let key = coins_ids::IdempotencyKey::new("spend-1").unwrap();
+        deps.ledger
+            .send_gift(&request, deps.now(), &key)
+            .await
+            .unwrap();
+    }
+
+    fn charge(payment: &PaymentIntentId, amount: i64, refunded: i64) -> Value {
+        json!({"id": "ch_1", "object": "charge", "amount": amount, "amount_refunded": refunded,
+               "refunded": refunded == amount, "payment_intent": payment})
+    }
+
+    async fn restricted(deps: &Deps<MemoryStore>) -> bool {
+        let alice = UserId::new("alice").unwrap();
+        let tokyo = zone("Asia/Tokyo");
+        let wallet = deps.ledger.wallet(&alice, &tokyo, deps.now());
+        wallet.await.unwrap().restricted
+    }
+
+    #[tokio::test]
+    async fn a_dashboard_refund_reverses_the_purchase_once() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, amount) = credited(&deps).await;
+        test_mode(&webhook).refund_outside(&payment, amount);
+        let refunded = charge(&payment, amount, amount);
+        let (code, ack) = deliver(&deps, &webhook, "charge.refunded", refunded.clone()).await;
+        assert_eq!((code, ack["outcome"].as_str()), (200, Some("reversed")));
+        assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Reversed);
+        assert_eq!(balance(&deps).await, (0, 0));
+        // Stripe's event again, under another id: nothing more.
+        let (_, ack) = deliver(&deps, &webhook, "charge.refunded", refunded).await;
+        assert_eq!(ack["outcome"], "ignored");
+        assert_eq!(balance(&deps).await, (0, 0));
+    }
+
+    #[tokio::test]
+    async fn our_own_refund_reported_as_charge_refunded_changes_nothing() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, amount) = credited(&deps).await;
+        let receipt = deps
+            .ledger
+            .refund_purchase(
+                &coins_ledger::RefundBy::Owner(UserId::new("alice").unwrap()),
+                &purchase,
+                deps.now(),
+                None,
+            )
+            .await
+            .unwrap();
+        let order = coins_payments::RefundOrder {
+            refund_id: &receipt.refund_id,
+            payment: &payment,
+            amount_minor: amount,
+            purchase_id: Some(&purchase),
+        };
+        webhook.provider.refund(&order).await.unwrap();
+        let (_, ack) = deliver(
+            &deps,
+            &webhook,
+            "charge.refunded",
+            charge(&payment, amount, amount),
+        )
+        .await;
+        assert_eq!(ack["outcome"], "ignored");
+        assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Refunded);
+        assert_eq!(balance(&deps).await, (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_partial_dashboard_refund_of_spent_coins_reverses_its_share_into_debt() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, amount) = credited(&deps).await;
+        spend(&deps, 600).await;
+        assert_eq!(balance(&deps).await, (100, 0));
+        test_mode(&webhook).refund_outside(&payment, amount / 2);
+        let (_, ack) = deliver(
+            &deps,
+            &webhook,
+            "charge.refunded",
+            charge(&payment, amount, amount / 2),
+        )
+        .await;
+        assert_eq!(ack["outcome"], "reversed");
+        // Its share of the coins, rounded down (as a store's partial refund is).
+        let share = u64::try_from(700 * (amount / 2) / amount).unwrap();
+        assert_eq!(balance(&deps).await, (0, share - 100));
+        assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Credited);
+        // The rest refunded later: the difference.
+        test_mode(&webhook).refund_outside(&payment, amount - amount / 2);
+        let (_, ack) = deliver(
+            &deps,
+            &webhook,
+            "charge.refunded",
+            charge(&payment, amount, amount),
+        )
+        .await;
+        assert_eq!(ack["outcome"], "reversed");
+        assert_eq!(balance(&deps).await, (0, 600));
+        assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Reversed);
+    }
+
+    fn warning(payment: &PaymentIntentId) -> Value {
+        json!({"id": "issfr_1", "object": "radar.early_fraud_warning", "actionable": true,
+               "charge": "ch_1", "fraud_type": "made_with_stolen_card", "payment_intent": payment})
+    }
+
+    #[tokio::test]
+    async fn a_fraud_warning_refunds_unspent_coins() {
+        let (deps, clock) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, _) = credited(&deps).await;
+        // Outside the buyer's window too: a chargeback would not wait.
+        clock.advance(SignedDuration::from_hours(24 * 20)).unwrap();
+        let (_, ack) = deliver(
+            &deps,
+            &webhook,
+            "radar.early_fraud_warning.created",
+            warning(&payment),
+        )
+        .await;
+        assert_eq!(ack["outcome"], "refunded", "{ack}");
+        let view = deps
+            .ledger
+            .purchase_view(None, &purchase, deps.now())
+            .await
+            .unwrap();
+        assert_eq!(view.refund.unwrap().reason.code(), "fraud_warning");
+        assert_eq!(balance(&deps).await, (0, 0));
+        assert!(!restricted(&deps).await);
+        let (_, ack) = deliver(
+            &deps,
+            &webhook,
+            "radar.early_fraud_warning.created",
+            warning(&payment),
+        )
+        .await;
+        assert_eq!(ack["outcome"], "ignored");
+    }
+
+    #[tokio::test]
+    async fn a_fraud_warning_on_spent_coins_restricts_the_account_and_reverses() {
+        let (deps, _) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, _) = credited(&deps).await;
+        spend(&deps, 100).await;
+        let (_, ack) = deliver(
+            &deps,
+            &webhook,
+            "radar.early_fraud_warning.created",
+            warning(&payment),
+        )
+        .await;
+        assert_eq!(ack["outcome"], "reversed", "{ack}");
+        assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Reversed);
+        assert_eq!(balance(&deps).await, (0, 100));
+        assert!(restricted(&deps).await);
     }
 }

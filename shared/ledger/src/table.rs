@@ -528,7 +528,8 @@ pub enum PurchaseStatus {
     Pending,
     /// Paid; its coins were credited as one lot.
     Credited,
-    /// The provider reported a failed payment.
+    /// The provider reported a failed payment attempt; a retry of the same payment that
+    /// succeeds inside the payment window still credits it.
     Failed,
     /// Money given back: refunded as asked, or returned because it could not be credited.
     Refunded,
@@ -572,6 +573,8 @@ pub enum RefundReason {
     AlreadyPaid,
     /// A payment naming no purchase we know.
     UnknownPurchase,
+    /// The card's issuer warned of fraud (Stripe Radar) while the coins were unspent.
+    FraudWarning,
 }
 
 impl RefundReason {
@@ -587,6 +590,7 @@ impl RefundReason {
             RefundReason::PurchaseFailed => "purchase_failed",
             RefundReason::AlreadyPaid => "already_paid",
             RefundReason::UnknownPurchase => "unknown_purchase",
+            RefundReason::FraudWarning => "fraud_warning",
         }
     }
 }

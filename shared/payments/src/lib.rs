@@ -303,6 +303,31 @@ impl Provider {
         }
     }
 
+    /// How much of a payment (minor units) was refunded by refunds that are not ours: made in
+    /// the Dashboard or by another integration. Ours all carry our instruction id as
+    /// `metadata[refund_id]`; failed and canceled refunds gave nothing back.
+    pub async fn refunded_outside(&self, payment: &PaymentIntentId) -> Result<i64, ProviderError> {
+        match self {
+            Provider::TestMode(test) => Ok(test.refunded_outside(payment)),
+            Provider::Stripe(stripe) => Ok(stripe
+                .refunds_of(payment.as_str())
+                .await?
+                .iter()
+                .filter(|refund| !refund.metadata.contains_key("refund_id"))
+                .filter(|refund| !matches!(refund.status.as_str(), "failed" | "canceled"))
+                .map(|refund| refund.amount)
+                .sum()),
+        }
+    }
+
+    /// The PaymentIntent a charge belongs to (an early fraud warning names the charge).
+    pub async fn payment_of_charge(&self, charge: &str) -> Result<Option<String>, ProviderError> {
+        match self {
+            Provider::TestMode(_) => Ok(None),
+            Provider::Stripe(stripe) => Ok(stripe.charge(charge).await?.payment_intent),
+        }
+    }
+
     /// Refunds a payment for an instruction, once: an earlier refund for the same instruction
     /// (found by its metadata) is returned instead of making another. Returns the provider's
     /// refund id.

@@ -20,6 +20,10 @@ use crate::ProviderError;
 /// The production API.
 pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
 
+/// The payment method types a PaymentIntent of ours accepts: those whose payer country the
+/// webhook can establish (a card's issuing country, [`crate::Provider::card_country`]).
+pub const PAYMENT_METHOD_TYPES: [&str; 1] = ["card"];
+
 /// The API version our shapes are written against (`latest_charge` on PaymentIntents).
 pub const STRIPE_API_VERSION: &str = "2024-06-20";
 
@@ -89,8 +93,23 @@ pub struct PaymentIntent {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Charge {
     pub id: String,
+    /// In the currency's minor units (a `charge.refunded` event's object has it).
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
     #[serde(default)]
     pub payment_method_details: Option<PaymentMethodDetails>,
+}
+
+/// A Radar early fraud warning: the card's issuer reported the charge as fraudulent (a
+/// chargeback usually follows).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct EarlyFraudWarning {
+    pub id: String,
+    pub charge: String,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -235,6 +254,10 @@ impl Stripe {
         let mut form: Form = vec![
             ("amount", amount_minor.to_string()),
             ("currency", currency.to_ascii_lowercase()),
+            // Only methods whose payer country the webhook can establish (a card's issuing
+            // country): a method Stripe would add by default (a wallet, a bank debit) could pay
+            // from anywhere, past the quote's country.
+            ("payment_method_types[]", PAYMENT_METHOD_TYPES[0].to_owned()),
         ];
         add_metadata(&mut form, &keys, metadata);
         self.post("/v1/payment_intents", &form, Some(idempotency_key))
@@ -249,6 +272,10 @@ impl Stripe {
     pub async fn cancel_payment_intent(&self, id: &str) -> Result<PaymentIntent, ProviderError> {
         self.post(&format!("/v1/payment_intents/{id}/cancel"), &[], None)
             .await
+    }
+
+    pub async fn charge(&self, id: &str) -> Result<Charge, ProviderError> {
+        self.get(&format!("/v1/charges/{id}")).await
     }
 
     pub async fn payment_method(&self, id: &str) -> Result<PaymentMethod, ProviderError> {

@@ -41,7 +41,7 @@ pub struct TestRefund {
     pub id: String,
     pub payment: String,
     pub amount_minor: i64,
-    /// Our instruction id.
+    /// Our instruction id (empty for a refund made outside the ledger).
     pub refund_id: String,
 }
 
@@ -165,6 +165,27 @@ impl TestMode {
             destination: order.destination.to_string(),
         });
         Ok(id)
+    }
+
+    /// A refund made outside the ledger (Stripe's Dashboard): no instruction id.
+    pub fn refund_outside(&self, payment: &PaymentIntentId, amount_minor: i64) -> String {
+        let id = random("re_test_");
+        self.state().refunds.push(TestRefund {
+            id: id.clone(),
+            payment: payment.to_string(),
+            amount_minor,
+            refund_id: String::new(),
+        });
+        id
+    }
+
+    pub(crate) fn refunded_outside(&self, payment: &PaymentIntentId) -> i64 {
+        self.state()
+            .refunds
+            .iter()
+            .filter(|refund| refund.payment == payment.as_str() && refund.refund_id.is_empty())
+            .map(|refund| refund.amount_minor)
+            .sum()
     }
 
     /// The refunds made so far.

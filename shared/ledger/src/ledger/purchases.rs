@@ -353,10 +353,9 @@ impl<S: Store> Ledger<S> {
         };
         let this_payment = purchase.payment_intent_id.as_ref() == Some(payment);
         let reason = match purchase.status {
-            PurchaseStatus::Pending if purchase.expired_at(settlement.now) => {
-                RefundReason::PurchaseExpired
-            }
-            PurchaseStatus::Pending => {
+            PurchaseStatus::Pending | PurchaseStatus::Failed
+                if awaits(&purchase, payment, settlement.now) =>
+            {
                 match mismatch(&purchase, settlement.paid, settlement.country) {
                     Some(reason) => reason,
                     None => {
@@ -366,6 +365,7 @@ impl<S: Store> Ledger<S> {
                     }
                 }
             }
+            PurchaseStatus::Pending => RefundReason::PurchaseExpired,
             PurchaseStatus::Failed => RefundReason::PurchaseFailed,
             // This payment settled the purchase before (an event about it under another id).
             _ if this_payment => return Ok(None),
@@ -487,7 +487,25 @@ impl<S: Store> Ledger<S> {
     }
 }
 
-/// A failed payment: a pending purchase (of this payment, or not yet paired) becomes failed.
+/// Whether a purchase still takes `payment` at `now`: inside its payment window, pending, or
+/// failed by a declined attempt of this same payment (or before one was paired). A decline does
+/// not end a purchase: Stripe lets the buyer retry the same PaymentIntent (another card, 3-D
+/// Secure), and a success then must credit it, not return the money as `purchase_failed`.
+fn awaits(purchase: &PurchaseRecord, payment: &PaymentIntentId, now: Timestamp) -> bool {
+    let ours = purchase
+        .payment_intent_id
+        .as_ref()
+        .is_none_or(|p| p == payment);
+    now < purchase.payment_due_by
+        && match purchase.status {
+            PurchaseStatus::Pending => true,
+            PurchaseStatus::Failed => ours,
+            _ => false,
+        }
+}
+
+/// A failed payment: a pending purchase (of this payment, or not yet paired) shows it as
+/// failed, until a retry of the same payment succeeds inside the payment window ([`awaits`]).
 fn fail(purchase: PurchaseRecord, payment: &PaymentIntentId) -> (Vec<Write>, PaymentOutcome) {
     let ours = purchase
         .payment_intent_id

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use coins_ids::{IdempotencyKey, PurchaseId, RefundId, TxnId, UserId};
 use coins_rules::money::Money;
-use coins_rules::refund::{AdminOverride, check_refund};
+use coins_rules::refund::{AdminOverride, RefundRejected, check_refund};
 
 use super::{Attempt, Ledger, Snapshot};
 use crate::domain::{self, Wallet};
@@ -30,12 +30,15 @@ pub enum RefundBy {
         admin: UserId,
         reason: AdminOverride,
     },
+    /// The card's issuer warned of fraud (Stripe Radar): the money goes back before a
+    /// chargeback takes it, outside the window too (never for spent coins).
+    FraudWarning,
 }
 
 impl RefundBy {
     fn admin_override(&self) -> Option<AdminOverride> {
         match self {
-            RefundBy::Owner(_) => None,
+            RefundBy::Owner(_) | RefundBy::FraudWarning => None,
             RefundBy::Admin { reason, .. } => Some(*reason),
         }
     }
@@ -43,6 +46,7 @@ impl RefundBy {
     fn reason(&self) -> RefundReason {
         match self {
             RefundBy::Owner(_) => RefundReason::Customer,
+            RefundBy::FraudWarning => RefundReason::FraudWarning,
             RefundBy::Admin {
                 reason: AdminOverride::Defective,
                 ..
@@ -54,11 +58,13 @@ impl RefundBy {
         }
     }
 
-    /// Whose idempotency keys the request's key is among.
-    fn caller(&self) -> &UserId {
+    /// Whose idempotency keys the request's key is among (a fraud warning has none: the
+    /// purchase's status makes it once).
+    fn caller(&self) -> Option<&UserId> {
         match self {
-            RefundBy::Owner(user) => user,
-            RefundBy::Admin { admin, .. } => admin,
+            RefundBy::Owner(user) => Some(user),
+            RefundBy::Admin { admin, .. } => Some(admin),
+            RefundBy::FraudWarning => None,
         }
     }
 }
@@ -119,8 +125,8 @@ impl<S: Store> Ledger<S> {
         );
         self.transact(|| async move {
             if let Some(key) = key
-                && let Some(prior) =
-                    prior_response(&self.store, by.caller(), key, hash, now).await?
+                && let Some(caller) = by.caller()
+                && let Some(prior) = prior_response(&self.store, caller, key, hash, now).await?
             {
                 return Ok(Attempt::Done(prior));
             }
@@ -154,10 +160,10 @@ impl<S: Store> Ledger<S> {
             let snapshot = self
                 .snapshot(&purchase.user_id, &purchase.zone, now)
                 .await?;
-            let (wallet, lot_delete) = take_back(&snapshot, &purchase, by.admin_override(), now)?;
+            let (wallet, lot_delete) = take_back(&snapshot, &purchase, by, now)?;
             let admin = match by {
                 RefundBy::Admin { admin, .. } => Some(admin),
-                RefundBy::Owner(_) => None,
+                RefundBy::Owner(_) | RefundBy::FraudWarning => None,
             };
             let instruction = RefundRecord::pending(
                 refund_id.clone(),
@@ -191,9 +197,11 @@ impl<S: Store> Ledger<S> {
                 Write::put(history, Condition::Absent),
                 Write::put(instruction, Condition::Absent),
             ]);
-            if let Some(key) = key {
+            if let Some(key) = key
+                && let Some(caller) = by.caller()
+            {
                 let ttl = self.config.idempotency_ttl;
-                writes.push(record_write(by.caller(), key, hash, &answer, now, ttl)?);
+                writes.push(record_write(caller, key, hash, &answer, now, ttl)?);
             }
             Ok(Attempt::Commit(Transaction::of(writes), answer))
         })
@@ -206,7 +214,7 @@ impl<S: Store> Ledger<S> {
 fn take_back(
     snapshot: &Snapshot,
     purchase: &PurchaseRecord,
-    admin_override: Option<AdminOverride>,
+    by: &RefundBy,
     now: Timestamp,
 ) -> Result<(Wallet, Option<Write>), LedgerError> {
     let until = purchase.refundable_until.ok_or_else(|| {
@@ -215,12 +223,18 @@ fn take_back(
             purchase.purchase_id
         ))
     })?;
+    let admin_override = by.admin_override();
+    let check = |untouched| match check_refund(until, now, untouched, admin_override) {
+        // A fraud warning refunds outside the window: a chargeback would not wait for it.
+        Err(RefundRejected::WindowClosed { .. }) if *by == RefundBy::FraudWarning => Ok(()),
+        checked => checked,
+    };
     match (
         snapshot.lot_of(&purchase.purchase_id),
         purchase.closed_remaining,
     ) {
         (Some(lot), _) => {
-            check_refund(until, now, lot.untouched(), admin_override)?;
+            check(lot.untouched())?;
             let delete = Write::Delete {
                 key: lot.key(),
                 condition: Condition::Exists,
@@ -234,7 +248,7 @@ fn take_back(
             // Closed untouched, its coins joined the non-refundable balance: an admin may still
             // take them back from there while that balance covers them.
             let untouched = remaining_at_close == purchase.total_coins;
-            check_refund(until, now, untouched, admin_override)?;
+            check(untouched)?;
             let wallet = domain::refund_closed_lot(&snapshot.wallet, purchase.total_coins, now)?;
             Ok((wallet, None))
         }

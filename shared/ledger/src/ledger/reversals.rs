@@ -1,4 +1,5 @@
-//! Provider reversals: a dispute or a store refund takes a credited purchase's money back, so
+//! Provider reversals: a dispute, a store refund or a refund made outside the ledger (Stripe's
+//! Dashboard) takes a credited purchase's money back, so
 //! its coins go too (from its lot, then the rest of the balance, the rest as debt); a dispute
 //! won gives them back. Each happens at most once, recorded in one transaction with the
 //! provider's event.
@@ -12,7 +13,7 @@ use jiff::Timestamp;
 
 use coins_ids::{EventId, PurchaseId, ReversalRef, TxnId};
 
-use super::{Attempt, Ledger};
+use super::{Attempt, Ledger, RefundBy};
 use crate::domain::{self, OwnLot};
 use crate::error::LedgerError;
 use crate::store::{Condition, Store, Transaction, Write};
@@ -27,6 +28,8 @@ pub enum ReversalOutcome {
     Reversed { coins: u64, debt: u64 },
     /// A reversal was undone: the coins came back (repaying debt first).
     Undone { coins: u64 },
+    /// A fraud warning found the coins unspent: the purchase was refunded instead.
+    Refunded { coins: u64 },
     /// This event was applied before.
     Replayed,
     /// Nothing to do: the purchase is not in a state this event changes (never credited,
@@ -39,6 +42,7 @@ impl ReversalOutcome {
         match self {
             ReversalOutcome::Reversed { .. } => "reversed",
             ReversalOutcome::Undone { .. } => "reversal_undone",
+            ReversalOutcome::Refunded { .. } => "refunded",
             ReversalOutcome::Replayed => "replayed",
             ReversalOutcome::Ignored => "ignored",
         }
@@ -88,6 +92,40 @@ impl<S: Store> Ledger<S> {
         event: &ReversalEvent,
         now: Timestamp,
     ) -> Result<ReversalOutcome, LedgerError> {
+        self.reverse(event, false, now).await
+    }
+
+    /// The card's issuer warned of fraud on the purchase's payment (Stripe Radar's early fraud
+    /// warning): its coins unspent, the purchase is refunded (the money goes back before a
+    /// chargeback takes it, whatever the window); some spent, the buyer's account is
+    /// restricted and the purchase reversed (its coins back, debt where spent), in one
+    /// transaction. Once: a refunded or reversed purchase is left as it is.
+    pub async fn fraud_warning(
+        &self,
+        event: &ReversalEvent,
+        now: Timestamp,
+    ) -> Result<ReversalOutcome, LedgerError> {
+        let refund = self.refund_purchase(&RefundBy::FraudWarning, &event.purchase_id, now, None);
+        match refund.await {
+            Ok(receipt) => Ok(ReversalOutcome::Refunded {
+                coins: receipt.coins_reversed,
+            }),
+            // Spent (or no longer refundable as a lot): reversed, and the account restricted.
+            Err(LedgerError::CoinsAlreadySpent | LedgerError::PurchaseNotCredited) => {
+                self.reverse(event, true, now).await
+            }
+            Err(LedgerError::AlreadyRefunded) => Ok(ReversalOutcome::Ignored),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Takes the purchase's coins back, once; `restrict` restricts the buyer's account too.
+    async fn reverse(
+        &self,
+        event: &ReversalEvent,
+        restrict: bool,
+        now: Timestamp,
+    ) -> Result<ReversalOutcome, LedgerError> {
         let entry_id = &TxnId::generate();
         self.transact(|| async move {
             let Some(purchase) = self.unseen(event).await? else {
@@ -109,7 +147,7 @@ impl<S: Store> Ledger<S> {
                 PurchaseStatus::Credited => {}
                 PurchaseStatus::Pending => {
                     let transaction = self
-                        .reverse_uncredited(purchase, reversal, event, entry_id, now)
+                        .reverse_uncredited(purchase, reversal, event, restrict, entry_id, now)
                         .await?;
                     let outcome = ReversalOutcome::Reversed { coins: 0, debt: 0 };
                     return Ok(Attempt::Commit(transaction, outcome));
@@ -120,13 +158,14 @@ impl<S: Store> Ledger<S> {
             let snapshot = self
                 .snapshot(&purchase.user_id, &purchase.zone, now)
                 .await?;
-            let debit = domain::reverse(
+            let mut debit = domain::reverse(
                 &snapshot.wallet,
                 &snapshot.lots,
                 &purchase.purchase_id,
                 coins,
                 now,
             )?;
+            debit.wallet.restricted |= restrict;
             let debt = debit.wallet.debt - snapshot.wallet.debt;
             let signed = i64::try_from(coins).map_err(|_| LedgerError::Overflow)?;
             let history = HistoryRecord::of(
@@ -243,13 +282,15 @@ impl<S: Store> Ledger<S> {
         purchase: PurchaseRecord,
         reversal: Reversal,
         event: &ReversalEvent,
+        restrict: bool,
         entry_id: &TxnId,
         now: Timestamp,
     ) -> Result<Transaction, LedgerError> {
         let snapshot = self
             .snapshot(&purchase.user_id, &purchase.zone, now)
             .await?;
-        let wallet = domain::reverse_uncredited(&snapshot.wallet, now)?;
+        let mut wallet = domain::reverse_uncredited(&snapshot.wallet, now)?;
+        wallet.restricted |= restrict;
         let history = HistoryRecord::of(
             &wallet,
             entry_id.clone(),

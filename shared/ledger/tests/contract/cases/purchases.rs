@@ -238,7 +238,10 @@ pub async fn a_payment_of_another_amount_or_currency_is_returned<S: Store>(store
     world.assert_conserved().await;
 }
 
-pub async fn a_failed_payment_credits_nothing_and_a_later_success_is_returned<S: Store>(store: S) {
+/// A declined card does not end a purchase: Stripe lets the buyer retry the same
+/// PaymentIntent, and its success inside the payment window credits the purchase (it used to be
+/// returned as `purchase_failed`).
+pub async fn a_declined_payment_retried_on_the_same_intent_is_credited<S: Store>(store: S) {
     let world = World::new(store);
     let fan = user("fan");
     let now = at("2026-03-01T03:00:00Z");
@@ -253,18 +256,43 @@ pub async fn a_failed_payment_credits_nothing_and_a_later_success_is_returned<S:
         world.ledger.get_purchase(&purchase).await.unwrap().status,
         PurchaseStatus::Failed
     );
-    // Reordered or retried by the buyer: a success after the failure is not kept.
+    let retried = now + SignedDuration::from_mins(5);
     assert!(matches!(
         world
             .ledger
-            .apply_payment(&world.paid(&purchase, 700), now)
+            .apply_payment(&world.paid(&purchase, 700), retried)
+            .await,
+        Ok(PaymentOutcome::Credited { coins: 700, .. })
+    ));
+    assert_eq!(
+        world.ledger.get_purchase(&purchase).await.unwrap().status,
+        PurchaseStatus::Credited
+    );
+    assert_eq!(world.balance(&fan, retried).await, 700);
+    world.assert_conserved().await;
+}
+
+/// A success after a decline, but past the payment window, is returned as `purchase_failed`.
+pub async fn a_success_after_a_decline_and_the_window_is_returned<S: Store>(store: S) {
+    let world = World::new(store);
+    let fan = user("fan");
+    let now = at("2026-03-01T03:00:00Z");
+    let purchase = world.pending_purchase(&fan, 700, now).await;
+    let mut failed = world.paid(&purchase, 700);
+    failed.payment = Payment::Failed;
+    world.ledger.apply_payment(&failed, now).await.unwrap();
+    let late = now + SignedDuration::from_hours(24);
+    assert!(matches!(
+        world
+            .ledger
+            .apply_payment(&world.paid(&purchase, 700), late)
             .await,
         Ok(PaymentOutcome::Returned {
             reason: RefundReason::PurchaseFailed,
             ..
         })
     ));
-    assert_eq!(world.balance(&fan, now).await, 0);
+    assert_eq!(world.balance(&fan, late).await, 0);
     world.assert_conserved().await;
 }
 

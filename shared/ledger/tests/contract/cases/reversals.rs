@@ -336,3 +336,61 @@ pub async fn the_daily_limit_counts_in_the_zone_the_wallet_was_opened_in<S: Stor
     );
     world.assert_conserved().await;
 }
+
+/// Radar's early fraud warning on unspent coins: the purchase is refunded (outside the window
+/// too), an instruction enters the outbox, and the account stays open; a second warning about
+/// it changes nothing.
+pub async fn a_fraud_warning_refunds_a_purchase_whose_coins_are_unspent<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let purchase = world.buy(&fan, 100, now).await;
+    let late = now + SignedDuration::from_hours(24 * 30);
+    let warning = dispute(&purchase, "issfr_1", "radar.early_fraud_warning.created");
+    assert_eq!(
+        world.ledger.fraud_warning(&warning, late).await,
+        Ok(ReversalOutcome::Refunded { coins: 100 })
+    );
+    let record = world.ledger.get_purchase(&purchase).await.unwrap();
+    assert_eq!(record.status, coins_ledger::PurchaseStatus::Refunded);
+    let again = dispute(&purchase, "issfr_1", "radar.early_fraud_warning.created");
+    assert_eq!(
+        world.ledger.fraud_warning(&again, late).await,
+        Ok(ReversalOutcome::Ignored)
+    );
+    let wallet = world.ledger.wallet(&fan, &tokyo(), late).await.unwrap();
+    assert_eq!(
+        (wallet.balance, wallet.debt, wallet.restricted),
+        (0, 0, false)
+    );
+    world.assert_conserved().await;
+}
+
+/// The warning after some coins were gifted: the account is restricted and the purchase
+/// reversed into debt, in one transaction; replayed, nothing more.
+pub async fn a_fraud_warning_on_spent_coins_restricts_the_account_and_reverses<S: Store>(store: S) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let star = world.creator("star", now).await;
+    let purchase = world.buy(&fan, 100, now).await;
+    world.gift(&fan, &star, 30, now).await.unwrap();
+    let warning = dispute(&purchase, "issfr_2", "radar.early_fraud_warning.created");
+    assert_eq!(
+        world.ledger.fraud_warning(&warning, now).await,
+        Ok(ReversalOutcome::Reversed {
+            coins: 100,
+            debt: 30
+        })
+    );
+    assert_eq!(
+        world.ledger.fraud_warning(&warning, now).await,
+        Ok(ReversalOutcome::Ignored)
+    );
+    let wallet = world.ledger.wallet(&fan, &tokyo(), now).await.unwrap();
+    assert_eq!(
+        (wallet.balance, wallet.debt, wallet.restricted),
+        (0, 30, true)
+    );
+    world.assert_conserved().await;
+}
