@@ -463,4 +463,40 @@ mod tests {
         );
         assert_eq!(calls, 3);
     }
+
+    /// A PaymentIntent names the payment method types whose payer country the webhook can
+    /// establish (cards); left out, Stripe offers the account's defaults (wallets, bank debits)
+    /// that carry no card country.
+    #[tokio::test]
+    async fn a_payment_intent_accepts_cards_only() {
+        use std::sync::{Arc, Mutex};
+        let forms: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = forms.clone();
+        let base = coins_testkit::http::serve(move |_, body| {
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&body).into_owned());
+            async {
+                coins_testkit::http::json_response(
+                    200,
+                    &serde_json::json!({"id": "pi_1", "object": "payment_intent", "amount": 1100,
+                        "currency": "jpy", "status": "requires_payment_method",
+                        "client_secret": "pi_1_secret_x"}),
+                )
+            }
+        });
+        let provider = Provider::Stripe(Stripe::new(base, SecretKey::new("sk_test_x")));
+        let order = NewPayment {
+            purchase_id: &PurchaseId::generate(),
+            user_id: &UserId::new("fan").unwrap(),
+            amount: Money::from_minor_units(1100, "JPY".parse().unwrap()),
+        };
+        provider.create_payment(&order).await.unwrap();
+        let form = forms.lock().unwrap()[0].clone();
+        let types: Vec<_> = form_urlencoded::parse(form.as_bytes())
+            .filter(|(key, _)| key.starts_with("payment_method_types"))
+            .map(|(_, value)| value.into_owned())
+            .collect();
+        assert_eq!(types, ["card"], "{form}");
+    }
 }
