@@ -210,3 +210,83 @@ fn the_jwt_authorizer_trusts_the_created_pool_and_its_clients() {
     let assertions = &template["Rules"]["ExternalIdentityProviderNamed"]["Assertions"];
     assert_eq!(assertions.as_array().map(Vec::len), Some(2));
 }
+
+/// Runs the trigger's inline code on `event` with the system's Python, as Cognito would call it.
+fn run_trigger(code: &str, event: &Json) -> Json {
+    let program = format!(
+        "{code}\nimport json, sys\nprint(json.dumps(handler(json.load(sys.stdin), None)))\n"
+    );
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", &program])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (scripts/test needs it too)");
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("stdin"),
+        event.to_string().as_bytes(),
+    )
+    .expect("the event is sent");
+    let output = child.wait_with_output().expect("the trigger ends");
+    assert!(output.status.success(), "the trigger failed");
+    serde_json::from_slice(&output.stdout).expect("the trigger answers JSON")
+}
+
+/// A pre token generation (V2_0) event as Cognito sends it.
+fn token_event(scopes: &[&str], groups: &[&str], region: Option<&str>) -> Json {
+    let mut attributes = json!({
+        "sub": "u-1", "email": "a@example.com", "birthdate": "1990-04-01",
+        "zoneinfo": "America/Chicago", "custom:billing_country": "US"
+    });
+    if let Some(region) = region {
+        attributes["custom:billing_region"] = json!(region);
+    }
+    json!({
+        "version": "2", "triggerSource": "TokenGeneration_Authentication",
+        "request": {"userAttributes": attributes, "scopes": scopes,
+                    "groupConfiguration": {"groupsToOverride": groups}},
+        "response": {"claimsAndScopeOverrideDetails": null}
+    })
+}
+
+#[test]
+fn the_token_trigger_names_the_claims_as_the_api_reads_them_and_grants_admin_to_admins_only() {
+    let template = repo_template();
+    let code = resource(&template, "TokenClaimsFunction")["Code"]["ZipFile"]
+        .as_str()
+        .expect("inline code");
+    let access = |event: &Json| {
+        run_trigger(code, event)["response"]["claimsAndScopeOverrideDetails"]
+            ["accessTokenGeneration"]
+            .clone()
+    };
+    let user = access(&token_event(
+        &["aws.cognito.signin.user.admin"],
+        &[],
+        Some("US-AL"),
+    ));
+    assert_eq!(
+        user["claimsToAddOrOverride"],
+        json!({"billing_country": "US", "billing_region": "US-AL", "birthdate": "1990-04-01",
+               "zoneinfo": "America/Chicago"})
+    );
+    assert_eq!(user["scopesToAdd"], json!([]));
+    let no_region = access(&token_event(&[], &[], None));
+    assert!(
+        no_region["claimsToAddOrOverride"]
+            .get("billing_region")
+            .is_none()
+    );
+    // The admin client's scope, for an admin: coins:admin, and Cognito's own name removed.
+    let admin = access(&token_event(&["openid", "coins/admin"], &["admins"], None));
+    assert_eq!(admin["scopesToAdd"], json!(["coins:admin"]));
+    assert_eq!(admin["scopesToSuppress"], json!(["coins/admin"]));
+    // The admin client for someone outside the group, or the group without the admin client.
+    for (scopes, groups) in [
+        (&["openid", "coins/admin"][..], &[][..]),
+        (&["openid"][..], &["admins"][..]),
+    ] {
+        let token = access(&token_event(scopes, groups, None));
+        assert_eq!(token["scopesToAdd"], json!([]), "{scopes:?} {groups:?}");
+    }
+}
