@@ -1,7 +1,7 @@
 //! `stripe-webhook`: Stripe tells us what happened to a payment.
 //!
 //! Nothing is read from the body until its `Stripe-Signature` verifies (HMAC-SHA256 over
-//! `t.body`, 300 s tolerance on our clock, constant-time comparison). A verified event is
+//! `t.body`, 300 s tolerance on the machine's wall clock, constant-time comparison). A verified event is
 //! applied at most once per event id:
 //!
 //! - `payment_intent.succeeded` credits the purchase once if the amount, currency and the
@@ -95,7 +95,8 @@ async fn receive<S: Store>(
             ));
         }
     };
-    webhook.secret.verify(header, raw, deps.now())?;
+    // On the wall clock, never the ledger's: see `verify_now`.
+    webhook.secret.verify_now(header, raw)?;
 
     let event: Event = serde_json::from_slice(raw)
         .map_err(|error| ApiError::invalid(format!("invalid event: {error}")))?;
@@ -349,7 +350,7 @@ mod tests {
         kind: &str,
         object: Value,
     ) -> (u16, Value) {
-        let event = signed(webhook, kind, object, deps.now());
+        let event = signed(webhook, kind, object, Timestamp::now());
         read(&handle(deps, webhook, event.request()).await)
     }
 
@@ -437,7 +438,7 @@ mod tests {
             &webhook,
             "payment_intent.succeeded",
             intent(&purchase, &payment, amount, "JP"),
-            deps.now(),
+            Timestamp::now(),
         );
         let (code, ack) = read(&handle(&deps, &webhook, event.request()).await);
         assert_eq!(
@@ -598,13 +599,13 @@ mod tests {
             &other,
             "payment_intent.succeeded",
             object.clone(),
-            deps.now(),
+            Timestamp::now(),
         );
         let stale = signed(
             &webhook,
             "payment_intent.succeeded",
             object.clone(),
-            deps.now() - SignedDuration::from_secs(301),
+            Timestamp::now() - SignedDuration::from_secs(301),
         );
         let unsigned = Fixture::load("post-stripe-webhook")
             .raw_body(&object.to_string())
@@ -626,7 +627,7 @@ mod tests {
             &webhook,
             "payment_intent.succeeded",
             json!({"id": 42}),
-            deps.now(),
+            Timestamp::now(),
         );
         assert_problem(
             &handle(&deps, &webhook, bad.request()).await,
@@ -819,5 +820,38 @@ mod tests {
         assert_eq!(status(&deps, &purchase).await, PurchaseStatus::Reversed);
         assert_eq!(balance(&deps).await, (0, 100));
         assert!(restricted(&deps).await);
+    }
+
+    /// The ledger's clock (a local server's test clock, moved by `/_dev/clock`) is not the
+    /// signature's: Stripe signs at its wall-clock time, and that is what the tolerance is about.
+    #[tokio::test]
+    async fn a_signature_is_timed_by_the_wall_clock_not_the_ledgers() {
+        let (deps, clock) = memory_deps(T0);
+        let webhook = webhook();
+        let (purchase, payment, amount) = pending(&deps, &webhook).await;
+        clock.advance(SignedDuration::from_hours(2)).unwrap();
+        let event = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            intent(&purchase, &payment, amount, "JP"),
+            Timestamp::now(),
+        );
+        let (code, ack) = read(&handle(&deps, &webhook, event.request()).await);
+        assert_eq!(
+            (code, ack["outcome"].as_str()),
+            (200, Some("credited")),
+            "{ack}"
+        );
+        let at_the_ledgers_time = signed(
+            &webhook,
+            "payment_intent.succeeded",
+            intent(&purchase, &payment, amount, "JP"),
+            deps.now(),
+        );
+        assert_problem(
+            &handle(&deps, &webhook, at_the_ledgers_time.request()).await,
+            400,
+            "invalid_signature",
+        );
     }
 }

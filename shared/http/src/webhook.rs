@@ -2,8 +2,8 @@
 //!
 //! The MAC is over `"<t>.<raw body>"` with the endpoint's signing secret (`whsec_…`, used as
 //! given), so neither the body nor the time can be changed without the secret. The time must be
-//! within [`TOLERANCE`] of our clock both ways, which bounds replays (the event id makes a replay
-//! harmless anyway). Several `v1` values are allowed, as Stripe sends while a secret is rolled;
+//! within [`TOLERANCE`] of our wall clock both ways ([`WebhookSecret::verify_now`]), which
+//! bounds replays (the event id makes a replay harmless anyway). Several `v1` values are allowed, as Stripe sends while a secret is rolled;
 //! one match suffices. The comparison is `hmac`'s constant-time `verify_slice`.
 
 use std::fmt;
@@ -60,6 +60,14 @@ impl WebhookSecret {
         let t = at.as_second().to_string();
         let signature = hex::encode(self.mac(&t, body).finalize().into_bytes());
         format!("t={t},v1={signature}")
+    }
+
+    /// [`verify`](Self::verify) at the machine's wall clock, as every receiver checks: the
+    /// tolerance bounds replays of a signature its sender made at its own wall-clock time, a
+    /// transport check, so never a ledger's clock (a local server's test clock moves, and every
+    /// real signature would then be too old).
+    pub fn verify_now(&self, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+        self.verify(header, body, Timestamp::now())
     }
 
     /// Checks `header` (the `Stripe-Signature` value, if any) against `body` at `now`.

@@ -1,7 +1,8 @@
 //! `POST /_dev/payments/{purchase_id}`: pays (or fails) a purchase without a card. It builds the
 //! Stripe event the payment would produce (`payment_intent.succeeded` or `.payment_failed`,
 //! for the purchase's PaymentIntent, its amount, currency and country unless told otherwise),
-//! signs it with the webhook's secret at the test clock's time, and sends it through
+//! signs it with the webhook's secret at the wall clock's time (as Stripe does; the event's
+//! `created` is the test clock's), and sends it through
 //! `POST /v1/webhooks/stripe`, the path real events take; the answer is that endpoint's. This
 //! route exists only here, never in a Lambda function.
 
@@ -125,7 +126,11 @@ pub async fn handle<S: Store>(
             }},
         })
         .to_string();
-        let signature = app.payments.secret.sign(now, event.as_bytes());
+        // Signed at the wall clock, as Stripe signs: the tolerance is a transport check.
+        let signature = app
+            .payments
+            .secret
+            .sign(jiff::Timestamp::now(), event.as_bytes());
         let delivery = http::Request::post("/v1/webhooks/stripe")
             .header(header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature)
