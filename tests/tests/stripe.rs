@@ -95,6 +95,24 @@ fn a_card_payment_confirmed_at_stripe_credits_the_coins_once() {
     );
 }
 
+/// localstripe signs its webhooks at its wall-clock time: once the server's test clock moved
+/// (`/_dev/clock`), they are still taken (the tolerance used to be measured against the test
+/// clock, and every one was refused as too old).
+#[test]
+fn stripes_webhooks_are_taken_after_the_test_clock_moved() {
+    let (stripe, server) = stripe_and_server("stripe-clock");
+    let fan = french_fan();
+    let bought = purchase(&server, &fan, "coins_350");
+    server.advance_clock(3_600);
+    let paid = stripe.pay(intent_id(&bought), localstripe::CARD_OK);
+    assert_eq!(paid.status, 200, "{paid:?}");
+    eventually(
+        "the credit",
+        || view(&server, &fan, &bought),
+        |view| view["status"] == "credited",
+    );
+}
+
 #[test]
 fn a_declined_card_fails_the_purchase() {
     let (stripe, server) = stripe_and_server("stripe-declined");
@@ -277,4 +295,143 @@ fn reconciliation_finds_stripe_and_the_ledger_agreeing_then_names_a_refund_made_
     );
     assert!(output.contains(&expected), "{output}");
     assert!(output.contains(": 1 mismatches"), "{output}");
+}
+
+/// `POST /_dev/payments/{id}` on a server pointed at a Stripe API: the PaymentIntent is
+/// confirmed there with a test card, and that API's own webhook delivers the event.
+fn dev_pay(server: &LocalServer, purchase: &Value, outcome: &str) -> Value {
+    let id = str_field(purchase, "purchase_id");
+    server
+        .api()
+        .post(&format!("/_dev/payments/{id}"))
+        .json(&serde_json::json!({ "outcome": outcome }))
+        .send()
+        .expect(202)
+}
+
+/// With `--stripe-api-base`, the dev payment route pays at that API with a test card, so its
+/// own webhook credits the purchase and the refund that follows finds the charge there (it used
+/// to sign an event about a charge localstripe never saw, and the refund waited for ever).
+#[test]
+fn the_dev_payment_route_pays_at_stripe_so_its_refunds_work() {
+    let (stripe, server) = stripe_and_server("stripe-dev-pay");
+    let fan = french_fan();
+    let bought = purchase(&server, &fan, "coins_350");
+    let paid = dev_pay(&server, &bought, "succeeded");
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    assert_eq!(
+        stripe.payment_intent(intent_id(&bought))["status"],
+        "succeeded"
+    );
+    eventually(
+        "the credit",
+        || view(&server, &fan, &bought),
+        |view| view["status"] == "credited",
+    );
+    assert_eq!(flows::balance(&server, &fan), 350);
+    flows::refund(&server, &fan, str_field(&bought, "purchase_id")).expect(200);
+    let settled = server.settled_refund(&fan, str_field(&bought, "purchase_id"));
+    assert_eq!(settled["refund"]["status"], "succeeded", "{settled}");
+    assert_eq!(stripe.refunds_of(intent_id(&bought)).len(), 1);
+}
+
+/// A declined card does not end the purchase: the buyer retries the same PaymentIntent with
+/// another card and is credited (it used to be refunded as `purchase_failed`). The decline is
+/// localstripe's own (the dev route confirms with a card that is declined, and localstripe's
+/// webhook reports it); localstripe cannot confirm an intent again after a decline, so the
+/// success of the retry is Stripe's event signed by the test, about localstripe's intent.
+#[test]
+fn a_declined_card_then_a_success_of_the_same_intent_credits_the_purchase() {
+    let (stripe, server) = stripe_and_server("stripe-retry");
+    let fan = french_fan();
+    let bought = purchase(&server, &fan, "coins_350");
+    let declined = dev_pay(&server, &bought, "failed");
+    assert_eq!(declined["status"], "requires_payment_method", "{declined}");
+    eventually(
+        "the failure",
+        || view(&server, &fan, &bought),
+        |view| view["status"] == "failed",
+    );
+    let mut intent = stripe.payment_intent(intent_id(&bought));
+    intent["status"] = "succeeded".into();
+    let retried = payments::event("payment_intent.succeeded", intent);
+    let ack = server.deliver_webhook(&retried).expect(200);
+    assert_eq!(ack["outcome"], "credited", "{ack}");
+    assert_eq!(view(&server, &fan, &bought)["status"], "credited");
+    assert_eq!(flows::balance(&server, &fan), 350);
+    assert!(stripe.refunds_of(intent_id(&bought)).is_empty());
+}
+
+/// A refund made in Stripe's Dashboard (here: straight at localstripe, which sends no
+/// `charge.refunded`, so the test signs Stripe's event) takes the coins back, into debt where
+/// spent; our own refund reported the same way changes nothing.
+#[test]
+fn a_dashboard_refund_takes_the_coins_back_and_our_own_refund_is_not_reversed_twice() {
+    let (stripe, server) = stripe_and_server("stripe-dashboard-refund");
+    let fan = french_fan();
+    let kept = purchase(&server, &fan, "coins_350");
+    let refunded = purchase(&server, &fan, "coins_70");
+    for bought in [&kept, &refunded] {
+        stripe.pay(intent_id(bought), localstripe::CARD_OK);
+        eventually(
+            "the credit",
+            || view(&server, &fan, bought),
+            |view| view["status"] == "credited",
+        );
+    }
+    let charge = |bought: &Value| {
+        let intent = stripe.payment_intent(intent_id(bought));
+        let amount = intent["amount"].as_i64().unwrap();
+        payments::event(
+            "charge.refunded",
+            serde_json::json!({"id": intent["latest_charge"]["id"], "object": "charge",
+                "amount": amount, "amount_refunded": amount, "refunded": true,
+                "payment_intent": intent["id"]}),
+        )
+    };
+    // Our refund of one purchase, settled at localstripe, then reported: nothing more.
+    flows::refund(&server, &fan, str_field(&refunded, "purchase_id")).expect(200);
+    server.settled_refund(&fan, str_field(&refunded, "purchase_id"));
+    let ack = server.deliver_webhook(&charge(&refunded)).expect(200);
+    assert_eq!(ack["outcome"], "ignored", "{ack}");
+    assert_eq!(flows::balance(&server, &fan), 350);
+
+    let manual = stripe.post("/v1/refunds", &[("payment_intent", intent_id(&kept))]);
+    assert_eq!(manual.status, 200, "{manual:?}");
+    let ack = server.deliver_webhook(&charge(&kept)).expect(200);
+    assert_eq!(ack["outcome"], "reversed", "{ack}");
+    assert_eq!(view(&server, &fan, &kept)["status"], "reversed");
+    assert_eq!(flows::balance(&server, &fan), 0);
+    // Delivered again: once.
+    let ack = server.deliver_webhook(&charge(&kept)).expect(200);
+    assert_eq!(ack["outcome"], "ignored", "{ack}");
+}
+
+/// Radar's early fraud warning (signed by the test: localstripe has none) while the coins are
+/// unspent: the purchase is refunded at Stripe.
+#[test]
+fn an_early_fraud_warning_refunds_unspent_coins_at_stripe() {
+    let (stripe, server) = stripe_and_server("stripe-efw");
+    let fan = french_fan();
+    let bought = purchase(&server, &fan, "coins_350");
+    stripe.pay(intent_id(&bought), localstripe::CARD_OK);
+    eventually(
+        "the credit",
+        || view(&server, &fan, &bought),
+        |view| view["status"] == "credited",
+    );
+    let intent = stripe.payment_intent(intent_id(&bought));
+    let warning = payments::event(
+        "radar.early_fraud_warning.created",
+        serde_json::json!({"id": "issfr_e2e_1", "object": "radar.early_fraud_warning",
+            "actionable": true, "charge": intent["latest_charge"]["id"],
+            "fraud_type": "made_with_stolen_card", "payment_intent": intent["id"]}),
+    );
+    let ack = server.deliver_webhook(&warning).expect(200);
+    assert_eq!(ack["outcome"], "refunded", "{ack}");
+    let settled = server.settled_refund(&fan, str_field(&bought, "purchase_id"));
+    assert_eq!(settled["refund"]["reason"], "fraud_warning", "{settled}");
+    assert_eq!(settled["refund"]["status"], "succeeded", "{settled}");
+    assert_eq!(stripe.refunds_of(intent_id(&bought)).len(), 1);
+    assert_eq!(flows::balance(&server, &fan), 0);
 }

@@ -1,4 +1,9 @@
-//! `POST /_dev/payments/{purchase_id}`: pays (or fails) a purchase without a card. It builds the
+//! `POST /_dev/payments/{purchase_id}`: pays (or fails) a purchase without a card.
+//!
+//! With `--stripe-api-base` (localstripe), it confirms the purchase's PaymentIntent at that API
+//! with a test card and answers 202; that API's own webhook then delivers the event.
+//!
+//! In test mode, it builds the
 //! Stripe event the payment would produce (`payment_intent.succeeded` or `.payment_failed`,
 //! for the purchase's PaymentIntent, its amount, currency and country unless told otherwise),
 //! signs it with the webhook's secret at the wall clock's time (as Stripe does; the event's
@@ -11,8 +16,10 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use coins_http::webhook::SIGNATURE_HEADER;
 use coins_http::{ApiError, Problem, Route, response, serve};
-use coins_ids::PurchaseId;
+use coins_ids::{PaymentIntentId, PurchaseId};
 use coins_ledger::Store;
+use coins_payments::stripe::{Stripe, TEST_CARD_DECLINED, TEST_CARD_SUCCEEDS};
+use coins_payments::{Provider, ProviderError};
 use lambda_http::http::request::Parts;
 use lambda_http::http::{self, header};
 use lambda_http::{Body, Request, Response};
@@ -20,6 +27,40 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::App;
+
+/// With `--stripe-api-base`: the PaymentIntent is confirmed at that API with a test card (one
+/// that pays, or one that is declined), so the API's own webhook delivers the event and its
+/// refunds find the charge (a signed event about a charge that API never saw left every refund
+/// of it waiting). Answers 202: the webhook follows.
+async fn confirm_at_stripe(
+    stripe: &Stripe,
+    ask: &DevPayment,
+    payment: &PaymentIntentId,
+) -> Result<Response<Body>, ApiError> {
+    if ask.amount.is_some() || ask.currency.is_some() || ask.country.is_some() {
+        return Err(ApiError::invalid(
+            "with --stripe-api-base the test card pays what the PaymentIntent asks, from its own \
+             country: amount, currency and country cannot be chosen",
+        ));
+    }
+    let card = match ask.outcome {
+        Outcome::Succeeded => TEST_CARD_SUCCEEDS,
+        Outcome::Failed => TEST_CARD_DECLINED,
+    };
+    let status = match stripe.confirm_with_test_card(payment.as_str(), card).await {
+        Ok(intent) => intent.status,
+        // The declined card's answer: the intent waits for another payment method.
+        Err(ProviderError::Refused { status: 402, .. }) if ask.outcome == Outcome::Failed => {
+            "requires_payment_method".to_owned()
+        }
+        Err(error) if error.is_retryable() => return Err(ApiError::unavailable(error)),
+        Err(error) => return Err(ApiError::internal(error)),
+    };
+    response::json(
+        http::StatusCode::ACCEPTED,
+        &json!({"payment_intent_id": payment, "status": status}),
+    )
+}
 
 pub const PAY: Route = Route::post("/_dev/payments/{purchase_id}");
 pub const ROUTES: &[Route] = &[PAY];
@@ -98,6 +139,9 @@ pub async fn handle<S: Store>(
                 "the purchase has no payment yet (it was not created by POST /v1/purchases)",
             )
         })?;
+        if let Provider::Stripe(stripe) = &app.payments.provider {
+            return confirm_at_stripe(stripe, &ask, &payment).await;
+        }
         let amount = purchase.amount;
         let now = app.clock_now();
         let kind = match ask.outcome {
