@@ -35,6 +35,9 @@ pub struct FaultProfile {
     pub crash_after_commit: u32,
     pub provider_unavailable: u32,
     pub provider_lost_response: u32,
+    /// The provider acts, then answers ambiguously: a 2xx we cannot read, or nothing and then
+    /// 401 for the next calls (the key rolled meanwhile), lookups included.
+    pub provider_ambiguous: u32,
     /// Per step: the provider goes down for hours.
     pub provider_outage: u32,
     /// A stream record or webhook held back for later steps.
@@ -58,6 +61,7 @@ impl FaultProfile {
             crash_after_commit: level([0, 5, 20, 50]),
             provider_unavailable: level([0, 50, 150, 300]),
             provider_lost_response: level([0, 20, 80, 150]),
+            provider_ambiguous: level([0, 10, 40, 100]),
             provider_outage: level([0, 0, 5, 20]),
             delay: level([0, 100, 300, 600]),
             duplicate: level([0, 50, 150, 300]),

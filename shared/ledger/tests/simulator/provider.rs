@@ -2,7 +2,9 @@
 //! it made, by instruction and payout, so the simulator can count them. It answers as
 //! `coins-payments` does (an earlier refund or transfer of the same instruction or payout is
 //! found first and returned), and fails as a provider does: unavailable (nothing done), a lost
-//! response (done, but the caller hears an error), and outages lasting hours.
+//! response (done, but the caller hears an error), an ambiguous one (done, then a 2xx we cannot
+//! read, or a lost answer and then 401 on the lookups after a key roll: the dispatchers leave
+//! the item pending, as `coins_payments::with_backoff` does), and outages lasting hours.
 
 use std::collections::BTreeMap;
 
@@ -40,7 +42,12 @@ pub struct Provider {
     pub transfers: Vec<MadeTransfer>,
     /// Down for everything until then.
     pub outage_until: Option<Timestamp>,
+    /// The next calls answered 401: the key was rolled while a call was in flight.
+    pub unauthorized_calls: u32,
 }
+
+/// How many calls a rolled key refuses before the new one is deployed.
+const KEY_ROLL_CALLS: u32 = 4;
 
 /// Destinations Stripe refuses transfers to (a closed Connect account).
 pub const CLOSED_ACCOUNT_PREFIX: &str = "acct_closed";
@@ -137,7 +144,22 @@ impl Provider {
             op.inject("provider: unavailable (nothing done)");
             return Err(Failed::Retry("503 unavailable".into()));
         }
+        if self.unauthorized_calls > 0 {
+            self.unauthorized_calls -= 1;
+            op.inject("provider: 401 after a key roll");
+            return Err(Failed::Retry("401 invalid API key".into()));
+        }
         let answer = act(self)?;
+        // Neither done nor refused, after it acted: only a later lookup may say it was done.
+        if op.draw(op.profile.provider_ambiguous) {
+            if op.draw(500) {
+                op.inject("provider: acted, answered a 2xx that does not parse");
+                return Err(Failed::Retry("200 with an unreadable body".into()));
+            }
+            op.inject("provider: acted, answer lost, then 401 on the lookups (key rolled)");
+            self.unauthorized_calls = KEY_ROLL_CALLS;
+            return Err(Failed::Retry("timed out".into()));
+        }
         if op.draw(op.profile.provider_lost_response) {
             op.inject("provider: response lost after it acted");
             return Err(Failed::Retry("timed out".into()));
