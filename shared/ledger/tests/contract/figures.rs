@@ -217,6 +217,18 @@ async fn write_units_per_operation_and_hot_item_sizes() {
         .unwrap();
     record("dispute won: reversal undone", metered.commits());
 
+    let warned = world.buy(&fan, 210, now).await;
+    let warning = ReversalEvent {
+        event_id: event_id(),
+        kind: "radar.early_fraud_warning.created".into(),
+        purchase_id: warned,
+        by: ReversalRef::new("issfr_1NnrwHBw2dPENLoi9lnhV3RQ").unwrap(),
+        share: None,
+    };
+    metered.reset();
+    world.ledger.fraud_warning(&warning, now).await.unwrap();
+    record("fraud warning, coins unspent: refund", metered.commits());
+
     metered.reset();
     world
         .ledger
