@@ -105,6 +105,7 @@ impl Sim {
     pub fn check(&mut self) -> Result<(), String> {
         let records = self.scan();
         let table = Table::of(&records);
+        self.gifts_expire_once_counted(&records)?;
         self.accounts(&table)?;
         self.told_effects_kept(&table)?;
         self.money_out_once(&table)?;
@@ -366,6 +367,7 @@ impl Sim {
             },
         )?;
         let records = self.scan();
+        self.nothing_outstanding(&records)?;
         let table = Table::of(&records);
         let gifted = self.gifted_diamonds(&table);
         for earnings in &table.earnings {

@@ -44,6 +44,9 @@ pub struct FaultProfile {
     pub delay: u32,
     /// A stream record or webhook delivered twice.
     pub duplicate: u32,
+    /// A stream record that failed is dead-lettered (the mapping gave up on it) instead of
+    /// delivered again: only the consumer's sweep finds its item then.
+    pub dead_letter: u32,
 }
 
 impl FaultProfile {
@@ -65,6 +68,7 @@ impl FaultProfile {
             provider_outage: level([0, 0, 5, 20]),
             delay: level([0, 100, 300, 600]),
             duplicate: level([0, 50, 150, 300]),
+            dead_letter: level([0, 50, 200, 500]),
         }
     }
 
@@ -103,6 +107,11 @@ impl OpFaults {
 
     pub fn stats(&self) -> MutexGuard<'_, Stats> {
         self.stats.lock().expect("one thread per seed")
+    }
+
+    /// The run's counters, for another handle of the same operation.
+    pub fn stats_handle(&self) -> Arc<Mutex<Stats>> {
+        self.stats.clone()
     }
 
     pub fn inject(&self, fault: &str) {

@@ -4,11 +4,13 @@
 //! come from elsewhere, twice, late, replayed or out of order), sends gifts, asks for refunds,
 //! has payments disputed (and some disputes won), and requests payouts, while the clock runs
 //! (refund windows close, diamonds leave their hold) and the table's stream feeds the consumers
-//! (earnings, refund and payout dispatch to a simulated provider, lot closure). The in-memory
-//! store behind a fault-injecting wrapper refuses, conflicts, throttles, loses responses and
-//! crashes operations between read and commit; stream records and webhooks arrive late, twice
-//! and reordered; clients retry with the same idempotency keys. Every invariant is checked
-//! after every step (`check`); a failure prints its seed, step and the command replaying it.
+//! (earnings, refund and payout dispatch to a simulated provider, lot closure; a record that
+//! keeps failing is dead-lettered, and the consumers' scheduled sweeps re-drive what they still
+//! owe from the outstanding index). The in-memory store behind a fault-injecting wrapper
+//! refuses, conflicts, throttles, loses responses and crashes operations between read and
+//! commit; stream records and webhooks arrive late, twice and reordered; clients retry with the
+//! same idempotency keys. Every invariant is checked after every step (`check`); a failure
+//! prints its seed, step and the command replaying it.
 //!
 //! ```sh
 //! cargo test -p coins-ledger --test simulator -- --nocapture      # the CI run, with its summary
@@ -33,6 +35,7 @@ mod rng;
 mod sim;
 mod stats;
 mod stream;
+mod sweeps;
 mod world;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

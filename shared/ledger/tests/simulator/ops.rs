@@ -184,7 +184,8 @@ pub enum Stream {
 /// One stream record a consumer acts on.
 #[derive(Clone, Debug)]
 pub enum Delivery {
-    Gift(GiftRecord),
+    /// Boxed: an entry is several times the size of the other records.
+    Gift(Box<GiftRecord>),
     Instruction(Key),
     Payout(Key),
     Marker(LotMarker),
@@ -201,11 +202,11 @@ pub struct Ctx {
 
 impl Ctx {
     /// Counts one ledger call.
-    fn call(&self, name: &str) {
+    pub fn call(&self, name: &str) {
         self.op.stats().ops.add(name, 1);
     }
 
-    fn outcome(&self, call: &str, outcome: &str) {
+    pub fn outcome(&self, call: &str, outcome: &str) {
         self.op
             .stats()
             .outcomes
@@ -237,6 +238,7 @@ pub fn error_name(error: &LedgerError) -> &'static str {
         LedgerError::PayoutLimitReached => "payout_limit_reached",
         LedgerError::PayoutAccountMissing => "payout_account_missing",
         LedgerError::AlreadyCredited => "already_credited",
+        LedgerError::PurchaseRevoked => "purchase_revoked",
         LedgerError::PurchaseNotCredited => "purchase_not_credited",
         LedgerError::IdempotencyKeyReused => "idempotency_key_reused",
         LedgerError::InvalidRequest(_) => "invalid_request",
@@ -407,7 +409,7 @@ async fn count(ctx: Ctx, batch: Vec<Delivery>) -> Done {
     let gifts: Vec<GiftRecord> = batch
         .into_iter()
         .filter_map(|delivery| match delivery {
-            Delivery::Gift(gift) => Some(gift),
+            Delivery::Gift(gift) => Some(*gift),
             _ => None,
         })
         .collect();
@@ -426,7 +428,8 @@ async fn count(ctx: Ctx, batch: Vec<Delivery>) -> Done {
             }
             Err(error) if error.is_retryable() => {
                 ctx.outcome("count_creator_gifts", error_name(&error));
-                retry.extend(group.into_iter().cloned().map(Delivery::Gift));
+                let again = group.into_iter().cloned().map(Box::new);
+                retry.extend(again.map(Delivery::Gift));
             }
             Err(error) => return Done::Broken(format!("counting gifts of {creator}: {error}")),
         }

@@ -4,8 +4,8 @@
 //! requests, retries and replays, webhooks, stream deliveries, sweeps, admin calls), runs them
 //! concurrently against the faulty store, checks what each answered, then checks every
 //! invariant over the whole table (`check`). After the budget of operations, a drain delivers
-//! everything still pending (the last rounds without faults, the provider back up) and the
-//! final checks run.
+//! everything still pending and runs the consumers' sweeps until nothing is outstanding (the
+//! last rounds without faults, the provider back up; `sweeps`), and the final checks run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,11 +26,8 @@ use crate::provider::{CLOSED_ACCOUNT_PREFIX, Provider};
 use crate::rng::Rng;
 use crate::stats::Stats;
 use crate::stream::Deliveries;
+use crate::sweeps;
 use crate::world::PLACES;
-
-/// Drain rounds before faults stop, and in all.
-const DRAIN_CALM_ROUND: u32 = 8;
-const DRAIN_ROUNDS: u32 = 40;
 
 /// Why a run failed, and where.
 pub struct Failure {
@@ -121,6 +118,9 @@ pub enum Action {
     Hook(Webhook),
     Consume(Stream, Vec<Delivery>),
     Sweep,
+    /// A consumer's scheduled sweep of what it still owes (`sweeps`); `true`: the earnings
+    /// sweep as `count_outstanding_gifts` runs it, only without faults (the drain).
+    Owed(Stream, bool),
     Lift(usize),
     Limit(usize, Option<u64>),
 }
@@ -231,9 +231,9 @@ impl Sim {
             provider: Arc::default(),
             webhooks: Deliveries::new("Stripe webhooks"),
             streams: [
-                Deliveries::new("earnings stream"),
-                Deliveries::new("refund-dispatch stream"),
-                Deliveries::new("payout-dispatch stream"),
+                Deliveries::dead_lettering("earnings stream"),
+                Deliveries::dead_lettering("refund-dispatch stream"),
+                Deliveries::dead_lettering("payout-dispatch stream"),
                 Deliveries::new("refund-expiry stream"),
             ],
             told: Told::default(),
@@ -409,7 +409,7 @@ impl Sim {
 
     /// DynamoDB's TTL: expired lot markers are removed, each some steps late (`lagging`), or
     /// all at once. In the simulator's purchase order, so the stream's order is the seed's.
-    fn remove_expired_markers(&mut self, lagging: bool) {
+    pub fn remove_expired_markers(&mut self, lagging: bool) {
         let now_s = self.now.as_second();
         let mut expired: Vec<(usize, Key)> = Vec::new();
         for user in &self.users {
@@ -448,7 +448,7 @@ impl Sim {
     /// The change feed since the last read, as the table's stream carries it: each new gift
     /// entry, purchase and payout checked against the keys that asked for it, and what the
     /// consumers' filters pass queued for them.
-    fn feed(&mut self) -> Result<(), String> {
+    pub fn feed(&mut self) -> Result<(), String> {
         let changes = self.store.changes_after(self.fed);
         let Some(last) = changes.last().map(|change| change.sequence) else {
             return Ok(());
@@ -460,7 +460,10 @@ impl Sim {
         for change in changes {
             self.one_effect_per_key(&change)?;
             deliveries.push(match (change.kind, change.new, change.old) {
-                (_, Some(Record::Gift(gift)), _) => (Stream::Earnings, Delivery::Gift(gift)),
+                // The earnings filter: entries not counted yet (its own mark does not return).
+                (_, Some(Record::Gift(gift)), _) if gift.counted_at.is_none() => {
+                    (Stream::Earnings, Delivery::Gift(Box::new(gift)))
+                }
                 (ChangeKind::Insert, Some(Record::Refund(_)), _) => {
                     (Stream::RefundDispatch, Delivery::Instruction(change.key))
                 }
@@ -515,10 +518,24 @@ impl Sim {
                 });
             }
             (ChangeKind::Modify, Some(Record::Gift(gift))) => {
-                return Err(format!(
-                    "the gift entry of {} under key {} was replaced",
-                    gift.sender_id, gift.key
-                ));
+                // Only the count's mark rewrites an entry: the same gift, now counted.
+                let unmarked = |entry: &coins_ledger::table::GiftRecord| {
+                    let mut entry = entry.clone();
+                    (entry.counted_at, entry.expires_at) = (None, None);
+                    entry
+                };
+                let marked = match &change.old {
+                    Some(Record::Gift(old)) => {
+                        gift.counted_at.is_some() && unmarked(old) == unmarked(gift)
+                    }
+                    _ => false,
+                };
+                return ensure(marked, || {
+                    format!(
+                        "the gift entry of {} under key {} was replaced",
+                        gift.sender_id, gift.key
+                    )
+                });
             }
             (ChangeKind::Insert, Some(Record::Purchase(purchase))) => (&purchase.user_id, "buy"),
             (ChangeKind::Insert, Some(Record::Payout(payout))) => (&payout.creator_id, "payout"),
@@ -552,7 +569,7 @@ impl Sim {
         // The sweep visits lots in the index's order, which hashes the ledger's random
         // purchase ids: run without faults or yields, its outcome is the same in any order.
         let profile = match action {
-            Action::Sweep => FaultProfile::none(),
+            Action::Sweep | Action::Owed(Stream::Earnings, true) => FaultProfile::none(),
             _ => self.profile,
         };
         let ctx = self.ctx(profile);
@@ -571,6 +588,9 @@ impl Sim {
             Action::Hook(webhook) => Box::pin(ops::hook(ctx, webhook)),
             Action::Consume(stream, batch) => Box::pin(ops::consume(ctx, stream, batch)),
             Action::Sweep => Box::pin(ops::sweep(ctx)),
+            Action::Owed(stream, exact) => {
+                Box::pin(sweeps::sweep_owed(ctx, stream, self.store.clone(), exact))
+            }
             Action::Lift(user) => Box::pin(ops::lift(ctx, self.users[user].id.clone())),
             Action::Limit(user, coins) => {
                 let user = &self.users[user];
@@ -580,7 +600,7 @@ impl Sim {
         Op { faults, future }
     }
 
-    fn run_step(&mut self, actions: Vec<Action>) -> Result<(), String> {
+    pub fn run_step(&mut self, actions: Vec<Action>) -> Result<(), String> {
         let ops: Vec<Op<Done>> = actions
             .iter()
             .map(|action| self.launch(action.clone()))
@@ -625,87 +645,14 @@ impl Sim {
                 what
             }
             Action::Sweep => "sweep".to_owned(),
+            // Its schedule invokes it again.
+            Action::Owed(stream, _) => format!("{stream:?} sweep"),
             Action::Lift(user) | Action::Limit(user, _) => {
                 format!("admin call for {}", self.users[user].id)
             }
         };
         drop(stats);
         self.trace(format!("  op{index} {what}: crashed"));
-    }
-
-    /// No new requests; every webhook and stream record delivered until none is left, the last
-    /// rounds without faults and with the provider back up, so it ends: a send with no answer
-    /// leaves a refund or payout pending and its record is delivered again, so only the
-    /// provider's word finishes it. Then every lot past its window must be closed, every gift
-    /// counted once, every refund and payout finished.
-    fn drain(&mut self) -> Result<(), String> {
-        self.trace("drain".to_owned());
-        self.waiting.clear();
-        self.answered.clear();
-        for round in 0..DRAIN_ROUNDS {
-            if round == DRAIN_CALM_ROUND {
-                self.profile = FaultProfile::none();
-                self.provider
-                    .lock()
-                    .expect("one thread per seed")
-                    .outage_until = None;
-                self.trace("drain: faults off".to_owned());
-            }
-            self.step += 1;
-            // Past any claim's lease and any unconfirmed count's grace.
-            self.now += SignedDuration::from_mins(20);
-            self.trace(format!("step {} at {}", self.step, self.now));
-            self.remove_expired_markers(false);
-            self.feed()?;
-            // Calm, nothing is held back any more.
-            let step = if round < DRAIN_CALM_ROUND {
-                self.step
-            } else {
-                u64::MAX
-            };
-            let mut actions = Vec::new();
-            {
-                let mut stats = self.stats.lock().expect("one thread per seed");
-                while self.webhooks.has_due(step) {
-                    let hooks = self
-                        .webhooks
-                        .take(step, 1, &mut self.rng, &mut stats.faults);
-                    actions.extend(hooks.into_iter().map(Action::Hook));
-                }
-                for stream in [
-                    Stream::Earnings,
-                    Stream::RefundDispatch,
-                    Stream::PayoutDispatch,
-                    Stream::RefundExpiry,
-                ] {
-                    let queue = &mut self.streams[stream as usize];
-                    while queue.has_due(step) {
-                        let batch = queue.take(step, 20, &mut self.rng, &mut stats.faults);
-                        actions.push(Action::Consume(stream, batch));
-                    }
-                }
-            }
-            if actions.is_empty() && self.drained() {
-                return self.final_check();
-            }
-            self.run_step(actions)?;
-            self.feed()?;
-            self.check()?;
-        }
-        Err(format!(
-            "{DRAIN_ROUNDS} drain rounds left deliveries pending (webhooks {}, streams {:?})",
-            !self.webhooks.is_empty(),
-            self.streams
-                .iter()
-                .map(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-        ))
-    }
-
-    fn drained(&self) -> bool {
-        self.webhooks.is_empty()
-            && self.streams.iter().all(Deliveries::is_empty)
-            && self.store.changes_after(self.fed).is_empty()
     }
 
     /// Runs the scheduled sweep once, without faults (the drain's end).

@@ -2,7 +2,10 @@
 //! out of order, regrouped into other batches, and again after an invocation that failed or
 //! crashed, as DynamoDB Streams under Lambda's retries (and Stripe's webhook retries) may, and
 //! a little worse: one batch may hold a record twice, which a shard's batch never does but a
-//! consumer's contract ("each gift once, whatever is redelivered or regrouped") covers.
+//! consumer's contract ("each gift once, whatever is redelivered or regrouped") covers. A
+//! stream's record that failed may instead be dead-lettered (the event source mapping gave up on
+//! it; the stream trims it after 24 hours): gone for good, so only the consumer's scheduled sweep
+//! of what it still owes (`sweeps`) finishes its item.
 
 use crate::faults::FaultProfile;
 use crate::rng::Rng;
@@ -13,6 +16,9 @@ pub struct Deliveries<T> {
     /// Names its faults in the summary.
     name: &'static str,
     pending: Vec<Pending<T>>,
+    /// Whether a record that failed may be dropped for good (a stream whose consumer sweeps
+    /// what it owes), rather than always delivered again.
+    dead_letters: bool,
 }
 
 struct Pending<T> {
@@ -26,6 +32,16 @@ impl<T: Clone> Deliveries<T> {
         Deliveries {
             name,
             pending: Vec::new(),
+            dead_letters: false,
+        }
+    }
+
+    /// The records of a stream whose mapping sends a record that keeps failing to its
+    /// dead-letter queue (`FaultProfile::dead_letter`).
+    pub fn dead_lettering(name: &'static str) -> Self {
+        Deliveries {
+            dead_letters: true,
+            ..Deliveries::new(name)
         }
     }
 
@@ -99,7 +115,8 @@ impl<T: Clone> Deliveries<T> {
         taken.into_iter().flatten().collect()
     }
 
-    /// Records an invocation failed on (or crashed with): delivered again, now or later.
+    /// Records an invocation failed on (or crashed with): delivered again, now or later, or,
+    /// on a dead-lettering stream, now and then dropped for good.
     pub fn redeliver(
         &mut self,
         items: Vec<T>,
@@ -109,6 +126,10 @@ impl<T: Clone> Deliveries<T> {
         faults: &mut Tally,
     ) {
         for item in items {
+            if self.dead_letters && rng.chance(profile.dead_letter) {
+                faults.add(format!("{}: record dead-lettered", self.name), 1);
+                continue;
+            }
             faults.add(
                 format!(
                     "{}: record redelivered after a failed invocation",

@@ -88,6 +88,8 @@ enum Choice {
     /// A batch of at most this many records to a stream consumer.
     Deliver(Stream, u64),
     Sweep,
+    /// A consumer's scheduled sweep of what it still owes.
+    Owed(Stream),
     Lift,
     Limit,
 }
@@ -126,6 +128,9 @@ impl Sim {
                 Choice::Deliver(Stream::RefundExpiry, 6),
             ),
             (1, Choice::Sweep),
+            (2, Choice::Owed(Stream::Earnings)),
+            (1, Choice::Owed(Stream::RefundDispatch)),
+            (1, Choice::Owed(Stream::PayoutDispatch)),
             (2, Choice::Lift),
             (1, Choice::Limit),
         ];
@@ -151,6 +156,7 @@ impl Sim {
             }
             Choice::Deliver(stream, max) => self.deliver(stream, max),
             Choice::Sweep => Some(Action::Sweep),
+            Choice::Owed(stream) => Some(Action::Owed(stream, false)),
             Choice::Lift => self.lift(),
             Choice::Limit => {
                 let user = self.rng.index(self.users.len());
