@@ -23,7 +23,8 @@
 use coins_ledger::store::Store;
 use coins_ledger::table::{GiftRecord, Outstanding, Record};
 use coins_ledger::{
-    Ledger, LedgerError, MemoryStore, OutstandingItem, SWEEP_AFTER, SWEEP_GIFTS_PER_PARTITION,
+    Counted, Ledger, LedgerError, MemoryStore, OutstandingItem, SWEEP_AFTER,
+    SWEEP_GIFTS_PER_PARTITION,
 };
 use jiff::SignedDuration;
 
@@ -49,6 +50,15 @@ fn swept(stream: Stream, summary: String) -> Done {
         stream,
         summary,
         retry: Vec::new(),
+    }
+}
+
+/// What a gift sweep did, for the summary: whether it re-drove anything.
+fn gift_outcome(found: usize, counted: &Counted) -> &'static str {
+    match (found, counted.gifts) {
+        (0, _) => "ok, found nothing",
+        (_, 0) => "ok, found only gifts counted meanwhile",
+        _ => "ok, counted gifts the stream had not",
     }
 }
 
@@ -109,7 +119,7 @@ async fn count_outstanding(ctx: Ctx) -> Done {
         .await
     {
         Ok((found, counted)) => {
-            ctx.outcome(call, "ok");
+            ctx.outcome(call, gift_outcome(found.len(), &counted));
             swept(
                 Stream::Earnings,
                 format!(
@@ -141,7 +151,7 @@ async fn count_found(ctx: Ctx, table: MemoryStore) -> Done {
     ctx.call("count_gifts");
     match ctx.ledger.count_gifts(&gifts, ctx.now).await {
         Ok(counted) => {
-            ctx.outcome("count_gifts", "ok");
+            ctx.outcome("count_gifts", gift_outcome(gifts.len(), &counted));
             let summary = format!(
                 "sweep found {} gift entries: {} counted, {} already",
                 gifts.len(),
@@ -180,6 +190,15 @@ async fn dispatch_found(ctx: Ctx, stream: Stream, kind: Outstanding, table: Memo
         });
     }
     owed.sort_by(|a, b| a.0.cmp(&b.0));
+    let sweep = format!("{stream:?} sweep");
+    ctx.outcome(
+        &sweep,
+        if owed.is_empty() {
+            "found nothing"
+        } else {
+            "dispatched what it found"
+        },
+    );
     let count = owed.len();
     let batch = owed.into_iter().map(|(_, delivery)| delivery).collect();
     match ops::consume(ctx, stream, batch).await {
