@@ -68,6 +68,8 @@ impl StoreFakes {
             "GOOGLE_JWKS_URL" => Some(self.stores.jwks_url()),
             "GOOGLE_SERVICE_ACCOUNT" => read(&self.play_account_file),
             "GOOGLE_PUSH_SERVICE_ACCOUNT" => Some(PUSH_ACCOUNT.into()),
+            // As the local server binary's default.
+            "GOOGLE_ALLOW_LICENSE_TESTERS" => Some("true".into()),
             _ => None,
         }
     }

@@ -1,20 +1,25 @@
 //! Google Play: a purchase token is verified with the Play Developer API (purchased, one of our
-//! products, bought in the caller's billing country), credited once per order, then consumed
-//! so the app can sell the product again. Real-time developer notifications arrive as Pub/Sub
-//! pushes signed by Google; a voided purchase reverses its order (a refund of some units of a
-//! multi-unit order, that share). Each push is applied once per `messageId`.
+//! products, bought in the caller's billing country, by the caller's obfuscated account id),
+//! credited once per order for the units not refunded (`refundableQuantity`), then consumed so
+//! the app can sell the product again. Test purchases (license testers) are credited only
+//! where the deployment allows them; promo-code purchases never (see [`paid_for`]).
+//! Real-time developer notifications arrive as Pub/Sub pushes signed by Google as the push
+//! service account (required); a voided purchase reverses its order (a refund of some units of
+//! a multi-unit order, that share), and one voided before it was redeemed is kept so its
+//! redemption is refused (#18). Each push is applied once per `messageId`.
 
 use base64::Engine;
 use coins_http::{ApiError, Claims, Problem, json_body};
 use coins_ids::{EventId, PaymentIntentId, ReversalRef};
-use coins_ledger::{ReversalEvent, Share, Store};
+use coins_ledger::{ReversalEvent, Share, Store, StoreWord, StoreWordOutcome};
 use coins_rules::Channel;
 use coins_runtime::{Deps, SdkConfig, SecretError};
-use coins_stores::StoreError;
 use coins_stores::google_play::{
     GOOGLE_TOKEN_URL, GooglePlay, PLAY_API_BASE, ProductPurchase, ServiceAccount,
 };
 use coins_stores::push::{GOOGLE_JWKS_URL, PushVerifier};
+use coins_stores::{StoreError, binding};
+use jiff::Timestamp;
 use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -29,14 +34,18 @@ use crate::{
 pub struct GooglePlayStore {
     pub play: GooglePlay,
     pub push: PushVerifier,
+    /// Credit test purchases (`purchaseType` 0, made by license testers, paid by nobody).
+    pub allow_license_testers: bool,
 }
 
 impl GooglePlayStore {
     /// `GOOGLE_PLAY_PACKAGE_NAME` (default `com.example.coins`), `GOOGLE_PLAY_API_BASE`,
     /// `GOOGLE_OAUTH_TOKEN_URL`, `GOOGLE_JWKS_URL` (default Google's), the service account's
     /// JSON key `GOOGLE_SERVICE_ACCOUNT[_ARN]` (without it, Google Play purchases are 503),
-    /// `GOOGLE_PUSH_AUDIENCE` (default `coins-google-play`) and `GOOGLE_PUSH_SERVICE_ACCOUNT`
-    /// (the email the push token must carry).
+    /// `GOOGLE_PUSH_AUDIENCE` (default `coins-google-play`), `GOOGLE_PUSH_SERVICE_ACCOUNT` (the
+    /// email the push token must carry: required, since the audience is public and any Google
+    /// account can mint a token for it), and `GOOGLE_ALLOW_LICENSE_TESTERS` (`true` credits test
+    /// purchases; default `false`).
     pub async fn configure(
         aws: &SdkConfig,
         settings: &Settings<'_>,
@@ -48,8 +57,28 @@ impl GooglePlayStore {
             ),
             None => None,
         };
-        let push_account =
-            settings("GOOGLE_PUSH_SERVICE_ACCOUNT").filter(|email| !email.is_empty());
+        let push_account = settings("GOOGLE_PUSH_SERVICE_ACCOUNT")
+            .filter(|email| !email.trim().is_empty())
+            .ok_or(SecretError::Config(coins_runtime::ConfigError::Missing(
+                "GOOGLE_PUSH_SERVICE_ACCOUNT",
+            )))?;
+        let allow_license_testers =
+            match setting(settings, "GOOGLE_ALLOW_LICENSE_TESTERS", "false").as_str() {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(invalid_setting(
+                        "GOOGLE_ALLOW_LICENSE_TESTERS",
+                        format!("{other:?} is neither true nor false"),
+                    ));
+                }
+            };
+        let push = PushVerifier::new(
+            setting(settings, "GOOGLE_JWKS_URL", GOOGLE_JWKS_URL),
+            setting(settings, "GOOGLE_PUSH_AUDIENCE", "coins-google-play"),
+            push_account,
+        )
+        .map_err(|error| invalid_setting("GOOGLE_PUSH_SERVICE_ACCOUNT", error.to_string()))?;
         Ok(GooglePlayStore {
             play: GooglePlay::new(
                 setting(settings, "GOOGLE_PLAY_API_BASE", PLAY_API_BASE),
@@ -57,11 +86,8 @@ impl GooglePlayStore {
                 setting(settings, "GOOGLE_PLAY_PACKAGE_NAME", "com.example.coins"),
                 account,
             ),
-            push: PushVerifier::new(
-                setting(settings, "GOOGLE_JWKS_URL", GOOGLE_JWKS_URL),
-                setting(settings, "GOOGLE_PUSH_AUDIENCE", "coins-google-play"),
-                push_account,
-            ),
+            push,
+            allow_license_testers,
         })
     }
 }
@@ -94,10 +120,21 @@ pub async fn purchase<S: Store>(
         .product_purchase(&request.product_id, &request.purchase_token, deps.now())
         .await
         .map_err(store_error)?;
-    if purchase.purchase_state != 0 {
+    paid_for(store, &purchase)?;
+    if !binding::is_obfuscated_account_id_of(
+        purchase.obfuscated_external_account_id.as_deref(),
+        claims.user_id.as_str(),
+    ) {
         return Err(ApiError::new(
-            Problem::PurchaseNotCredited,
-            "Google Play has not completed this purchase (pending or canceled)",
+            Problem::PurchaseNotBound,
+            "the purchase's obfuscated account id is not yours (GET /v1/purchases/store-accounts)",
+        ));
+    }
+    let units = purchase.units_paid();
+    if units == 0 {
+        return Err(ApiError::new(
+            Problem::PurchaseRevoked,
+            "Google Play refunded every unit of this order",
         ));
     }
     let verified = Verified {
@@ -107,9 +144,10 @@ pub async fn purchase<S: Store>(
             .region_code
             .as_deref()
             .and_then(|code| code.parse().ok()),
-        units: purchase.quantity(),
+        units,
         transaction: order_ref(&purchase.order_id)?,
         store_id: &purchase.order_id,
+        consumption_consent: false,
     };
     let answer = credit(deps, &claims, req, verified).await?;
     // Credited: now let the app sell the product again. A failure is retried by the client with
@@ -122,6 +160,26 @@ pub async fn purchase<S: Store>(
             .map_err(ApiError::unavailable)?;
     }
     Ok(answer)
+}
+
+/// Whether Google was paid for the purchase: completed (not pending or canceled), and neither
+/// a test purchase (unless this deployment allows license testers) nor a promo code or a
+/// rewarded product. Promo-code coins are refused, not credited as promotional: they would be
+/// coins nobody paid for, and once gifted a creator is paid real money for them; the wallet's
+/// non-refundable balance holds coins that were paid for (a closed window, a reversal undone),
+/// and the audit counts every coin against a purchase's money.
+fn paid_for(store: &GooglePlayStore, purchase: &ProductPurchase) -> Result<(), ApiError> {
+    let refused = |why: &str| Err(ApiError::new(Problem::PurchaseNotCredited, why.to_owned()));
+    if purchase.purchase_state != 0 {
+        return refused("Google Play has not completed this purchase (pending or canceled)");
+    }
+    match purchase.purchase_type {
+        None => Ok(()),
+        Some(0) if store.allow_license_testers => Ok(()),
+        Some(0) => refused("a test purchase (license tester): not credited by this deployment"),
+        Some(1) => refused("a promo-code purchase: promo codes are not sold as coins"),
+        Some(_) => refused("a rewarded purchase: not sold as coins"),
+    }
 }
 
 /// A Pub/Sub push.
@@ -142,6 +200,9 @@ struct PushMessage {
 #[serde(rename_all = "camelCase")]
 struct DeveloperNotification {
     package_name: String,
+    /// When the event happened (milliseconds, as a string).
+    #[serde(default)]
+    event_time_millis: Option<String>,
     #[serde(default)]
     voided_purchase_notification: Option<VoidedPurchase>,
 }
@@ -195,8 +256,14 @@ pub async fn push<S: Store>(
             .await?;
         return ack(message_id, "ignored");
     }
+    let stated_at = notification
+        .event_time_millis
+        .as_deref()
+        .and_then(|ms| ms.parse::<i64>().ok())
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .unwrap_or(now);
     let outcome = match &notification.voided_purchase_notification {
-        Some(voided) => void(deps, store, &event_id, voided).await?,
+        Some(voided) => void(deps, store, &event_id, voided, stated_at).await?,
         None => {
             deps.ledger
                 .record_event(&event_id, "notification", "ignored", now)
@@ -209,21 +276,33 @@ pub async fn push<S: Store>(
 }
 
 /// A voided purchase takes its coins back: all of them, or the share of the units refunded.
+/// One voided before it was redeemed is kept, so the redemption is refused; a partial refund
+/// then refuses the whole order too (which units are left cannot be told without asking Play
+/// about a product the push does not name, and crediting refunded units is the worse mistake).
 async fn void<S: Store>(
     deps: &Deps<S>,
     store: &GooglePlayStore,
     event_id: &EventId,
     voided: &VoidedPurchase,
+    stated_at: Timestamp,
 ) -> Result<&'static str, ApiError> {
     let now = deps.now();
     let reference = order_ref(&voided.order_id)?;
-    let Some(purchase) = deps.ledger.purchase_for_payment(&reference).await? else {
-        tracing::warn!(order_id = %voided.order_id, "voided purchase of an order never credited");
-        deps.ledger
-            .record_event(event_id, "voided_purchase", "ignored", now)
-            .await?;
-        return Ok("ignored");
+    let word = StoreWord {
+        transaction: reference.clone(),
+        event_id: event_id.clone(),
+        kind: "voided_purchase".into(),
+        revoked: true,
+        stated_at,
     };
+    let purchase_id = match deps.ledger.record_store_word(&word, now).await? {
+        StoreWordOutcome::Credited(purchase_id) => purchase_id,
+        other => {
+            tracing::warn!(order_id = %voided.order_id, outcome = other.name(), "voided purchase of an order not credited");
+            return Ok(other.name());
+        }
+    };
+    let purchase = deps.ledger.get_purchase(&purchase_id).await?;
     // A partial refund: how many units Google refunded so far, from the purchase itself.
     let share = if voided.refund_type == Some(2) {
         let product = purchase

@@ -3,8 +3,11 @@
 //! A purchase is credited only once its store vouches for it: Apple's signature over the
 //! StoreKit 2 transaction ([`apple`]), Google's Play Developer API ([`google`]). The product
 //! must be one of our packages, the store's country the buyer's billing country; then the
-//! ledger credits it once per store transaction. The stores' notifications (App Store Server
-//! Notifications, Google Play pushes) are verified the same way and reverse refunded purchases.
+//! ledger credits it once per store transaction, and only to the account the transaction names
+//! (the app passes the caller's values from `GET /v1/purchases/store-accounts` to the store: see
+//! [`coins_stores::binding`]). The stores' notifications (App Store Server Notifications,
+//! Google Play pushes) are verified the same way and reverse refunded purchases, or, before the
+//! redemption, refuse it.
 
 pub mod apple;
 pub mod google;
@@ -26,7 +29,10 @@ pub const APP_STORE_WEBHOOK: Route = Route::post("/v1/webhooks/app-store");
 pub const GOOGLE_PLAY_PURCHASE: Route = Route::post("/v1/purchases/google-play");
 /// `POST /v1/webhooks/google-play` (no JWT: Google's push token is the authentication).
 pub const GOOGLE_PLAY_WEBHOOK: Route = Route::post("/v1/webhooks/google-play");
+/// `GET /v1/purchases/store-accounts`: the caller's account as the apps name it to the stores.
+pub const STORE_ACCOUNTS: Route = Route::get("/v1/purchases/store-accounts");
 pub const ROUTES: &[Route] = &[
+    STORE_ACCOUNTS,
     APP_STORE_PURCHASE,
     APP_STORE_WEBHOOK,
     GOOGLE_PLAY_PURCHASE,
@@ -88,10 +94,28 @@ pub async fn handle<S: Store>(deps: &Deps<S>, stores: &Stores, req: Request) -> 
             APP_STORE_WEBHOOK => apple::notification(deps, &stores.apple, &req).await,
             GOOGLE_PLAY_PURCHASE => google::purchase(deps, &stores.google, &req).await,
             GOOGLE_PLAY_WEBHOOK => google::push(deps, &stores.google, &req).await,
+            STORE_ACCOUNTS => store_accounts(&req),
             _ => Err(coins_http::unrouted(route)),
         }
     })
     .await
+}
+
+/// The caller's values for StoreKit's `appAccountToken` and Play Billing's
+/// `setObfuscatedAccountId`, derived from the user id (nothing stored: the same on every call).
+#[derive(Serialize)]
+struct StoreAccounts {
+    app_account_token: String,
+    obfuscated_account_id: String,
+}
+
+fn store_accounts(req: &Request) -> Result<Response<Body>, ApiError> {
+    let claims = Claims::from_request(req)?;
+    let user = claims.user_id.as_str();
+    response::ok(&StoreAccounts {
+        app_account_token: coins_stores::binding::app_account_token(user),
+        obfuscated_account_id: coins_stores::binding::obfuscated_account_id(user),
+    })
 }
 
 /// The answer to a credited store purchase.
@@ -118,6 +142,8 @@ struct Verified<'a> {
     transaction: PaymentIntentId,
     /// The store's own id, as the answer shows it.
     store_id: &'a str,
+    /// The buyer agreed that consumption data may be sent to the App Store.
+    consumption_consent: bool,
 }
 
 /// Credits what a store vouched for to the caller: one of our packages, sold in the caller's
@@ -158,6 +184,7 @@ async fn credit<S: Store>(
                 zone: claims.zone.clone(),
                 priced,
                 transaction: verified.transaction,
+                consumption_consent: verified.consumption_consent,
             },
             deps.now(),
             key.as_ref(),

@@ -70,6 +70,11 @@ pub enum Problem {
     RefundViaStore,
     /// The store transaction was credited to another user.
     AlreadyCredited,
+    /// The store refunded or voided the transaction (issue #18): nothing is credited.
+    PurchaseRevoked,
+    /// The store transaction does not name the caller's store account (`appAccountToken`,
+    /// `obfuscatedExternalAccountId`): nothing is credited.
+    PurchaseNotBound,
     /// Genuine store data, but for another app (bundle id, package name) or environment.
     WrongApp,
     /// The store product is not one of our packages.
@@ -152,6 +157,8 @@ impl Problem {
             Problem::InvalidSignature => (S::BAD_REQUEST, "invalid_signature", "Invalid signature"),
             Problem::RefundViaStore => (S::CONFLICT, "refund_via_store", "Refund via the store"),
             Problem::AlreadyCredited => (S::CONFLICT, "already_credited", "Already credited"),
+            Problem::PurchaseRevoked => (S::CONFLICT, "purchase_revoked", "Purchase revoked"),
+            Problem::PurchaseNotBound => (S::CONFLICT, "purchase_not_bound", "Purchase not bound"),
             Problem::WrongApp => (S::UNPROCESSABLE_ENTITY, "wrong_app", "Wrong app"),
             Problem::StoreProductUnknown => (
                 S::UNPROCESSABLE_ENTITY,
@@ -357,6 +364,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::PurchaseNotCredited => Problem::PurchaseNotCredited,
             LedgerError::RefundViaStore => Problem::RefundViaStore,
             LedgerError::AlreadyCredited => Problem::AlreadyCredited,
+            LedgerError::PurchaseRevoked => Problem::PurchaseRevoked,
             LedgerError::InsufficientDiamonds { .. } => Problem::InsufficientDiamonds,
             LedgerError::PayoutLimitReached => Problem::PayoutLimitReached,
             LedgerError::PayoutBelowMinimum { .. } => Problem::PayoutBelowMinimum,

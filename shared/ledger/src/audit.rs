@@ -181,6 +181,7 @@ impl<S: Store> Ledger<S> {
                 | Record::PaymentEvent(_)
                 | Record::PaymentIntent(_)
                 | Record::Idempotency(_)
+                | Record::StoreTransaction(_)
                 | Record::Creator(_)
                 | Record::PayoutAccountChange(_) => {}
                 Record::GiftsPage(page) => pages.push(page),

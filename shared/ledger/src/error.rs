@@ -66,6 +66,9 @@ pub enum LedgerError {
     /// The store transaction was credited to another user.
     #[error("this store transaction was credited to another account")]
     AlreadyCredited,
+    /// The store refunded (revoked) the transaction, or voided the order: nothing is credited.
+    #[error("the store refunded or voided this transaction")]
+    PurchaseRevoked,
     /// The purchase is pending, failed or rejected, so there is nothing to refund.
     #[error("the purchase was never credited")]
     PurchaseNotCredited,

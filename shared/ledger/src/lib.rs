@@ -36,7 +36,8 @@ pub use ledger::{
     MAX_CURSOR_CHARS, MAX_PAGE, Paid, Payment, PaymentEvent, PaymentOutcome, PayoutClaim,
     PayoutPage, PayoutView, PurchasePage, PurchaseReceipt, PurchaseView, ReceivedGiftView,
     ReceivedPage, RefundBy, RefundReceipt, RefundView, ReversalEvent, ReversalOutcome, Sent, Share,
-    StoreCredit, StorePurchase, SweepReport, Transferred, TxnPage, TxnView, ValueView, WalletView,
+    StoreCredit, StorePurchase, StoreWord, StoreWordOutcome, SweepReport, Transferred, TxnPage,
+    TxnView, ValueView, WalletView,
     by_creator,
 };
 pub use memory::{Change, ChangeKind, MemoryStore};

@@ -16,6 +16,7 @@
 //! | purchase | `PURCHASE#<purchase>` | `PURCHASE` |
 //! | refund instruction (outbox) | `PURCHASE#<purchase>`, or `PAYINTENT#<payment>` for a payment without a purchase | `REFUND#<refund>` |
 //! | payment → purchase | `PAYINTENT#<payment>` | `PAYINTENT` |
+//! | store transaction (its refund before credit, its buyer's consent) | `PAYINTENT#<store transaction>` | `STORE` |
 //! | payment event | `PAYEVENT#<event>` | `PAYEVENT` |
 //! | idempotency record (TTL), or a gift entry keyed by its idempotency key (TTL) | `IDEM#<user>#<key>` | `IDEM` |
 //! | creator profile | `CREATOR#<user>` | `PROFILE` |
@@ -157,6 +158,11 @@ pub mod keys {
     }
 
     /// A purchase's key in the purchases-by-user index (`gsi2pk`, `gsi2sk`).
+    /// A store transaction's own row (`appstore-<id>`, `play-<order>`), beside its payment row.
+    pub fn store_transaction(transaction: &PaymentIntentId) -> Key {
+        Key::new(payment_intent_pk(transaction), "STORE")
+    }
+
     pub fn user_purchases_index(
         user: &UserId,
         created_at: Timestamp,
@@ -345,6 +351,7 @@ pub enum TxnKind {
     ReversalUndone,
 }
 
+    StoreTransaction,
 /// What a gift entry records besides the coins.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct GiftDetails {
@@ -827,6 +834,39 @@ impl RefundRecord {
         }
     }
 
+/// What the store said of one of its transactions, kept by the transaction (#18): its refund
+/// (or void) when that came before the credit, so a later redemption is refused; and, once
+/// credited, whether the buyer consented to consumption data being sent to the App Store. A
+/// credit and a store's word both write this row (version condition), so they never cross.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct StoreTransactionRecord {
+    pub transaction: PaymentIntentId,
+    pub version: u64,
+    /// The purchase it credited, once credited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_id: Option<PurchaseId>,
+    #[serde(default)]
+    pub consumption_consent: bool,
+    /// The store's latest word before the credit, if it said anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<StoreRevocation>,
+}
+
+/// A store's refund (`revoked`) or its reversal, as of when the store signed it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct StoreRevocation {
+    pub revoked: bool,
+    /// When the store signed it: a later word replaces an earlier one, never the reverse.
+    pub stated_at: Timestamp,
+    pub event_id: EventId,
+}
+
+impl Row for StoreTransactionRecord {
+    fn key(&self) -> Key {
+        keys::store_transaction(&self.transaction)
+    }
+}
+
     /// The instruction as changed by `change` at `now`, one version on.
     pub fn changed(&self, now: Timestamp, change: impl FnOnce(&mut RefundRecord)) -> RefundRecord {
         let mut next = self.clone();
@@ -1302,6 +1342,7 @@ impl LotMarker {
     pub fn key(&self) -> Key {
         keys::marker(&self.user_id, &self.purchase_id)
     }
+        StoreTransaction(StoreTransactionRecord),
 }
 
 /// The (user, purchase) of an open lot from its table key (the open-lots index gives keys only).
@@ -1319,6 +1360,7 @@ mod tests {
     #[test]
     fn a_marker_parses_back_from_its_keys() {
         let user = UserId::new("u-1").unwrap();
+            Record::StoreTransaction(row) => Some(row.version),
         let purchase = PurchaseId::generate();
         let key = keys::marker(&user, &purchase);
         let marker = LotMarker::from_keys(&key.pk, &key.sk).unwrap();

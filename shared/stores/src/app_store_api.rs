@@ -36,7 +36,11 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
-/// `ConsumptionRequest` (App Store Server API v1).
+/// `ConsumptionRequest` (App Store Server API v1). Sent only for a buyer who consented: Apple's
+/// `customerConsented` documentation says to set it `true` when the customer consented to send
+/// the consumption data, "If not, don't respond to the `CONSUMPTION_REQUEST` notification", and
+/// its server rejects any other value (`InvalidCustomerConsentedError`)
+/// (<https://developer.apple.com/documentation/appstoreserverapi/customerconsented>).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumptionRequest {
@@ -48,7 +52,7 @@ pub struct ConsumptionRequest {
     pub sample_content_provided: bool,
     /// 0 delivered and working.
     pub delivery_status: u8,
-    /// Empty: we do not set an app account token.
+    /// The buyer's `appAccountToken` (see [`crate::binding`]).
     pub app_account_token: String,
     /// 0 undeclared (the fields below are ranges we do not track).
     pub account_tenure: u8,
@@ -61,8 +65,9 @@ pub struct ConsumptionRequest {
 }
 
 impl ConsumptionRequest {
-    /// What we tell Apple of a transaction whose coins are `remaining` of `total` unspent.
-    pub fn for_coins(remaining: u64, total: u64) -> Self {
+    /// What we tell Apple, with the buyer's consent, of a transaction whose coins are
+    /// `remaining` of `total` unspent, bought by the account of `app_account_token`.
+    pub fn for_coins(remaining: u64, total: u64, app_account_token: String) -> Self {
         let consumption_status = match (remaining, total) {
             (_, 0) => 0,
             (r, t) if r >= t => 1,
@@ -75,7 +80,7 @@ impl ConsumptionRequest {
             platform: 1,
             sample_content_provided: false,
             delivery_status: 0,
-            app_account_token: String::new(),
+            app_account_token,
             account_tenure: 0,
             play_time: 0,
             lifetime_dollars_refunded: 0,

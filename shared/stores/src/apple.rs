@@ -84,8 +84,12 @@ pub struct Transaction {
     pub purchase_date: i64,
     #[serde(default = "one")]
     pub quantity: u32,
+    /// Set when Apple refunded (revoked) the transaction: it is never credited.
     #[serde(default)]
     pub revocation_date: Option<i64>,
+    /// The buyer's account as the app named it to StoreKit (see [`crate::binding`]).
+    #[serde(default)]
+    pub app_account_token: Option<String>,
 }
 
 fn one() -> u32 {
@@ -101,6 +105,9 @@ pub struct Notification {
     pub subtype: Option<String>,
     #[serde(rename = "notificationUUID")]
     pub notification_uuid: String,
+    /// When Apple signed it (milliseconds): the order of notifications about one transaction.
+    #[serde(default)]
+    pub signed_date: Option<i64>,
     #[serde(default)]
     pub data: Option<NotificationData>,
 }

@@ -68,11 +68,26 @@ pub struct ProductPurchase {
     /// What has not been refunded yet (absent: all of it).
     #[serde(default)]
     pub refundable_quantity: Option<u32>,
+    /// Absent for a real purchase; 0 a test purchase (a license tester's), 1 a promo code,
+    /// 2 rewarded.
+    #[serde(default)]
+    pub purchase_type: Option<i32>,
+    /// The buyer's account as the app named it to Play Billing (see [`crate::binding`]).
+    #[serde(default)]
+    pub obfuscated_external_account_id: Option<String>,
 }
 
 impl ProductPurchase {
     pub fn quantity(&self) -> u32 {
         self.quantity.unwrap_or(1).max(1)
+    }
+
+    /// Units paid for and not refunded: what may be credited (`refundableQuantity` where Play
+    /// gives it, else the whole quantity).
+    pub fn units_paid(&self) -> u32 {
+        self.refundable_quantity
+            .unwrap_or(self.quantity())
+            .min(self.quantity())
     }
 
     /// Units refunded so far.

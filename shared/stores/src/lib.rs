@@ -1,7 +1,8 @@
 //! The app stores, spoken for real: Apple's signed transactions and notifications ([`apple`]),
 //! the App Store Server API's consumption answer ([`app_store_api`]), the Google Play Developer
-//! API ([`google_play`]) and Google's signed Pub/Sub pushes ([`push`]). Every verification is
-//! done here, before the ledger is asked anything.
+//! API ([`google_play`]) and Google's signed Pub/Sub pushes ([`push`]), and the buyer's account
+//! as the apps name it to the stores ([`binding`]). Every verification is done here, before the
+//! ledger is asked anything.
 
 use bytes::Bytes;
 use coins_runtime::https::HttpClient;
@@ -9,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 pub mod app_store_api;
 pub mod apple;
+pub mod binding;
 pub mod google_play;
 pub mod push;
 

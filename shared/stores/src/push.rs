@@ -1,15 +1,17 @@
 //! Google Cloud Pub/Sub push authentication: each push carries `Authorization: Bearer <OIDC ID
 //! token>` signed by Google (RS256). It is believed when its key is one of Google's published
-//! keys (JWKS, fetched and kept; fetched again for a key id we have not seen), its issuer is
-//! Google's, its audience is ours, it has not expired on our clock, and it names the push
-//! subscription's service account with a verified email.
+//! keys (JWKS, fetched and kept; fetched again for a key id we have not seen, at most once a
+//! [`REFETCH_INTERVAL`], so tokens with made-up key ids cannot make us hammer Google), its
+//! issuer is Google's, its audience is ours, it has not expired on our clock, and it names the
+//! push subscription's service account with a verified email. That account is required: the
+//! audience is public, and any Google account can mint a token for it (#18).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use coins_runtime::https::HttpClient;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -22,6 +24,8 @@ const ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"
 /// Clock skew allowed on `exp` and `iat`.
 const LEEWAY_SECONDS: i64 = 60;
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// The least time between two fetches of Google's keys.
+pub const REFETCH_INTERVAL: SignedDuration = SignedDuration::from_secs(60);
 
 /// Verifies push tokens for one subscription.
 #[derive(Clone, Debug)]
@@ -29,8 +33,25 @@ pub struct PushVerifier {
     http: HttpClient,
     jwks_url: String,
     audience: String,
-    service_account: Option<String>,
-    keys: Arc<Mutex<Vec<Jwk>>>,
+    service_account: String,
+    keys: Arc<Mutex<KeyCache>>,
+}
+
+/// Google's keys as last fetched, and when.
+#[derive(Debug, Default)]
+struct KeyCache {
+    keys: Vec<Jwk>,
+    fetched_at: Option<Timestamp>,
+}
+
+impl KeyCache {
+    /// Whether an unknown key id may send us to Google now.
+    fn may_fetch(&self, now: Timestamp) -> bool {
+        self.fetched_at.is_none_or(|at| {
+            let since = now.duration_since(at);
+            since >= REFETCH_INTERVAL || since.is_negative()
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -58,20 +79,25 @@ pub struct PushClaims {
 }
 
 impl PushVerifier {
-    /// Tokens for `audience`, from `service_account` (any Google service account when `None`,
-    /// which only local runs allow).
+    /// Tokens for `audience`, from `service_account` (its email); an empty one is refused.
     pub fn new(
         jwks_url: impl Into<String>,
         audience: impl Into<String>,
-        service_account: Option<String>,
-    ) -> Self {
-        PushVerifier {
+        service_account: impl Into<String>,
+    ) -> Result<Self, StoreError> {
+        let service_account = service_account.into();
+        if service_account.trim().is_empty() {
+            return Err(StoreError::NotConfigured(
+                "no push service account: any Google account could sign pushes",
+            ));
+        }
+        Ok(PushVerifier {
             http: HttpClient::new(TIMEOUT),
             jwks_url: jwks_url.into(),
             audience: audience.into(),
             service_account,
-            keys: Arc::new(Mutex::new(Vec::new())),
-        }
+            keys: Arc::new(Mutex::new(KeyCache::default())),
+        })
     }
 
     /// The claims of a verified `Authorization` header value.
@@ -91,7 +117,7 @@ impl PushVerifier {
             return Err(invalid(format!("alg {:?}, not RS256", header.alg)));
         }
         let kid = header.kid.ok_or_else(|| invalid("no key id".into()))?;
-        let key = self.key(&kid).await?;
+        let key = self.key(&kid, now).await?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[&self.audience]);
         validation.set_issuer(&ISSUERS);
@@ -105,8 +131,7 @@ impl PushVerifier {
         if claims.exp + LEEWAY_SECONDS < now || claims.iat - LEEWAY_SECONDS > now {
             return Err(invalid("token expired or not yet valid".into()));
         }
-        if let Some(expected) = &self.service_account
-            && (claims.email.as_deref() != Some(expected) || !claims.email_verified)
+        if claims.email.as_deref() != Some(self.service_account.as_str()) || !claims.email_verified
         {
             return Err(invalid(format!(
                 "token of {:?}, not the push service account",
@@ -116,13 +141,23 @@ impl PushVerifier {
         Ok(claims)
     }
 
-    /// The key `kid`, fetching Google's keys again if it is new (they rotate).
-    async fn key(&self, kid: &str) -> Result<DecodingKey, StoreError> {
-        let mut keys = self.keys.lock().await;
-        if !keys.iter().any(|key| key.kid == kid) {
-            *keys = self.fetch().await?;
+    /// The key `kid`, fetching Google's keys again if it is new (they rotate), unless they were
+    /// fetched less than [`REFETCH_INTERVAL`] ago.
+    async fn key(&self, kid: &str, now: Timestamp) -> Result<DecodingKey, StoreError> {
+        let mut cache = self.keys.lock().await;
+        if !cache.keys.iter().any(|key| key.kid == kid) {
+            if cache.may_fetch(now) {
+                // A failed fetch counts too: an outage is not asked again at every push.
+                cache.fetched_at = Some(now);
+                cache.keys = self.fetch().await?;
+            } else if cache.keys.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "Google's keys could not be fetched a moment ago".into(),
+                ));
+            }
         }
-        let jwk = keys
+        let jwk = cache
+            .keys
             .iter()
             .find(|key| key.kid == kid && (key.kty.is_empty() || key.kty == "RSA"))
             .ok_or_else(|| StoreError::Invalid(format!("unknown key id {kid}")))?;

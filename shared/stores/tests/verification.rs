@@ -115,11 +115,54 @@ fn forged_tampered_expired_or_foreign_transactions_are_refused() {
 }
 
 fn push_verifier(stores: &FakeStores) -> PushVerifier {
-    PushVerifier::new(
-        stores.jwks_url(),
-        PUSH_AUDIENCE,
-        Some(PUSH_ACCOUNT.to_owned()),
-    )
+    PushVerifier::new(stores.jwks_url(), PUSH_AUDIENCE, PUSH_ACCOUNT).unwrap()
+}
+
+#[test]
+fn a_push_verifier_without_its_service_account_is_refused() {
+    for empty in ["", "  "] {
+        assert!(matches!(
+            PushVerifier::new("http://127.0.0.1:9/certs", PUSH_AUDIENCE, empty),
+            Err(StoreError::NotConfigured(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_key_id_fetches_googles_keys_at_most_once_a_minute() {
+    let (stores, google, _, _) = fakes();
+    let verifier = push_verifier(&stores);
+    let at = now().as_second();
+    let bearer = |key: &GoogleKey, at: i64| {
+        format!("Bearer {}", key.push_token(PUSH_AUDIENCE, PUSH_ACCOUNT, at))
+    };
+    verifier
+        .verify(Some(&bearer(&google, at)), now())
+        .await
+        .unwrap();
+    assert_eq!(stores.lock().jwks_fetches, 1);
+    // Made-up key ids within the minute of a fetch do not send us to Google.
+    let stranger = GoogleKey::new("made-up");
+    for _ in 0..5 {
+        let result = verifier.verify(Some(&bearer(&stranger, at)), now()).await;
+        assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    }
+    assert_eq!(stores.lock().jwks_fetches, 1);
+    // A known key is still read from the cache.
+    verifier
+        .verify(Some(&bearer(&google, at)), now())
+        .await
+        .unwrap();
+    assert_eq!(stores.lock().jwks_fetches, 1);
+    // A minute on, an unknown key id asks Google once (its keys rotate), then not again.
+    let later = now() + jiff::SignedDuration::from_secs(61);
+    for _ in 0..5 {
+        let result = verifier
+            .verify(Some(&bearer(&stranger, later.as_second())), later)
+            .await;
+        assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    }
+    assert_eq!(stores.lock().jwks_fetches, 2);
 }
 
 fn fakes() -> (FakeStores, GoogleKey, GoogleKey, (String, String)) {
@@ -272,7 +315,7 @@ async fn consumption_information_reaches_the_app_store_with_a_signed_token() {
     );
     api.send_consumption(
         "2000000812345678",
-        &ConsumptionRequest::for_coins(300, 700),
+        &ConsumptionRequest::for_coins(300, 700, "7e3fb20b-4cdb-47cc-936d-99d65f608138".into()),
         now(),
     )
     .await
@@ -282,6 +325,10 @@ async fn consumption_information_reaches_the_app_store_with_a_signed_token() {
     assert_eq!(sent[0].0, "2000000812345678");
     assert_eq!(sent[0].1["consumptionStatus"], 2, "partly spent");
     assert_eq!(sent[0].1["customerConsented"], true);
+    assert_eq!(
+        sent[0].1["appAccountToken"],
+        "7e3fb20b-4cdb-47cc-936d-99d65f608138"
+    );
     // Another key is refused by Apple.
     let (other, _) = app_store_api_key();
     let forged = AppStoreApi::new(
@@ -298,7 +345,7 @@ async fn consumption_information_reaches_the_app_store_with_a_signed_token() {
         forged
             .send_consumption(
                 "2000000812345678",
-                &ConsumptionRequest::for_coins(0, 700),
+                &ConsumptionRequest::for_coins(0, 700, String::new()),
                 now()
             )
             .await

@@ -283,6 +283,8 @@ pub struct StoresState {
     pub consumption: Vec<(String, Value)>,
     /// Answer every Play API call with this status (a Google outage).
     pub play_down: Option<u16>,
+    /// Times Google's keys (JWKS) were fetched.
+    pub jwks_fetches: usize,
 }
 
 /// The stores' HTTP APIs on a port of 127.0.0.1, served from a thread of their own.
@@ -342,7 +344,8 @@ impl FakeStores {
     }
 }
 
-/// A `ProductPurchase` as the Play Developer API returns it.
+/// A `ProductPurchase` as the Play Developer API returns it for a real (paid) purchase: no
+/// `purchaseType`, and no obfuscated account id until a test names one.
 pub fn play_purchase(order_id: &str, product_id: &str, region: &str, quantity: u32) -> Value {
     json!({
         "kind": "androidpublisher#productPurchase",
@@ -351,7 +354,6 @@ pub fn play_purchase(order_id: &str, product_id: &str, region: &str, quantity: u
         "consumptionState": 0,
         "developerPayload": "",
         "orderId": order_id,
-        "purchaseType": 0,
         "acknowledgementState": 0,
         "productId": product_id,
         "quantity": quantity,
@@ -382,7 +384,10 @@ async fn answer(
         )
     };
     match (&parts.method, path.as_str()) {
-        (&Method::GET, "/oauth2/v3/certs") => reply(StatusCode::OK, trust.jwks.clone()),
+        (&Method::GET, "/oauth2/v3/certs") => {
+            lock().jwks_fetches += 1;
+            reply(StatusCode::OK, trust.jwks.clone())
+        }
         (&Method::POST, "/token") => {
             let form = form_fields(&body);
             let assertion = form.get("assertion").cloned().unwrap_or_default();

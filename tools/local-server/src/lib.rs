@@ -36,6 +36,22 @@ use crate::gateway::{Incoming, lambda_request, new_request_id};
 /// `STRIPE_WEBHOOK_SECRET` when unset. Public on purpose: it only signs local test events.
 pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_local_development";
 
+/// `GOOGLE_PUSH_SERVICE_ACCOUNT` when unset: the stores function refuses to start without one
+/// (#18), and local pushes (signed by a test key the `--google-jwks-url` publishes) name it.
+pub const DEV_PUSH_SERVICE_ACCOUNT: &str = "pubsub-push@coins-local.iam.gserviceaccount.com";
+
+/// The stores' settings the local server assumes when neither a flag nor the environment gives
+/// them: Apple's sandbox, the dev push service account, and test purchases credited (license
+/// testers are who buys in a local run; a deployment credits them only if told to).
+pub fn default_store_setting(name: &str) -> Option<String> {
+    match name {
+        "APPLE_ENVIRONMENT" => Some("Sandbox".to_owned()),
+        "GOOGLE_PUSH_SERVICE_ACCOUNT" => Some(DEV_PUSH_SERVICE_ACCOUNT.to_owned()),
+        "GOOGLE_ALLOW_LICENSE_TESTERS" => Some("true".to_owned()),
+        _ => None,
+    }
+}
+
 /// The Lambda functions the server runs (the same split as the SAM template's; checked against
 /// `functions/` by a test).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,7 +11,8 @@
 //! `STRIPE_SECRET_KEY` (default `sk_test_local`) is sent to `--stripe-api-base`. The stores:
 //! `APPLE_BUNDLE_ID`, `APPLE_ENVIRONMENT` (default `Sandbox` here), `APPLE_KEY_ID`,
 //! `APPLE_ISSUER_ID`, `APPLE_PRIVATE_KEY_FILE`; `GOOGLE_SERVICE_ACCOUNT_FILE`,
-//! `GOOGLE_PLAY_PACKAGE_NAME`, `GOOGLE_PUSH_AUDIENCE`, `GOOGLE_PUSH_SERVICE_ACCOUNT`.
+//! `GOOGLE_PLAY_PACKAGE_NAME`, `GOOGLE_PUSH_AUDIENCE`, `GOOGLE_PUSH_SERVICE_ACCOUNT` (default
+//! [`local_server::DEV_PUSH_SERVICE_ACCOUNT`]), `GOOGLE_ALLOW_LICENSE_TESTERS` (default `true`).
 //!
 //! It refuses to listen beyond loopback, or to use a DynamoDB endpoint that is not local, while
 //! the dev routes or a default secret are on ([`local_server::exposure`]).
@@ -119,8 +120,8 @@ impl ServeArgs {
                 "APPLE_PRIVATE_KEY" => from_file("APPLE_PRIVATE_KEY_FILE"),
                 _ => None,
             })
-            .or_else(|| std::env::var(name).ok())
-            .or_else(|| (name == "APPLE_ENVIRONMENT").then(|| "Sandbox".to_owned()))
+            .or_else(|| std::env::var(name).ok().filter(|value| !value.is_empty()))
+            .or_else(|| local_server::default_store_setting(name))
     }
 }
 

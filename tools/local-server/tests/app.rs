@@ -19,10 +19,13 @@ use stripe_webhook::Webhook;
 
 const START: &str = "2026-03-01T03:00:00Z";
 
-/// The stores as configured by nothing: Apple's root, Google's endpoints, no credentials.
+/// The stores as the local server configures them by default: Apple's root, Google's
+/// endpoints, the dev push account, no credentials.
 async fn default_stores() -> stores::Stores {
     let no_aws = aws_config::SdkConfig::builder().build();
-    stores::load_with(&no_aws, &|_| None).await.unwrap()
+    stores::load_with(&no_aws, &local_server::default_store_setting)
+        .await
+        .unwrap()
 }
 
 /// The server over a fresh in-memory store, its stream consumers running, and the test-mode

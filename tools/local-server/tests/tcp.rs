@@ -24,9 +24,12 @@ async fn the_server_answers_over_http_on_loopback() {
             provider: Provider::TestMode(TestMode::default()),
             secret: WebhookSecret::new("w").unwrap(),
         },
-        stores::load_with(&aws_config::SdkConfig::builder().build(), &|_| None)
-            .await
-            .unwrap(),
+        stores::load_with(
+            &aws_config::SdkConfig::builder().build(),
+            &local_server::default_store_setting,
+        )
+        .await
+        .unwrap(),
     ));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

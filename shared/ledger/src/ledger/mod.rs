@@ -38,7 +38,7 @@ pub use payouts::{PayoutClaim, PayoutPage, PayoutView, Transferred};
 pub use purchases::{Paid, Payment, PaymentEvent, PaymentOutcome, PurchaseReceipt};
 pub use refunds::{RefundBy, RefundReceipt};
 pub use reversals::{ReversalEvent, ReversalOutcome, Share};
-pub use stores::{StoreCredit, StorePurchase};
+pub use stores::{StoreCredit, StorePurchase, StoreWord, StoreWordOutcome};
 
 use coins_ids::UserId;
 use coins_rules::Zone;

@@ -3,6 +3,13 @@
 //! payment → purchase record), so a second credit of it is found, and a store refund finds its
 //! purchase the way a dispute does. Events about stores (notifications, pushes) are applied
 //! once each like Stripe's.
+//!
+//! A store may refund a transaction before the app redeems it (#18): that word is kept in the
+//! transaction's own row ([`StoreTransactionRecord`]), which a credit reads and writes too, so
+//! a refunded transaction is never credited later, and a credit and a refund never cross (both
+//! write the row under its version). The latest word by the store's signing time wins: a refund
+//! reversed (`REFUND_REVERSED`) before the redemption lets the transaction be credited again,
+//! since the store has the money after all; a stale word delivered late changes nothing.
 
 use jiff::Timestamp;
 
@@ -14,7 +21,10 @@ use super::{Attempt, Ledger};
 use crate::error::LedgerError;
 use crate::idempotency::{prior_response, record_write, request_hash};
 use crate::store::{Condition, Store, StoreError, Transaction, Write};
-use crate::table::{PaymentEventRecord, PaymentIntentRecord, PurchaseRecord, Quote, keys};
+use crate::table::{
+    PaymentEventRecord, PaymentIntentRecord, PurchaseRecord, Quote, StoreRevocation,
+    StoreTransactionRecord, keys,
+};
 
 /// A purchase its store has confirmed.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -26,6 +36,45 @@ pub struct StorePurchase {
     pub priced: coins_rules::Quote,
     /// The store's transaction (`appstore-<transactionId>`, `play-<orderId>`).
     pub transaction: PaymentIntentId,
+    /// The buyer agreed that consumption data may be sent to the App Store on a refund request.
+    pub consumption_consent: bool,
+}
+
+/// A store's word on a transaction: refunded or voided (`revoked`), or that refund reversed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StoreWord {
+    pub transaction: PaymentIntentId,
+    pub event_id: EventId,
+    /// The store's notification type, recorded with the event.
+    pub kind: String,
+    pub revoked: bool,
+    /// When the store signed it.
+    pub stated_at: Timestamp,
+}
+
+/// What a store's word did to a transaction.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum StoreWordOutcome {
+    /// Kept against a transaction not credited: a later redemption follows it.
+    Recorded { revoked: bool },
+    /// The store said something later already: kept as seen, nothing changed.
+    Stale,
+    /// This event was recorded before.
+    Replayed,
+    /// The transaction is credited: the word applies to its purchase (a reversal, or its undoing).
+    Credited(PurchaseId),
+}
+
+impl StoreWordOutcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StoreWordOutcome::Recorded { revoked: true } => "revocation_recorded",
+            StoreWordOutcome::Recorded { revoked: false } => "reinstatement_recorded",
+            StoreWordOutcome::Stale => "stale",
+            StoreWordOutcome::Replayed => "replayed",
+            StoreWordOutcome::Credited(_) => "credited",
+        }
+    }
 }
 
 /// What identifies a store purchase request for its idempotency key.
@@ -45,8 +94,9 @@ pub struct StoreCredit {
 
 impl<S: Store> Ledger<S> {
     /// Credits a store purchase once: the same transaction presented again by its buyer is the
-    /// same purchase; by anyone else, [`LedgerError::AlreadyCredited`]. With an idempotency
-    /// key, a retry gets the first answer (and the key may not be reused for another one).
+    /// same purchase; by anyone else, [`LedgerError::AlreadyCredited`]; one its store refunded
+    /// before, [`LedgerError::PurchaseRevoked`]. With an idempotency key, a retry gets the first
+    /// answer (and the key may not be reused for another one).
     pub async fn credit_store_purchase(
         &self,
         purchase: &StorePurchase,
@@ -77,6 +127,14 @@ impl<S: Store> Ledger<S> {
                     newly_credited: false,
                 }));
             }
+            let row = self.store_transaction(&purchase.transaction).await?;
+            if row
+                .as_ref()
+                .and_then(|row| row.revocation.as_ref())
+                .is_some_and(|word| word.revoked)
+            {
+                return Err(LedgerError::PurchaseRevoked);
+            }
             let quote = Quote::new(purchase.priced.clone(), &purchase.user_id, now);
             let pending = PurchaseRecord::pending(purchase_id.clone(), &quote, &purchase.zone, now);
             let total_coins = pending.total_coins;
@@ -91,6 +149,18 @@ impl<S: Store> Ledger<S> {
                 },
                 Condition::Absent,
             ));
+            // Under the version read: a store's refund recorded meanwhile makes this fail.
+            let version = row.as_ref().map_or(0, |row| row.version);
+            writes.push(Write::put(
+                StoreTransactionRecord {
+                    transaction: purchase.transaction.clone(),
+                    version: version + 1,
+                    purchase_id: Some(purchase_id.clone()),
+                    consumption_consent: purchase.consumption_consent,
+                    revocation: row.and_then(|row| row.revocation),
+                },
+                Condition::version(version),
+            ));
             let credit = StoreCredit {
                 purchase_id: purchase_id.clone(),
                 total_coins,
@@ -101,6 +171,82 @@ impl<S: Store> Ledger<S> {
                 writes.push(record_write(user, key, hash, &credit, now, ttl)?);
             }
             Ok(Attempt::Commit(Transaction::of(writes), credit))
+        })
+        .await
+    }
+
+    /// The store transaction's own row, if a credit or a store's word wrote it.
+    pub async fn store_transaction(
+        &self,
+        transaction: &PaymentIntentId,
+    ) -> Result<Option<StoreTransactionRecord>, LedgerError> {
+        match self
+            .store
+            .get(&keys::store_transaction(transaction))
+            .await?
+        {
+            Some(record) => StoreTransactionRecord::try_from(record).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps a store's refund (or its reversal) of a transaction not credited yet, once per
+    /// event; a credited one is left to the caller ([`StoreWordOutcome::Credited`]), which
+    /// reverses its purchase or undoes that.
+    pub async fn record_store_word(
+        &self,
+        word: &StoreWord,
+        now: Timestamp,
+    ) -> Result<StoreWordOutcome, LedgerError> {
+        self.transact(|| async move {
+            if self.event_seen(&word.event_id).await? {
+                return Ok(Attempt::Done(StoreWordOutcome::Replayed));
+            }
+            if let Some(purchase) = self.purchase_for_payment(&word.transaction).await? {
+                return Ok(Attempt::Done(StoreWordOutcome::Credited(
+                    purchase.purchase_id,
+                )));
+            }
+            let row = self.store_transaction(&word.transaction).await?;
+            // Credited since the payment row was read: the row says so.
+            if let Some(purchase_id) = row.as_ref().and_then(|row| row.purchase_id.clone()) {
+                return Ok(Attempt::Done(StoreWordOutcome::Credited(purchase_id)));
+            }
+            let version = row.as_ref().map_or(0, |row| row.version);
+            let later = row
+                .as_ref()
+                .and_then(|row| row.revocation.as_ref())
+                .is_some_and(|kept| kept.stated_at > word.stated_at);
+            let outcome = if later {
+                StoreWordOutcome::Stale
+            } else {
+                StoreWordOutcome::Recorded {
+                    revoked: word.revoked,
+                }
+            };
+            let event = PaymentEventRecord {
+                event_id: word.event_id.clone(),
+                kind: word.kind.clone(),
+                outcome: outcome.name().to_owned(),
+                received_at: now,
+            };
+            let mut writes = vec![Write::put(event, Condition::Absent)];
+            if !later {
+                let kept = StoreTransactionRecord {
+                    transaction: word.transaction.clone(),
+                    version: version + 1,
+                    purchase_id: None,
+                    consumption_consent: false,
+                    revocation: Some(StoreRevocation {
+                        revoked: word.revoked,
+                        stated_at: word.stated_at,
+                        event_id: word.event_id.clone(),
+                    }),
+                };
+                // A credit committed meanwhile fails this; the retry finds it credited.
+                writes.push(Write::put(kept, Condition::version(version)));
+            }
+            Ok(Attempt::Commit(Transaction::of(writes), outcome))
         })
         .await
     }

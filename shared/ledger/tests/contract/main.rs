@@ -112,6 +112,8 @@ contract!(
     a_lot_is_never_closed_early_and_closes_exactly_once,
     the_marker_expires_at_the_deadline_and_names_its_lot,
     the_sweep_closes_due_lots_of_every_user_and_leaves_the_rest,
+    a_store_refund_before_the_credit_refuses_it_until_the_store_reverses_it,
+    a_store_refund_racing_its_credit_either_refuses_it_or_finds_it_credited,
     refundability_follows_the_rules_even_before_closure_runs,
     // reads
     history_pages_run_newest_first_with_a_cursor,

@@ -1,9 +1,13 @@
 //! App-store purchases: credited once per store transaction, refused to another account,
-//! refunded only by their store, and reversed by share when a store refunds part of an order.
+//! refunded only by their store, and reversed by share when a store refunds part of an order; a
+//! store's refund before the credit refuses it, the latest word of the store deciding (#18).
 
 use coins_ids::{PaymentIntentId, ReversalRef};
 use coins_ledger::store::Store;
-use coins_ledger::{LedgerError, RefundBy, ReversalEvent, ReversalOutcome, Share, StorePurchase};
+use coins_ledger::{
+    LedgerError, RefundBy, ReversalEvent, ReversalOutcome, Share, StorePurchase, StoreWord,
+    StoreWordOutcome,
+};
 use coins_rules::{Channel, PriceBook, QuoteItem};
 
 use crate::harness::{World, at, event_id, tokyo, user};
@@ -21,7 +25,122 @@ fn store_purchase(buyer: &coins_ids::UserId, transaction: &str, units: u32) -> S
         zone: tokyo(),
         priced: one.times(units).unwrap(),
         transaction: PaymentIntentId::new(transaction).unwrap(),
+        consumption_consent: false,
     }
+}
+
+/// The store's word on `transaction`, signed at `stated_at`.
+fn word(transaction: &str, revoked: bool, stated_at: &str) -> StoreWord {
+    StoreWord {
+        transaction: PaymentIntentId::new(transaction).unwrap(),
+        event_id: event_id(),
+        kind: if revoked { "REFUND" } else { "REFUND_REVERSED" }.into(),
+        revoked,
+        stated_at: at(stated_at),
+    }
+}
+
+pub async fn a_store_refund_before_the_credit_refuses_it_until_the_store_reverses_it<S: Store>(
+    store: S,
+) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let transaction = "appstore-2000000900000001";
+    let purchase = store_purchase(&fan, transaction, 1);
+    let refund = word(transaction, true, "2026-03-01T02:00:00Z");
+    assert_eq!(
+        world.ledger.record_store_word(&refund, now).await,
+        Ok(StoreWordOutcome::Recorded { revoked: true })
+    );
+    assert_eq!(
+        world.ledger.record_store_word(&refund, now).await,
+        Ok(StoreWordOutcome::Replayed)
+    );
+    assert_eq!(
+        world
+            .ledger
+            .credit_store_purchase(&purchase, now, None)
+            .await,
+        Err(LedgerError::PurchaseRevoked)
+    );
+    // A reversal signed before the refund, delivered late, changes nothing.
+    let stale = word(transaction, false, "2026-03-01T01:00:00Z");
+    assert_eq!(
+        world.ledger.record_store_word(&stale, now).await,
+        Ok(StoreWordOutcome::Stale)
+    );
+    assert_eq!(
+        world
+            .ledger
+            .credit_store_purchase(&purchase, now, None)
+            .await,
+        Err(LedgerError::PurchaseRevoked)
+    );
+    assert_eq!(
+        world
+            .ledger
+            .wallet(&fan, &tokyo(), now)
+            .await
+            .unwrap()
+            .balance,
+        0
+    );
+    // The store reversed its refund: it has the money, so the redemption is credited.
+    let reversed = word(transaction, false, "2026-03-01T02:30:00Z");
+    assert_eq!(
+        world.ledger.record_store_word(&reversed, now).await,
+        Ok(StoreWordOutcome::Recorded { revoked: false })
+    );
+    let credit = world
+        .ledger
+        .credit_store_purchase(&purchase, now, None)
+        .await
+        .unwrap();
+    assert_eq!((credit.newly_credited, credit.total_coins), (true, 700));
+    // Credited, a later word is the purchase's to apply.
+    assert_eq!(
+        world
+            .ledger
+            .record_store_word(&word(transaction, true, "2026-03-01T02:45:00Z"), now)
+            .await,
+        Ok(StoreWordOutcome::Credited(credit.purchase_id.clone()))
+    );
+    world.assert_conserved().await;
+}
+
+pub async fn a_store_refund_racing_its_credit_either_refuses_it_or_finds_it_credited<S: Store>(
+    store: S,
+) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let mut races = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let transaction = format!("play-GPA.race-{n}");
+        let (ledger, purchase) = (world.ledger.clone(), store_purchase(&fan, &transaction, 1));
+        let refund = word(&transaction, true, "2026-03-01T02:00:00Z");
+        races.spawn(async move {
+            let (credited, recorded) = tokio::join!(
+                ledger.credit_store_purchase(&purchase, now, None),
+                ledger.record_store_word(&refund, now)
+            );
+            (credited, recorded.unwrap())
+        });
+    }
+    let mut coins = 0;
+    while let Some(race) = races.join_next().await {
+        match race.unwrap() {
+            (Ok(credit), StoreWordOutcome::Credited(id)) if id == credit.purchase_id => {
+                coins += credit.total_coins;
+            }
+            (Err(LedgerError::PurchaseRevoked), StoreWordOutcome::Recorded { revoked: true }) => {}
+            other => panic!("a refund and a credit crossed: {other:?}"),
+        }
+    }
+    let wallet = world.ledger.wallet(&fan, &tokyo(), now).await.unwrap();
+    assert_eq!(wallet.balance, coins);
+    world.assert_conserved().await;
 }
 
 pub async fn a_store_transaction_is_credited_once_and_to_one_account<S: Store>(store: S) {
