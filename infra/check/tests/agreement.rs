@@ -55,7 +55,7 @@ fn template_routes_are_exactly_the_openapi_operations_with_the_same_authorizatio
         "template and OpenAPI disagree:\n{}",
         differences.join("\n")
     );
-    assert_eq!(deployed.len(), 24, "the API has 24 routes");
+    assert_eq!(deployed.len(), 25, "the API has 25 routes");
 }
 
 #[test]
