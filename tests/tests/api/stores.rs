@@ -1,7 +1,9 @@
 //! In-app purchases end to end (API.md "In-app purchases"): App Store transactions signed by
 //! a chain of our own that the server is configured to trust, Google Play purchases held by the
 //! local Play API fake, the stores' notifications signed the same way; refunds by the store
-//! take the coins back into debt, the creator keeps the diamonds, and coins are conserved.
+//! take the coins back into debt, the creator keeps the diamonds, and coins are conserved. A
+//! transaction is redeemed only by the account it names (`GET /v1/purchases/store-accounts`),
+//! never once refunded, even when the refund came first (#18).
 
 use base64::Engine;
 use coins_testkit::stores::{
@@ -20,12 +22,33 @@ fn fresh(prefix: &str) -> String {
     format!("{prefix}{}", rand::random::<u32>())
 }
 
-/// A StoreKit 2 transaction of `product` in `storefront`, signed by the trusted chain now.
-fn signed_transaction(server: &LocalServer, id: &str, product: &str, storefront: &str) -> String {
+/// The user's store account values: (`app_account_token`, `obfuscated_account_id`).
+fn store_accounts(server: &LocalServer, user: &User) -> (String, String) {
+    let accounts = server
+        .api()
+        .get("/v1/purchases/store-accounts")
+        .user(user)
+        .send()
+        .expect(200);
+    (
+        str_field(&accounts, "app_account_token").to_owned(),
+        str_field(&accounts, "obfuscated_account_id").to_owned(),
+    )
+}
+
+/// A StoreKit 2 transaction of `product` in `storefront` bought by `buyer` (its
+/// `appAccountToken`), signed by the trusted chain now.
+fn signed_for(
+    server: &LocalServer,
+    buyer: &User,
+    id: &str,
+    product: &str,
+    storefront: &str,
+) -> String {
     let at = server.now().as_millisecond();
-    store_fakes()
-        .apple
-        .sign(&apple_transaction(id, product, storefront, at))
+    let mut transaction = apple_transaction(id, product, storefront, at);
+    transaction["appAccountToken"] = json!(store_accounts(server, buyer).0);
+    store_fakes().apple.sign(&transaction)
 }
 
 fn buy_in_app_store(server: &LocalServer, user: &User, signed: &str) -> Reply {
@@ -50,7 +73,7 @@ fn an_app_store_transaction_is_credited_once_and_only_to_its_buyer() {
     let server = LocalServer::new("app-store-credit");
     let fan = User::new("fan");
     let id = fresh("2000000");
-    let signed = signed_transaction(&server, &id, PACK_700_IOS, "JPN");
+    let signed = signed_for(&server, &fan, &id, PACK_700_IOS, "JPN");
     let first = buy_in_app_store(&server, &fan, &signed).expect(201);
     assert_eq!(first["status"], "credited");
     assert_eq!(first["store"], "app_store");
@@ -58,7 +81,8 @@ fn an_app_store_transaction_is_credited_once_and_only_to_its_buyer() {
     assert_eq!(u64_field(&first, "total_coins"), 700);
     let again = buy_in_app_store(&server, &fan, &signed).expect(200);
     assert_eq!(again["purchase_id"], first["purchase_id"]);
-    buy_in_app_store(&server, &User::new("other"), &signed).expect_problem(409, "already_credited");
+    buy_in_app_store(&server, &User::new("other"), &signed)
+        .expect_problem(409, "purchase_not_bound");
     assert_eq!(balance(&server, &fan), 700);
     // The store refunds it, not us.
     flows::refund(&server, &fan, str_field(&first, "purchase_id"))
@@ -75,7 +99,7 @@ fn an_app_store_transaction_is_credited_once_and_only_to_its_buyer() {
     assert_eq!(view["channel"], "ios");
     assert_eq!(view["status"], "credited");
     // With an Idempotency-Key, a retry gets the first answer: 201.
-    let keyed = signed_transaction(&server, &fresh("2100000"), PACK_700_IOS, "JPN");
+    let keyed = signed_for(&server, &fan, &fresh("2100000"), PACK_700_IOS, "JPN");
     let buy_keyed = || {
         server
             .api()
@@ -95,8 +119,11 @@ fn an_app_store_transaction_that_does_not_verify_or_fit_writes_nothing() {
     let server = LocalServer::new("app-store-refused");
     let fan = User::new("fan");
     let at = server.now().as_millisecond();
+    let token = store_accounts(&server, &fan).0;
     let transaction = |product: &str, storefront: &str| {
-        apple_transaction(&fresh("2000000"), product, storefront, at)
+        let mut transaction = apple_transaction(&fresh("2000000"), product, storefront, at);
+        transaction["appAccountToken"] = json!(token);
+        transaction
     };
     // Signed by a chain the server does not trust.
     let stranger = AppleSigner::new(Leaf::Good).sign(&transaction(PACK_700_IOS, "JPN"));
@@ -111,12 +138,9 @@ fn an_app_store_transaction_that_does_not_verify_or_fit_writes_nothing() {
     let abroad = signer.sign(&transaction(PACK_700_IOS, "USA"));
     buy_in_app_store(&server, &fan, &abroad).expect_problem(422, "region_mismatch");
     let minor = User::new("minor").born("2015-01-01");
-    buy_in_app_store(
-        &server,
-        &minor,
-        &signer.sign(&transaction(PACK_700_IOS, "JPN")),
-    )
-    .expect_problem(403, "age_restricted");
+    let mut minors = transaction(PACK_700_IOS, "JPN");
+    minors["appAccountToken"] = json!(store_accounts(&server, &minor).0);
+    buy_in_app_store(&server, &minor, &signer.sign(&minors)).expect_problem(403, "age_restricted");
     assert_eq!(balance(&server, &fan), 0);
     let history = flows::all_transactions(&server, &fan, 10);
     assert!(history.is_empty(), "{history:?}");
@@ -128,7 +152,7 @@ fn an_app_store_refund_after_gifting_leaves_debt_and_its_reversal_repays_it() {
     let (fan, creator) = (User::new("fan"), User::new("creator"));
     enroll(&server, &creator);
     let id = fresh("2000000");
-    let signed = signed_transaction(&server, &id, PACK_700_IOS, "JPN");
+    let signed = signed_for(&server, &fan, &id, PACK_700_IOS, "JPN");
     buy_in_app_store(&server, &fan, &signed).expect(201);
     send_gift(&server, &fan, &creator, "rose", 600).expect(201);
     let signer = &store_fakes().apple;
@@ -168,8 +192,14 @@ fn a_consumption_request_is_answered_through_the_app_store_server_api() {
     let (fan, creator) = (User::new("fan"), User::new("creator"));
     enroll(&server, &creator);
     let id = fresh("2000000");
-    let signed = signed_transaction(&server, &id, PACK_700_IOS, "JPN");
-    buy_in_app_store(&server, &fan, &signed).expect(201);
+    let signed = signed_for(&server, &fan, &id, PACK_700_IOS, "JPN");
+    server
+        .api()
+        .post("/v1/purchases/app-store")
+        .user(&fan)
+        .json(&json!({ "signed_transaction": signed, "consumption_consent": true }))
+        .send()
+        .expect(201);
     send_gift(&server, &fan, &creator, "rose", 100).expect(201);
     let at = server.now().as_millisecond();
     let request = apple_notification("CONSUMPTION_REQUEST", &fresh_uuid(), Some(&signed), at);
@@ -181,6 +211,24 @@ fn a_consumption_request_is_answered_through_the_app_store_server_api() {
         .find(|(transaction, _)| *transaction == id)
         .expect("Apple received the consumption information");
     assert_eq!(body["consumptionStatus"], 2, "partly consumed: {body}");
+    assert_eq!(body["customerConsented"], true);
+    assert_eq!(
+        body["appAccountToken"],
+        store_accounts(&server, &fan).0.as_str()
+    );
+    // Without the buyer's consent, Apple is not answered at all (its customerConsented docs).
+    let unconsented = fresh("2000000");
+    let signed = signed_for(&server, &fan, &unconsented, PACK_700_IOS, "JPN");
+    buy_in_app_store(&server, &fan, &signed).expect(201);
+    let request = apple_notification("CONSUMPTION_REQUEST", &fresh_uuid(), Some(&signed), at);
+    let ack = notify_app_store(&server, &request, &store_fakes().apple).expect(200);
+    assert_eq!(ack["outcome"], "no_consent", "{ack}");
+    let sent = store_fakes().stores.lock().consumption.clone();
+    assert!(
+        sent.iter()
+            .all(|(transaction, _)| *transaction != unconsented),
+        "{sent:?}"
+    );
     // A test notification, and anything unsigned, change nothing.
     let test = apple_notification("TEST", &fresh_uuid(), None, at);
     assert_eq!(
@@ -208,13 +256,13 @@ fn buy_in_google_play(server: &LocalServer, user: &User, product: &str, token: &
         .send()
 }
 
-/// Google Play holds a purchase of `units` under a fresh token: (token, order id).
-fn play_order(units: u32, region: &str) -> (String, String) {
+/// Google Play holds a purchase of `units` by `buyer` (its obfuscated account id) under a
+/// fresh token: (token, order id).
+fn play_order(server: &LocalServer, buyer: &User, units: u32, region: &str) -> (String, String) {
     let (token, order) = (fresh("token-"), fresh("GPA.3301-2211-"));
-    store_fakes().stores.add_play_purchase(
-        &token,
-        play_purchase(&order, PACK_700_ANDROID, region, units),
-    );
+    let mut purchase = play_purchase(&order, PACK_700_ANDROID, region, units);
+    purchase["obfuscatedExternalAccountId"] = json!(store_accounts(server, buyer).1);
+    store_fakes().stores.add_play_purchase(&token, purchase);
     (token, order)
 }
 
@@ -222,7 +270,7 @@ fn play_order(units: u32, region: &str) -> (String, String) {
 fn a_google_play_purchase_is_verified_credited_once_and_consumed() {
     let server = LocalServer::new("google-play-credit");
     let fan = User::new("fan");
-    let (token, order) = play_order(1, "JP");
+    let (token, order) = play_order(&server, &fan, 1, "JP");
     let first = buy_in_google_play(&server, &fan, PACK_700_ANDROID, &token).expect(201);
     assert_eq!(first["store"], "google_play");
     assert_eq!(first["order_id"], order.as_str());
@@ -233,17 +281,17 @@ fn a_google_play_purchase_is_verified_credited_once_and_consumed() {
         first["purchase_id"]
     );
     buy_in_google_play(&server, &User::new("other"), PACK_700_ANDROID, &token)
-        .expect_problem(409, "already_credited");
+        .expect_problem(409, "purchase_not_bound");
     assert_eq!(balance(&server, &fan), 700);
 
     // What does not verify or fit is refused, and nothing is written.
     let other = User::new("other-fan");
     buy_in_google_play(&server, &other, PACK_700_ANDROID, "no-such-token")
         .expect_problem(400, "invalid_signature");
-    let (abroad, _) = play_order(1, "US");
+    let (abroad, _) = play_order(&server, &other, 1, "US");
     buy_in_google_play(&server, &other, PACK_700_ANDROID, &abroad)
         .expect_problem(422, "region_mismatch");
-    let (pending, _) = play_order(1, "JP");
+    let (pending, _) = play_order(&server, &other, 1, "JP");
     store_fakes()
         .stores
         .lock()
@@ -291,7 +339,7 @@ fn a_voided_google_play_order_takes_its_coins_back_its_partial_refund_only_its_s
     let token_now = || google.push_token(PUSH_AUDIENCE, PUSH_ACCOUNT, server.now().as_second());
 
     // Three units of one order: 2100 coins; 2000 of them gifted.
-    let (token, order) = play_order(3, "JP");
+    let (token, order) = play_order(&server, &fan, 3, "JP");
     buy_in_google_play(&server, &fan, PACK_700_ANDROID, &token).expect(201);
     send_gift(&server, &fan, &creator, "rose", 2000).expect(201);
     // Google refunds one unit: a third of the coins goes back.
@@ -330,4 +378,138 @@ fn a_voided_google_play_order_takes_its_coins_back_its_partial_refund_only_its_s
         push(&server, &test, &token_now()).expect(200)["outcome"],
         "ignored"
     );
+}
+
+#[test]
+fn store_account_values_are_stable_per_user_and_a_transaction_of_another_is_refused() {
+    let server = LocalServer::new("store-accounts");
+    let (fan, thief) = (User::new("fan"), User::new("thief"));
+    let (token, obfuscated) = store_accounts(&server, &fan);
+    assert_eq!(
+        store_accounts(&server, &fan),
+        (token.clone(), obfuscated.clone())
+    );
+    assert_ne!(store_accounts(&server, &thief).0, token);
+    assert!(
+        token.len() == 36 && obfuscated.len() <= 64,
+        "{token} {obfuscated}"
+    );
+    server
+        .api()
+        .get("/v1/purchases/store-accounts")
+        .send()
+        .expect_problem(401, "unauthenticated");
+    // The fan's JWS, presented by someone else; one naming no account at all.
+    let signed = signed_for(&server, &fan, &fresh("2000000"), PACK_700_IOS, "JPN");
+    buy_in_app_store(&server, &thief, &signed).expect_problem(409, "purchase_not_bound");
+    let at = server.now().as_millisecond();
+    let unbound = store_fakes().apple.sign(&apple_transaction(
+        &fresh("2000000"),
+        PACK_700_IOS,
+        "JPN",
+        at,
+    ));
+    buy_in_app_store(&server, &fan, &unbound).expect_problem(409, "purchase_not_bound");
+    // The same with Google Play: the fan's order, and one naming no account.
+    let (token_of_fan, _) = play_order(&server, &fan, 1, "JP");
+    buy_in_google_play(&server, &thief, PACK_700_ANDROID, &token_of_fan)
+        .expect_problem(409, "purchase_not_bound");
+    let anonymous = fresh("token-");
+    store_fakes().stores.add_play_purchase(
+        &anonymous,
+        play_purchase(&fresh("GPA.3301-"), PACK_700_ANDROID, "JP", 1),
+    );
+    buy_in_google_play(&server, &fan, PACK_700_ANDROID, &anonymous)
+        .expect_problem(409, "purchase_not_bound");
+    // Nothing was written: the fan still redeems their own purchases.
+    assert_eq!(balance(&server, &thief), 0);
+    assert!(flows::all_transactions(&server, &thief, 10).is_empty());
+    buy_in_app_store(&server, &fan, &signed).expect(201);
+    buy_in_google_play(&server, &fan, PACK_700_ANDROID, &token_of_fan).expect(201);
+    assert_eq!(balance(&server, &fan), 1400);
+    server.assert_conserved();
+}
+
+#[test]
+fn an_app_store_transaction_refunded_before_its_redemption_is_not_credited() {
+    let server = LocalServer::new("app-store-revoked");
+    let fan = User::new("fan");
+    let signer = &store_fakes().apple;
+    let at = server.now().as_millisecond();
+    // Signed with its revocation: refused outright.
+    let mut revoked = apple_transaction(&fresh("2000000"), PACK_700_IOS, "JPN", at);
+    revoked["appAccountToken"] = json!(store_accounts(&server, &fan).0);
+    revoked["revocationDate"] = json!(at - 10);
+    revoked["revocationReason"] = json!(0);
+    buy_in_app_store(&server, &fan, &signer.sign(&revoked)).expect_problem(409, "purchase_revoked");
+    // Apple's REFUND arrives before the app redeems the (older, unrevoked) transaction.
+    let id = fresh("2000000");
+    let signed = signed_for(&server, &fan, &id, PACK_700_IOS, "JPN");
+    let refund = apple_notification("REFUND", &fresh_uuid(), Some(&signed), at + 1_000);
+    let ack = notify_app_store(&server, &refund, signer).expect(200);
+    assert_eq!(ack["outcome"], "revocation_recorded", "{ack}");
+    assert_eq!(
+        notify_app_store(&server, &refund, signer).expect(200)["outcome"],
+        "replayed"
+    );
+    buy_in_app_store(&server, &fan, &signed).expect_problem(409, "purchase_revoked");
+    assert_eq!(balance(&server, &fan), 0);
+    // A reversal signed before the refund, delivered late, changes nothing.
+    let stale = apple_notification("REFUND_REVERSED", &fresh_uuid(), Some(&signed), at);
+    assert_eq!(
+        notify_app_store(&server, &stale, signer).expect(200)["outcome"],
+        "stale"
+    );
+    buy_in_app_store(&server, &fan, &signed).expect_problem(409, "purchase_revoked");
+    // Apple reversed its refund: it has the money after all, so the redemption is credited.
+    let reversed = apple_notification("REFUND_REVERSED", &fresh_uuid(), Some(&signed), at + 2_000);
+    assert_eq!(
+        notify_app_store(&server, &reversed, signer).expect(200)["outcome"],
+        "reinstatement_recorded"
+    );
+    buy_in_app_store(&server, &fan, &signed).expect(201);
+    assert_eq!(balance(&server, &fan), 700);
+    server.assert_conserved();
+}
+
+#[test]
+fn a_google_play_order_credits_its_paid_units_only_and_no_promo_or_voided_order() {
+    let server = LocalServer::new("google-play-units");
+    let fan = User::new("fan");
+    let edit = |token: &str, field: &str, value: Value| {
+        store_fakes()
+            .stores
+            .lock()
+            .play_purchases
+            .get_mut(token)
+            .unwrap()[field] = value;
+    };
+    // Three units, every one refunded: nothing; two of three refunded: one unit.
+    let (all_refunded, _) = play_order(&server, &fan, 3, "JP");
+    edit(&all_refunded, "refundableQuantity", json!(0));
+    buy_in_google_play(&server, &fan, PACK_700_ANDROID, &all_refunded)
+        .expect_problem(409, "purchase_revoked");
+    let (one_left, _) = play_order(&server, &fan, 3, "JP");
+    edit(&one_left, "refundableQuantity", json!(1));
+    let credit = buy_in_google_play(&server, &fan, PACK_700_ANDROID, &one_left).expect(201);
+    assert_eq!(u64_field(&credit, "total_coins"), 700);
+    // A promo code is not sold as coins; a license tester's purchase is credited only where the
+    // deployment allows it (the local server does; the template does not).
+    let (promo, _) = play_order(&server, &fan, 1, "JP");
+    edit(&promo, "purchaseType", json!(1));
+    buy_in_google_play(&server, &fan, PACK_700_ANDROID, &promo)
+        .expect_problem(409, "purchase_not_credited");
+    let (tester, _) = play_order(&server, &fan, 1, "JP");
+    edit(&tester, "purchaseType", json!(0));
+    buy_in_google_play(&server, &fan, PACK_700_ANDROID, &tester).expect(201);
+    // Voided before it was redeemed: the redemption is refused.
+    let (voided_first, order) = play_order(&server, &fan, 1, "JP");
+    let google = &store_fakes().google;
+    let push_token = google.push_token(PUSH_AUDIENCE, PUSH_ACCOUNT, server.now().as_second());
+    let ack = push(&server, &voided(&voided_first, &order, 1), &push_token).expect(200);
+    assert_eq!(ack["outcome"], "revocation_recorded", "{ack}");
+    buy_in_google_play(&server, &fan, PACK_700_ANDROID, &voided_first)
+        .expect_problem(409, "purchase_revoked");
+    assert_eq!(balance(&server, &fan), 1400);
+    server.assert_conserved();
 }
