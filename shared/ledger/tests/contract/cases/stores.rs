@@ -98,6 +98,17 @@ pub async fn a_store_refund_before_the_credit_refuses_it_until_the_store_reverse
         .await
         .unwrap();
     assert_eq!((credit.newly_credited, credit.total_coins), (true, 700));
+    // The row the credit wrote: one write unit (two in its transaction), as MODEL.md says.
+    let row = world
+        .ledger
+        .store_transaction(&PaymentIntentId::new(transaction).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.purchase_id.as_ref(), Some(&credit.purchase_id));
+    let size = coins_ledger::capacity::record_size_bytes(&row.into()).unwrap();
+    println!("store transaction row: {size} B");
+    assert!(size < 1024, "{size} B");
     // Credited, a later word is the purchase's to apply.
     assert_eq!(
         world
