@@ -286,6 +286,7 @@ pub enum ItemType {
     Creator,
     Refund,
     PaymentIntent,
+    StoreTransaction,
     Gift,
     Earnings,
     GiftsPage,
@@ -351,7 +352,6 @@ pub enum TxnKind {
     ReversalUndone,
 }
 
-    StoreTransaction,
 /// What a gift entry records besides the coins.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct GiftDetails {
@@ -745,6 +745,39 @@ impl Row for PaymentIntentRecord {
     }
 }
 
+/// What the store said of one of its transactions, kept by the transaction (#18): its refund
+/// (or void) when that came before the credit, so a later redemption is refused; and, once
+/// credited, whether the buyer consented to consumption data being sent to the App Store. A
+/// credit and a store's word both write this row (version condition), so they never cross.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct StoreTransactionRecord {
+    pub transaction: PaymentIntentId,
+    pub version: u64,
+    /// The purchase it credited, once credited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_id: Option<PurchaseId>,
+    #[serde(default)]
+    pub consumption_consent: bool,
+    /// The store's latest word before the credit, if it said anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<StoreRevocation>,
+}
+
+/// A store's refund (`revoked`) or its reversal, as of when the store signed it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct StoreRevocation {
+    pub revoked: bool,
+    /// When the store signed it: a later word replaces an earlier one, never the reverse.
+    pub stated_at: Timestamp,
+    pub event_id: EventId,
+}
+
+impl Row for StoreTransactionRecord {
+    fn key(&self) -> Key {
+        keys::store_transaction(&self.transaction)
+    }
+}
+
 /// Where a refund instruction stands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -834,38 +867,6 @@ impl RefundRecord {
         }
     }
 
-/// What the store said of one of its transactions, kept by the transaction (#18): its refund
-/// (or void) when that came before the credit, so a later redemption is refused; and, once
-/// credited, whether the buyer consented to consumption data being sent to the App Store. A
-/// credit and a store's word both write this row (version condition), so they never cross.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct StoreTransactionRecord {
-    pub transaction: PaymentIntentId,
-    pub version: u64,
-    /// The purchase it credited, once credited.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub purchase_id: Option<PurchaseId>,
-    #[serde(default)]
-    pub consumption_consent: bool,
-    /// The store's latest word before the credit, if it said anything.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revocation: Option<StoreRevocation>,
-}
-
-/// A store's refund (`revoked`) or its reversal, as of when the store signed it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct StoreRevocation {
-    pub revoked: bool,
-    /// When the store signed it: a later word replaces an earlier one, never the reverse.
-    pub stated_at: Timestamp,
-    pub event_id: EventId,
-}
-
-impl Row for StoreTransactionRecord {
-    fn key(&self) -> Key {
-        keys::store_transaction(&self.transaction)
-    }
-}
 
     /// The instruction as changed by `change` at `now`, one version on.
     pub fn changed(&self, now: Timestamp, change: impl FnOnce(&mut RefundRecord)) -> RefundRecord {
@@ -1253,6 +1254,7 @@ record_enum! {
         Creator(CreatorRecord),
         Refund(RefundRecord),
         PaymentIntent(PaymentIntentRecord),
+        StoreTransaction(StoreTransactionRecord),
         Gift(GiftRecord),
         Earnings(EarningsRecord),
         GiftsPage(GiftsPageRecord),
@@ -1270,6 +1272,7 @@ impl Record {
             Record::Refund(refund) => Some(refund.version),
             Record::Earnings(earnings) => Some(earnings.version),
             Record::Payout(payout) => Some(payout.version),
+            Record::StoreTransaction(row) => Some(row.version),
             _ => None,
         }
     }
@@ -1342,7 +1345,6 @@ impl LotMarker {
     pub fn key(&self) -> Key {
         keys::marker(&self.user_id, &self.purchase_id)
     }
-        StoreTransaction(StoreTransactionRecord),
 }
 
 /// The (user, purchase) of an open lot from its table key (the open-lots index gives keys only).
@@ -1360,7 +1362,6 @@ mod tests {
     #[test]
     fn a_marker_parses_back_from_its_keys() {
         let user = UserId::new("u-1").unwrap();
-            Record::StoreTransaction(row) => Some(row.version),
         let purchase = PurchaseId::generate();
         let key = keys::marker(&user, &purchase);
         let marker = LotMarker::from_keys(&key.pk, &key.sk).unwrap();
