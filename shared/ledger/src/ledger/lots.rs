@@ -58,6 +58,14 @@ impl<S: Store> Ledger<S> {
                 }));
             }
             let purchase = self.get_purchase(purchase_id).await?;
+            // A refund or reversal may have taken the lot between the two reads (the purchase
+            // is read after the lot): only a lot still there now is out of place.
+            if purchase.user_id == *user
+                && purchase.status != PurchaseStatus::Credited
+                && self.store.get(&lot.key()).await?.is_none()
+            {
+                return Ok(Attempt::Done(CloseOutcome::NothingOpen));
+            }
             if purchase.user_id != *user || purchase.status != PurchaseStatus::Credited {
                 return Err(LedgerError::Corrupt(format!(
                     "open lot of {user} for purchase {purchase_id} in status {:?}",
