@@ -5,8 +5,9 @@
 //! left; the history entries add up to the same totals (gifts whose history entry the stream
 //! has not written yet counted from their page or gift entry); every refunded purchase has its
 //! refund instruction. On the creator side: every gift is in at most one page of gifts
-//! received, the diamonds earned are those of the pages' gifts, a gift's history entry exists
-//! once counted unless its page is unconfirmed, and each creator's earned = pending +
+//! received, the diamonds earned are those of the pages' gifts, a gift entry is marked counted
+//! (and so may expire) only once in a page, a gift's history entry exists once counted unless
+//! its page is unconfirmed, and each creator's earned = pending +
 //! available + in payout + paid out, with their payouts accounting for what is in payout and
 //! paid out. For tests, the fault simulator and operators.
 
@@ -180,8 +181,8 @@ impl<S: Store> Ledger<S> {
                 | Record::Quote(_)
                 | Record::PaymentEvent(_)
                 | Record::PaymentIntent(_)
-                | Record::Idempotency(_)
                 | Record::StoreTransaction(_)
+                | Record::Idempotency(_)
                 | Record::Creator(_)
                 | Record::PayoutAccountChange(_) => {}
                 Record::GiftsPage(page) => pages.push(page),
@@ -399,10 +400,19 @@ fn check_gifts(
         }
     }
     for gift in gift_entries {
-        if !counted.contains(&gift.details.gift_txn_id) {
-            report.gifts_pending += 1;
-            history.gifted += i128::from(gift.coins);
+        if counted.contains(&gift.details.gift_txn_id) {
+            continue;
         }
+        if gift.counted_at.is_some() {
+            // Marked counted (so it will expire) without being in any page: the creator
+            // would never get it.
+            report.violations.push(format!(
+                "gift {} marked counted but in no page",
+                gift.details.gift_txn_id
+            ));
+        }
+        report.gifts_pending += 1;
+        history.gifted += i128::from(gift.coins);
     }
     let earned: u128 = earnings
         .iter()

@@ -84,6 +84,14 @@ pub const TABLE: TableDefinition = TableDefinition {
             name: attr::GSI2SK,
             attribute_type: "S",
         },
+        KeyAttribute {
+            name: attr::GSI3PK,
+            attribute_type: "S",
+        },
+        KeyAttribute {
+            name: attr::GSI3SK,
+            attribute_type: "S",
+        },
     ],
     partition_key: attr::PK,
     sort_key: attr::SK,
@@ -100,6 +108,13 @@ pub const TABLE: TableDefinition = TableDefinition {
             name: "gsi2",
             partition_key: attr::GSI2PK,
             sort_key: attr::GSI2SK,
+            projection: "KEYS_ONLY",
+        },
+        IndexDefinition {
+            index: Index::Outstanding,
+            name: "gsi3",
+            partition_key: attr::GSI3PK,
+            sort_key: attr::GSI3SK,
             projection: "KEYS_ONLY",
         },
     ],
@@ -826,7 +841,7 @@ mod tests {
             "NEW_AND_OLD_IMAGES"
         );
         assert_eq!(json["BillingMode"], "PAY_PER_REQUEST");
-        assert_eq!(json["AttributeDefinitions"].as_array().unwrap().len(), 6);
+        assert_eq!(json["AttributeDefinitions"].as_array().unwrap().len(), 8);
     }
 
     use aws_sdk_dynamodb::error::ErrorMetadata;

@@ -14,7 +14,7 @@ use coins_ids::{IdempotencyKey, UserId};
 
 use crate::error::LedgerError;
 use crate::store::{Condition, Store, Write};
-use crate::table::{IdempotencyRecord, Record, keys};
+use crate::table::{IdempotencyRecord, keys};
 
 /// SHA-256 (hex) of a request's canonical JSON form: same body, same hash.
 pub fn request_hash<T: Serialize>(canonical: &T) -> Result<String, LedgerError> {
@@ -36,15 +36,7 @@ pub async fn prior_response<S: Store, T: DeserializeOwned>(
     let Some(record) = store.get(&keys::idempotency(user, key)).await? else {
         return Ok(None);
     };
-    let record = match record {
-        Record::Idempotency(record) => record,
-        // A gift entry holds the key: a gift was sent with it.
-        Record::Gift(gift) if gift.expires_at >= now.as_second() => {
-            return Err(LedgerError::IdempotencyKeyReused);
-        }
-        Record::Gift(_) => return Ok(None),
-        other => IdempotencyRecord::try_from(other)?,
-    };
+    let record = IdempotencyRecord::try_from(record)?;
     if record.expires_at < now.as_second() {
         return Ok(None);
     }

@@ -33,16 +33,17 @@ pub use error::LedgerError;
 pub use ledger::{
     Amount, CLAIM_LEASE, CONFIRM_GRACE, Claim, CloseOutcome, Counted, DEFAULT_PAGE, DailyLimitView,
     Earnings, Enrollment, GIFTS_PER_PAGE, GiftReceipt, GiftRequest, Ledger, LedgerConfig, LotView,
-    MAX_CURSOR_CHARS, MAX_PAGE, Paid, Payment, PaymentEvent, PaymentOutcome, PayoutClaim,
-    PayoutPage, PayoutView, PurchasePage, PurchaseReceipt, PurchaseView, ReceivedGiftView,
-    ReceivedPage, RefundBy, RefundReceipt, RefundView, ReversalEvent, ReversalOutcome, Sent, Share,
-    StoreCredit, StorePurchase, StoreWord, StoreWordOutcome, SweepReport, Transferred, TxnPage,
-    TxnView, ValueView, WalletView,
+    MAX_CURSOR_CHARS, MAX_PAGE, OutstandingItem, Paid, Payment, PaymentEvent, PaymentOutcome,
+    PayoutClaim, PayoutPage, PayoutView, PurchasePage, PurchaseReceipt, PurchaseView,
+    ReceivedGiftView, ReceivedPage, RefundBy, RefundReceipt, RefundView, ReversalEvent,
+    ReversalOutcome, STUCK_AFTER, SWEEP_AFTER, SWEEP_GIFTS_PER_PARTITION,
+    SWEEP_SENDS_PER_PARTITION, Sent, Share, StoreCredit, StorePurchase, StoreWord,
+    StoreWordOutcome, SweepReport, Transferred, TxnPage, TxnView, ValueView, WalletView,
     by_creator,
 };
 pub use memory::{Change, ChangeKind, MemoryStore};
 pub use store::{Store, StoreError};
 pub use table::{
-    LotMarker, NotALotMarker, PurchaseStatus, Quote, RefundReason, RefundRecord, RefundStatus,
-    TxnKind,
+    LotMarker, NotALotMarker, Outstanding, PurchaseStatus, Quote, RefundReason, RefundRecord,
+    RefundStatus, TxnKind,
 };

@@ -176,6 +176,9 @@ pub enum Index {
     OpenLotsByDeadline,
     /// `gsi2`: each user's purchases by creation time.
     PurchasesByUser,
+    /// `gsi3`: what the stream's consumers still owe (gifts not counted, refunds and payouts
+    /// pending) by age, for the sweeper and the audit.
+    Outstanding,
 }
 
 /// A query in one partition.
@@ -260,8 +263,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     }
 
     /// Writes many items unconditionally and not atomically (`BatchWriteItem`), each at a plain
-    /// write's units: only for items whose every write has the same content, so a repeat or a
-    /// half-done batch is harmless. By default one commit each; DynamoDB writes up to 25 per
+    /// write's units: only for items whose every write has the same content, or settles them for
+    /// good (a gift entry marked counted), so a repeat or a half-done batch is harmless. By default one commit each; DynamoDB writes up to 25 per
     /// request.
     fn put_many(
         &self,

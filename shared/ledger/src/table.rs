@@ -18,7 +18,8 @@
 //! | payment → purchase | `PAYINTENT#<payment>` | `PAYINTENT` |
 //! | store transaction (its refund before credit, its buyer's consent) | `PAYINTENT#<store transaction>` | `STORE` |
 //! | payment event | `PAYEVENT#<event>` | `PAYEVENT` |
-//! | idempotency record (TTL), or a gift entry keyed by its idempotency key (TTL) | `IDEM#<user>#<key>` | `IDEM` |
+//! | idempotency record (TTL) | `IDEM#<user>#<key>` | `IDEM` |
+//! | gift entry, keyed by its idempotency key (TTL once counted) | `GIFT#<sender>#<key>` | `GIFT` |
 //! | creator profile | `CREATOR#<user>` | `PROFILE` |
 //! | creator earnings | `CREATOR#<user>` | `EARNINGS` |
 //! | payout account change (who, old, new, when) | `CREATOR#<user>` | `PAYOUTACCT#<change number, 6 digits>` |
@@ -29,7 +30,10 @@
 //! [`LOT_INDEX_SHARDS`]) and `gsi1sk = <refundable_until epoch s, 12 digits>#<purchase>`, so
 //! the sweep finds lots past their deadline without scanning; purchases carry `gsi2pk =
 //! PURCHASES#<user>` and `gsi2sk = <created ms, 15 digits>#<purchase>`, a user's purchases
-//! newest first. Both indexes project keys only. A wallet and its open lots share a sort-key
+//! newest first. What the stream's consumers still owe carries `gsi3pk = OUTSTANDING#<kind>#<n>`
+//! (n = hash of its id mod [`OUTSTANDING_SHARDS`]) and `gsi3sk = <since ms, 15 digits>#<id>`: a
+//! gift entry until counted, a refund instruction or a payout while pending; the consumers'
+//! sweeps and the audit read it by age. Every index projects keys only. A wallet and its open lots share a sort-key
 //! prefix so one strongly consistent query reads the whole balance; a purchase and its refund
 //! instructions share a partition, so one query reads what the purchase view shows.
 
@@ -59,6 +63,8 @@ pub mod attr {
     pub const GSI1SK: &str = "gsi1sk";
     pub const GSI2PK: &str = "gsi2pk";
     pub const GSI2SK: &str = "gsi2sk";
+    pub const GSI3PK: &str = "gsi3pk";
+    pub const GSI3SK: &str = "gsi3sk";
     /// The TTL attribute: epoch seconds.
     pub const EXPIRES_AT: &str = "expires_at";
     pub const VERSION: &str = "version";
@@ -76,6 +82,12 @@ pub const LOT_INDEX_SHARDS: u8 = 8;
 /// Readers merge them.
 pub const FEED_SHARDS: u8 = 8;
 
+/// Partitions of the outstanding index, per kind. Every gift enters it when sent and leaves it
+/// when counted: at 10,000 gifts a second that is 20,000 index writes a second, and an index
+/// partition takes 1,000 (a hot index partition throttles the table's writes), so 32 (~625
+/// each). The consumers' sweeps read all of theirs a few times an hour.
+pub const OUTSTANDING_SHARDS: u8 = 32;
+
 /// Key builders. Ids cannot contain `#`, so every key parses back unambiguously. Plain
 /// concatenation where no number is formatted: keys are built on every request.
 pub mod keys {
@@ -90,6 +102,9 @@ pub mod keys {
     pub const FEED_PK_PREFIX: &str = "GIFTS#";
     pub const PAYOUT_SK_PREFIX: &str = "PAYOUT#";
     pub const LOT_INDEX_PK_PREFIX: &str = "LOTDUE#";
+    pub const GIFT_PK_PREFIX: &str = "GIFT#";
+    pub const GIFT_SK: &str = "GIFT";
+    pub const OUTSTANDING_PK_PREFIX: &str = "OUTSTANDING#";
 
     pub fn user_pk(user: &UserId) -> String {
         [USER_PK_PREFIX, user.as_str()].concat()
@@ -143,6 +158,11 @@ pub mod keys {
         Key::new(payment_intent_pk(payment), "PAYINTENT")
     }
 
+    /// A store transaction's own row (`appstore-<id>`, `play-<order>`), beside its payment row.
+    pub fn store_transaction(transaction: &PaymentIntentId) -> Key {
+        Key::new(payment_intent_pk(transaction), "STORE")
+    }
+
     /// A refund instruction lives beside its purchase, or beside the payment it returns when
     /// there is no purchase to hold it.
     pub fn refund(
@@ -158,11 +178,6 @@ pub mod keys {
     }
 
     /// A purchase's key in the purchases-by-user index (`gsi2pk`, `gsi2sk`).
-    /// A store transaction's own row (`appstore-<id>`, `play-<order>`), beside its payment row.
-    pub fn store_transaction(transaction: &PaymentIntentId) -> Key {
-        Key::new(payment_intent_pk(transaction), "STORE")
-    }
-
     pub fn user_purchases_index(
         user: &UserId,
         created_at: Timestamp,
@@ -185,6 +200,32 @@ pub mod keys {
     /// Keys are scoped to the user: two users may pick the same key.
     pub fn idempotency(user: &UserId, key: &IdempotencyKey) -> Key {
         Key::new(["IDEM#", user.as_str(), "#", key.as_str()].concat(), "IDEM")
+    }
+
+    /// A gift entry: under its own prefix, so that only the gift function's role may write one
+    /// (the earnings consumer turns gift entries into diamonds).
+    pub fn gift_entry(sender: &UserId, key: &IdempotencyKey) -> Key {
+        Key::new(
+            [GIFT_PK_PREFIX, sender.as_str(), "#", key.as_str()].concat(),
+            GIFT_SK,
+        )
+    }
+
+    pub fn outstanding_pk(kind: Outstanding, shard: u8) -> String {
+        format!("{OUTSTANDING_PK_PREFIX}{}#{shard}", kind.as_str())
+    }
+
+    /// An item's key in the outstanding index (`gsi3pk`, `gsi3sk`): by kind, then age.
+    pub fn outstanding_index(kind: Outstanding, since: Timestamp, id: &str) -> Key {
+        Key::new(
+            outstanding_pk(kind, shard_of(id, OUTSTANDING_SHARDS)),
+            format!("{:015}#{id}", since.as_millisecond()),
+        )
+    }
+
+    /// The index sort key bound selecting items outstanding since `cutoff` or before.
+    pub fn outstanding_bound(cutoff: Timestamp) -> String {
+        format!("{:015}", cutoff.as_millisecond().max(0).saturating_add(1))
     }
 
     pub fn creator_pk(creator: &UserId) -> String {
@@ -269,6 +310,30 @@ fn shard_of(text: &str, shards: u8) -> u8 {
     let digest = Sha256::digest(text.as_bytes());
     let hash = u64::from_be_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"));
     u8::try_from(hash % u64::from(shards)).expect("below the shard count")
+}
+
+/// What the stream's consumers still owe: a kind of outstanding item.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outstanding {
+    /// A gift entry the earnings consumer has not counted.
+    Gift,
+    /// A refund instruction not sent (or not answered) yet.
+    Refund,
+    /// A payout not sent (or not answered) yet.
+    Payout,
+}
+
+impl Outstanding {
+    pub const ALL: [Outstanding; 3] = [Outstanding::Gift, Outstanding::Refund, Outstanding::Payout];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outstanding::Gift => "gift",
+            Outstanding::Refund => "refund",
+            Outstanding::Payout => "payout",
+        }
+    }
 }
 
 /// What an item is; stored so audits and stream consumers can tell items apart.
@@ -363,8 +428,10 @@ pub struct GiftDetails {
 }
 
 /// A gift as its sender's transaction writes it: the gift entry, which is also the idempotency
-/// record of its key (and so expires with it, by TTL). The table's stream then makes it the
-/// sender's history entry and the creator's earnings and gifts received.
+/// record of its key. The table's stream then makes it the sender's history entry and the
+/// creator's earnings and gifts received; until then it is outstanding (in the outstanding
+/// index, which the earnings consumer sweeps) and never expires: a sender who paid must not lose the
+/// creator's side to a TTL. Once counted it expires with its key's idempotency window.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct GiftRecord {
     pub sender_id: UserId,
@@ -378,11 +445,33 @@ pub struct GiftRecord {
     pub seq: u64,
     pub balance_after: u64,
     pub at: Timestamp,
-    /// The TTL attribute: epoch seconds.
-    pub expires_at: i64,
+    /// When the earnings consumer counted it (none: outstanding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_at: Option<Timestamp>,
+    /// The TTL attribute, epoch seconds: set once counted, never before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 impl GiftRecord {
+    /// The entry once counted at `now`: out of the outstanding index, expiring `window` after
+    /// the gift (the key's idempotency window, as for any other operation).
+    pub fn marked_counted(
+        &self,
+        now: Timestamp,
+        window: jiff::SignedDuration,
+    ) -> Result<GiftRecord, LedgerError> {
+        let expires_at = self
+            .at
+            .checked_add(window)
+            .map_err(|_| LedgerError::Overflow)?;
+        Ok(GiftRecord {
+            counted_at: Some(now),
+            expires_at: Some(expires_at.as_second()),
+            ..self.clone()
+        })
+    }
+
     /// The gift as its creator's feed keeps it once counted.
     pub fn counted(&self) -> CountedGift {
         CountedGift {
@@ -402,7 +491,7 @@ impl GiftRecord {
 
 impl Row for GiftRecord {
     fn key(&self) -> Key {
-        keys::idempotency(&self.sender_id, &self.key)
+        keys::gift_entry(&self.sender_id, &self.key)
     }
 }
 
@@ -867,7 +956,6 @@ impl RefundRecord {
         }
     }
 
-
     /// The instruction as changed by `change` at `now`, one version on.
     pub fn changed(&self, now: Timestamp, change: impl FnOnce(&mut RefundRecord)) -> RefundRecord {
         let mut next = self.clone();
@@ -1283,7 +1371,7 @@ impl Record {
             Record::LotMarker(marker) => Some(marker.expires_at),
             Record::Quote(quote) => Some(quote.expires_at),
             Record::Idempotency(record) => Some(record.expires_at),
-            Record::Gift(gift) => Some(gift.expires_at),
+            Record::Gift(gift) => gift.expires_at,
             _ => None,
         }
     }
@@ -1301,6 +1389,33 @@ impl Record {
                     &purchase.purchase_id,
                 ))
             }
+            (Index::Outstanding, record) => record
+                .outstanding()
+                .map(|(kind, since, id)| keys::outstanding_index(kind, since, id)),
+            _ => None,
+        }
+    }
+}
+
+impl Record {
+    /// What the stream's consumers still owe for this item, since when, and its id.
+    pub fn outstanding(&self) -> Option<(Outstanding, Timestamp, &str)> {
+        match self {
+            Record::Gift(gift) if gift.counted_at.is_none() => Some((
+                Outstanding::Gift,
+                gift.at,
+                gift.details.gift_txn_id.as_str(),
+            )),
+            Record::Refund(refund) if refund.status == RefundStatus::Pending => Some((
+                Outstanding::Refund,
+                refund.created_at,
+                refund.refund_id.as_str(),
+            )),
+            Record::Payout(payout) if payout.status == PayoutStatus::Pending => Some((
+                Outstanding::Payout,
+                payout.created_at,
+                payout.payout_id.as_str(),
+            )),
             _ => None,
         }
     }

@@ -2,15 +2,18 @@
 //! batch names an outbox item by its key; the dispatcher claims it, sends it, and records the
 //! outcome. An item that is not finished yet (the provider down, another dispatcher holding it,
 //! the table busy) is reported for a retry; one that can never be acted on is logged and passed.
+//! On a schedule, each dispatcher also sweeps what it still owes ([`stream_or_sweep`]).
 
 use std::future::Future;
 
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use coins_ledger::LedgerError;
-use coins_ledger::store::Key;
+use coins_ledger::store::{Key, Store};
+use coins_ledger::table::Outstanding;
+use coins_ledger::{Ledger, LedgerError, SWEEP_AFTER, SWEEP_SENDS_PER_PARTITION};
+use jiff::Timestamp;
 use serde_json::Value;
 
-use crate::{BatchError, Failures};
+use crate::{BatchError, Failures, sweep};
 
 /// What became of one outbox item in this delivery; `S` is its final status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +48,43 @@ where
         }
     }
     Ok(failures.into_response())
+}
+
+/// A dispatcher's invocation: a stream batch ([`each_record`]), or its scheduled sweep, which
+/// dispatches again every item of `kind` still outstanding past [`SWEEP_AFTER`], oldest first
+/// (a claim decides, as on the stream, whether it is ours to send now).
+pub async fn stream_or_sweep<S, St, F, Fut>(
+    payload: Value,
+    ledger: &Ledger<S>,
+    kind: Outstanding,
+    now: Timestamp,
+    mut dispatch: F,
+) -> Result<DynamoDbEventResponse, BatchError>
+where
+    S: Store,
+    F: FnMut(Key) -> Fut,
+    Fut: Future<Output = Dispatched<St>>,
+{
+    if !sweep::is_scheduled_event(&payload) {
+        return each_record(payload, dispatch).await;
+    }
+    let found = ledger
+        .outstanding(kind, now, SWEEP_AFTER, Some(SWEEP_SENDS_PER_PARTITION))
+        .await?;
+    sweep::log_found(&found);
+    let mut still_pending = 0;
+    for item in &found {
+        if matches!(dispatch(item.key.clone()).await, Dispatched::Retry) {
+            still_pending += 1;
+        }
+    }
+    tracing::info!(
+        kind = kind.as_str(),
+        found = found.len(),
+        still_pending,
+        "sweep done"
+    );
+    Ok(DynamoDbEventResponse::default())
 }
 
 /// What a ledger error means to a dispatcher of `what` (e.g. "refund"): a busy table passes, so

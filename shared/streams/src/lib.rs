@@ -18,6 +18,7 @@ use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
 pub mod dispatch;
+pub mod sweep;
 
 /// One stream batch.
 pub type Batch = Event;
@@ -48,11 +49,19 @@ pub enum BatchError {
     Malformed(#[from] serde_json::Error),
     #[error(transparent)]
     Unreportable(#[from] UnreportableRecord),
+    /// A scheduled sweep could not read what is outstanding: the scheduler retries it, then
+    /// its dead-letter queue alarms.
+    #[error("sweep failed: {0}")]
+    Sweep(#[from] coins_ledger::LedgerError),
 }
 
 impl From<BatchError> for Diagnostic {
     fn from(error: BatchError) -> Diagnostic {
-        let retryable = matches!(error, BatchError::Unreportable(_));
+        let retryable = match &error {
+            BatchError::Malformed(_) => false,
+            BatchError::Unreportable(_) => true,
+            BatchError::Sweep(error) => error.is_retryable(),
+        };
         diagnostic("StreamBatch", retryable, error.to_string())
     }
 }

@@ -277,6 +277,7 @@ impl<S: Store> Ledger<S> {
                 .collect();
             let already = gifts.len() - new.len();
             if new.is_empty() {
+                self.mark_counted(gifts, now).await?;
                 return Ok(Counted {
                     already,
                     ..Counted::default()
@@ -309,12 +310,36 @@ impl<S: Store> Ledger<S> {
             }
             let written = pages.len();
             self.confirm(&earnings, &[(this_count, pages)], now).await?;
+            self.mark_counted(gifts, now).await?;
             return Ok(Counted {
                 gifts: new.len(),
                 already,
                 pages: written,
             });
         }
+    }
+
+    /// Takes counted gift entries out of the outstanding index and lets them expire, in plain
+    /// batch writes: only once their history entries exist (confirmed), since an entry that
+    /// expired before its gift was counted would leave the creator unpaid. Unconditional: the
+    /// counted state is final, and nothing but this mark rewrites an entry.
+    async fn mark_counted(&self, gifts: &[&GiftRecord], now: Timestamp) -> Result<(), LedgerError> {
+        let marked = gifts
+            .iter()
+            .filter(|gift| gift.counted_at.is_none())
+            .map(|gift| {
+                gift.marked_counted(now, self.config.idempotency_ttl)
+                    .map(Record::from)
+            })
+            .collect::<Result<Vec<Record>, LedgerError>>()?;
+        if marked.is_empty() {
+            return Ok(());
+        }
+        let mut retry = self.retry();
+        while let Err(error) = self.store.put_many(marked.clone()).await {
+            retry.after(error).await?;
+        }
+        Ok(())
     }
 
     /// The unconfirmed counts of `earnings` this count must finish, with their pages: those

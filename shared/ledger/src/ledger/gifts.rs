@@ -1,6 +1,7 @@
 //! Gifts: one atomic write of the sender's side only — the wallet (its balance, the lots it
 //! spends counted in it, the daily limit) and the gift entry, which is also the idempotency
-//! record of the request's key. The creator's side (earnings, gifts received) and the sender's
+//! record of the request's key (under its own key prefix, `GIFT#`, which only the gift
+//! function may write). The creator's side (earnings, gifts received) and the sender's
 //! history entry follow from the table's stream ([`super::earnings`]), so senders gifting one
 //! creator never write the same item.
 
@@ -88,14 +89,10 @@ impl<S: Store> Ledger<S> {
         if !self.is_creator(&request.recipient).await? {
             return Err(LedgerError::RecipientNotCreator);
         }
-        let expires_at = now
-            .checked_add(self.config.idempotency_ttl)
-            .map_err(|_| LedgerError::Overflow)?
-            .as_second();
         self.transact(|| async move {
             match self
                 .store
-                .get(&keys::idempotency(&request.sender, key))
+                .get(&keys::gift_entry(&request.sender, key))
                 .await?
             {
                 // Expired but not yet deleted (TTL lags): the key is free again.
@@ -129,7 +126,9 @@ impl<S: Store> Ledger<S> {
                 seq: wallet.version,
                 balance_after: wallet.balance,
                 at: now,
-                expires_at,
+                // Outstanding until counted: it expires only then.
+                counted_at: None,
+                expires_at: None,
             };
             let receipt = GiftReceipt::of(&gift);
             let transaction = Transaction::of([

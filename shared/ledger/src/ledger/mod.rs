@@ -12,6 +12,7 @@ mod dispatch;
 mod earnings;
 mod gifts;
 mod lots;
+mod outstanding;
 mod payouts;
 mod purchases;
 mod refunds;
@@ -34,6 +35,9 @@ pub use earnings::{
 };
 pub use gifts::{GiftReceipt, GiftRequest};
 pub use lots::{CloseOutcome, SweepReport};
+pub use outstanding::{
+    OutstandingItem, STUCK_AFTER, SWEEP_AFTER, SWEEP_GIFTS_PER_PARTITION, SWEEP_SENDS_PER_PARTITION,
+};
 pub use payouts::{PayoutClaim, PayoutPage, PayoutView, Transferred};
 pub use purchases::{Paid, Payment, PaymentEvent, PaymentOutcome, PurchaseReceipt};
 pub use refunds::{RefundBy, RefundReceipt};

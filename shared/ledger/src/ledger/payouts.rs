@@ -123,17 +123,6 @@ impl<S: Store> Ledger<S> {
         .await
     }
 
-    /// [`Self::set_payout_account_by`] outside the admin route (tests and tools setting up a
-    /// creator): recorded with no admin, at the wall clock's time.
-    pub async fn set_payout_account(
-        &self,
-        creator: &UserId,
-        account: &ConnectedAccountId,
-    ) -> Result<CreatorRecord, LedgerError> {
-        self.set_payout_account_by(creator, account, None, Timestamp::now())
-            .await
-    }
-
     /// Every change of the creator's payout account, oldest first.
     pub async fn payout_account_changes(
         &self,

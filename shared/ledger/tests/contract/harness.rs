@@ -495,7 +495,12 @@ impl<S: Store> World<S> {
     ) -> (UserId, Timestamp) {
         let creator = self.creator(name, now).await;
         self.ledger
-            .set_payout_account(&creator, &ConnectedAccountId::new("acct_1Creator").unwrap())
+            .set_payout_account_by(
+                &creator,
+                &ConnectedAccountId::new("acct_1Creator").unwrap(),
+                None,
+                now,
+            )
             .await
             .expect("set the payout account");
         let fan = user(&format!("fan-of-{name}"));

@@ -57,6 +57,10 @@ contract!(
     a_payment_for_an_unknown_purchase_is_returned,
     a_purchase_is_paired_with_one_payment,
     a_users_purchases_are_listed_newest_first_by_page,
+    // what the stream's consumers still owe
+    what_the_consumers_owe_is_listed_by_age_until_it_is_done,
+    a_gift_entry_never_expires_before_it_is_counted,
+    the_earnings_sweep_counts_the_gifts_its_stream_left_past_the_threshold,
     // gifts
     a_gift_debits_the_sender_and_credits_the_creators_diamonds,
     gifts_spend_non_refundable_coins_then_the_oldest_lot_first,
@@ -108,12 +112,12 @@ contract!(
     a_store_transaction_is_credited_once_and_to_one_account,
     concurrent_credits_of_one_store_transaction_credit_once,
     a_partial_store_refund_takes_back_its_share_once,
+    a_store_refund_before_the_credit_refuses_it_until_the_store_reverses_it,
+    a_store_refund_racing_its_credit_either_refuses_it_or_finds_it_credited,
     // lot closure
     a_lot_is_never_closed_early_and_closes_exactly_once,
     the_marker_expires_at_the_deadline_and_names_its_lot,
     the_sweep_closes_due_lots_of_every_user_and_leaves_the_rest,
-    a_store_refund_before_the_credit_refuses_it_until_the_store_reverses_it,
-    a_store_refund_racing_its_credit_either_refuses_it_or_finds_it_credited,
     refundability_follows_the_rules_even_before_closure_runs,
     // reads
     history_pages_run_newest_first_with_a_cursor,

@@ -333,7 +333,7 @@ impl Sim {
                 let account =
                     coins_ids::ConnectedAccountId::new(account.clone()).expect("an account id");
                 self.count_op("set_payout_account");
-                self.block_on(ledger.set_payout_account(&creator, &account))
+                self.block_on(ledger.set_payout_account_by(&creator, &account, None, self.now))
                     .map_err(|error| format!("setting {creator}'s account: {error}"))?;
             }
             self.trace(format!("{creator} enrolled, payout account {account:?}"));

@@ -85,7 +85,9 @@ async fn look(
     };
     let rng = ctx.op.rng().fork();
     let faults = OpFaults::new(rng, profile, ctx.op.stats_handle());
-    let ledger = Ledger::new(FaultyStore::new(table.clone(), faults));
+    // The simulator's own config: retries back off for no time, as everywhere here.
+    let config = ctx.ledger.config().clone();
+    let ledger = Ledger::with_config(FaultyStore::new(table.clone(), faults), config);
     ctx.call("outstanding");
     ledger
         .outstanding(kind, ctx.now, SWEEP_AFTER, per_partition)
