@@ -1,34 +1,42 @@
 //! `earnings`: counts gifts into their creators' earnings and gifts received.
 //!
 //! The table's stream delivers every gift entry a sender's transaction writes ([`STREAM_FILTER`]:
-//! a new entry, or a key reused once its old entry expired). A batch is counted creator by
+//! a new entry, or a key reused once its old entry expired), and every one the sweeper re-drives
+//! because it stayed uncounted (its first delivery went to the dead-letter queue). Once counted,
+//! an entry is marked so (out of the outstanding index, expiring with its key's window). A batch is counted creator by
 //! creator, concurrently (creators share no item): for each, one transaction writes pages of
 //! gifts received with the creator's earnings, then the senders' history entries follow
 //! ([`coins_ledger::Ledger::count_creator_gifts`]). Counting is idempotent, a gift counts once
 //! whatever is redelivered, so whatever failed (contention with another shard's batch on a hot
 //! creator, throttling, an unreadable item) is reported for a retry, and what still fails after
-//! the mapping's retries lands in its dead-letter queue, which alarms. Nothing is skipped: the
-//! audit (`coinctl audit`) counts gift entries not counted yet.
+//! the mapping's retries lands in its dead-letter queue, which alarms; the sweeper re-drives it
+//! later. Nothing is skipped: `coinctl audit` lists gift entries not counted yet, with their ages.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use coins_ledger::table::{GiftRecord, Record};
-use coins_ledger::{Counted, Store, by_creator};
+use coins_ledger::{Counted, SWEEP_AFTER, Store, by_creator};
 use coins_runtime::Deps;
-use coins_streams::{BatchError, Failures};
+use coins_streams::{BatchError, Failures, sweep};
 use futures_util::future::join_all;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
-/// The event source mapping's filter: gift entries as written (the template's `FilterCriteria`
-/// must say the same; the local server applies this one).
-pub const STREAM_FILTER: &str = r#"{"dynamodb": {"NewImage": {"item_type": {"S": ["gift"]}}}}"#;
+/// The event source mapping's filter: gift entries not counted yet (in the outstanding index:
+/// as written, and as re-driven by the sweeper; the count's own mark takes them out, so it does
+/// not come back here). The template's `FilterCriteria` must say the same; the local server
+/// applies this one.
+pub const STREAM_FILTER: &str = r#"{"dynamodb": {"NewImage": {"item_type": {"S": ["gift"]}, "gsi3pk": {"S": [{"exists": true}]}}}}"#;
 
-/// Entry point: one stream batch.
+/// Entry point: one stream batch, or the scheduled sweep of the gifts still uncounted.
 pub async fn handle<S: Store>(
     deps: &Deps<S>,
     event: LambdaEvent<Value>,
 ) -> Result<DynamoDbEventResponse, BatchError> {
+    if sweep::is_scheduled_event(&event.payload) {
+        sweep_gifts(deps).await?;
+        return Ok(DynamoDbEventResponse::default());
+    }
     let batch = coins_streams::parse(event.payload)?;
     let mut failures = Failures::default();
     let mut gifts: Vec<(&EventRecord, GiftRecord)> = Vec::with_capacity(batch.records.len());
@@ -83,6 +91,23 @@ pub async fn handle<S: Store>(
     Ok(failures.into_response())
 }
 
+/// The scheduled sweep: counts the gift entries still uncounted past
+/// [`coins_ledger::SWEEP_AFTER`] (their stream records dead-lettered or trimmed), each once.
+pub async fn sweep_gifts<S: Store>(deps: &Deps<S>) -> Result<Counted, BatchError> {
+    let (found, counted) = deps
+        .ledger
+        .count_outstanding_gifts(deps.now(), SWEEP_AFTER)
+        .await?;
+    sweep::log_found(&found);
+    tracing::info!(
+        found = found.len(),
+        counted = counted.gifts,
+        already = counted.already,
+        "gift sweep done"
+    );
+    Ok(counted)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -95,6 +120,7 @@ mod tests {
     use coins_rules::{GiftTarget, TargetKind};
     use coins_runtime::TestClock;
     use coins_testkit::{T0, at, buy_package, enroll, zone};
+    use jiff::SignedDuration;
     use lambda_runtime::{Context, Diagnostic};
     use serde_json::json;
 
@@ -250,6 +276,93 @@ mod tests {
                 diamonds(&deps, "carol").await
             ),
             (60, 5)
+        );
+    }
+
+    /// The gift entries in the table.
+    async fn gift_entries(store: &MemoryStore) -> Vec<GiftRecord> {
+        let records = store.scan_all().await.unwrap();
+        records
+            .into_iter()
+            .filter_map(|record| GiftRecord::try_from(record).ok())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn gifts_whose_records_were_lost_never_expire_and_the_sweep_counts_them_once() {
+        let store = MemoryStore::with_change_feed();
+        // The batch is never delivered: it went to the dead-letter queue, or aged out.
+        let _lost = gifts_and_their_batch(&store).await;
+        let uncounted = gift_entries(&store).await;
+        assert_eq!(uncounted.len(), 4);
+        assert!(uncounted.iter().all(|gift| gift.expires_at.is_none()));
+        let deps = deps(Throttled {
+            inner: store.clone(),
+            creator: None,
+        });
+        // A sweep leaves what the stream may still be counting to the stream.
+        handle(&deps, invoke(&sweep::scheduled_event()))
+            .await
+            .unwrap();
+        assert_eq!(diamonds(&deps, "alice").await, 0);
+        // Past the threshold, a day later even (the stream's records are gone by then).
+        let clock = TestClock::new(at(T0) + SignedDuration::from_hours(25)).unwrap();
+        let later = Deps::new(Ledger::new(store.clone()), Arc::new(clock));
+        for _ in 0..2 {
+            let answer = handle(&later, invoke(&sweep::scheduled_event()))
+                .await
+                .unwrap();
+            assert!(answer.batch_item_failures.is_empty());
+            assert_eq!(
+                (
+                    diamonds(&later, "alice").await,
+                    diamonds(&later, "carol").await
+                ),
+                (60, 5)
+            );
+        }
+        // Counted, they leave the outstanding index and expire a day after the gift.
+        for gift in gift_entries(&store).await {
+            assert_eq!(gift.counted_at, Some(later.now()));
+            let window = gift.at + SignedDuration::from_hours(24);
+            assert_eq!(gift.expires_at, Some(window.as_second()));
+        }
+        assert!(
+            later
+                .ledger
+                .all_outstanding(later.now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        later.ledger.conservation_check().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_streams_count_marks_its_gifts_counted() {
+        let store = MemoryStore::with_change_feed();
+        let batch = gifts_and_their_batch(&store).await;
+        let deps = deps(Throttled {
+            inner: store.clone(),
+            creator: None,
+        });
+        assert_eq!(
+            deps.ledger.all_outstanding(deps.now()).await.unwrap().len(),
+            4
+        );
+        handle(&deps, invoke(&batch)).await.unwrap();
+        assert!(
+            gift_entries(&store)
+                .await
+                .iter()
+                .all(|gift| gift.counted_at.is_some())
+        );
+        assert!(
+            deps.ledger
+                .all_outstanding(deps.now())
+                .await
+                .unwrap()
+                .is_empty()
         );
     }
 

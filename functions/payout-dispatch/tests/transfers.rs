@@ -219,7 +219,12 @@ async fn payout(account: &str) -> (Deps<MemoryStore>, TestClock, Key) {
     enroll(&deps, "alice").await;
     let alice = UserId::new("alice").unwrap();
     deps.ledger
-        .set_payout_account(&alice, &ConnectedAccountId::new(account).unwrap())
+        .set_payout_account_by(
+            &alice,
+            &ConnectedAccountId::new(account).unwrap(),
+            None,
+            deps.now(),
+        )
         .await
         .unwrap();
     for _ in 0..3 {
@@ -499,4 +504,38 @@ async fn an_insufficient_platform_balance_fails_the_payout_for_good() {
     );
     assert_eq!(earnings(&deps).await, (19_998, 0, 0));
     assert!(fake.lock().unwrap().transfers.is_empty());
+}
+
+#[tokio::test]
+async fn a_payout_whose_deliveries_ran_out_is_paid_by_the_sweep_once() {
+    let (deps, clock, key) = payout("acct_1Alice").await;
+    // Stripe down for every delivery: the stream gives up on the record.
+    let down = stripe_at("http://127.0.0.1:9");
+    assert_eq!(dispatch(&deps, &down, &key).await, Dispatched::Retry);
+    let (fake, stripe) = fake_stripe();
+    let sweep = || {
+        let event = lambda_runtime::LambdaEvent::new(
+            coins_streams::sweep::scheduled_event(),
+            lambda_runtime::Context::default(),
+        );
+        payout_dispatch::handle(&deps, &stripe, event)
+    };
+    // Within the threshold: left to the stream.
+    later(&clock);
+    sweep().await.unwrap();
+    assert_eq!(
+        deps.ledger.payout(&key).await.unwrap().status,
+        PayoutStatus::Pending
+    );
+    // A day later, Stripe back: paid once, however often the sweep runs.
+    clock.advance(jiff::SignedDuration::from_hours(25)).unwrap();
+    for _ in 0..2 {
+        assert!(sweep().await.unwrap().batch_item_failures.is_empty());
+    }
+    assert_eq!(
+        deps.ledger.payout(&key).await.unwrap().status,
+        PayoutStatus::Paid
+    );
+    assert_eq!(fake.lock().unwrap().transfers.len(), 1);
+    assert_eq!(earnings(&deps).await, (0, 0, 19_998));
 }

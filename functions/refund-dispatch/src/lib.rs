@@ -16,11 +16,12 @@
 
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use coins_ledger::store::Key;
+use coins_ledger::table::Outstanding;
 use coins_ledger::{Claim, RefundRecord, RefundStatus, Sent, Store};
 use coins_payments::{Attempted, BACKOFF, Provider, RefundOrder, with_backoff};
 use coins_runtime::Deps;
 use coins_streams::BatchError;
-use coins_streams::dispatch::{each_record, ledger_error};
+use coins_streams::dispatch::{ledger_error, stream_or_sweep};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
@@ -32,15 +33,20 @@ pub const STREAM_FILTER: &str =
 /// What became of one instruction in this delivery.
 pub type Dispatched = coins_streams::dispatch::Dispatched<RefundStatus>;
 
-/// Entry point: one stream batch.
+/// Entry point: one stream batch, or the scheduled sweep of what is still pending.
 pub async fn handle<S: Store>(
     deps: &Deps<S>,
     provider: &Provider,
     event: LambdaEvent<Value>,
 ) -> Result<DynamoDbEventResponse, BatchError> {
-    each_record(event.payload, |key| async move {
-        dispatch(deps, provider, &key).await
-    })
+    let now = deps.now();
+    stream_or_sweep(
+        event.payload,
+        &deps.ledger,
+        Outstanding::Refund,
+        now,
+        |key| async move { dispatch(deps, provider, &key).await },
+    )
     .await
 }
 

@@ -378,3 +378,43 @@ async fn only_a_listed_refusal_fails_the_instruction() {
         assert!(fake.lock().unwrap().refunds.is_empty());
     }
 }
+
+/// The scheduled sweep through the function's entry point.
+async fn sweep(deps: &Deps<MemoryStore>, stripe: &Provider) {
+    let event = lambda_runtime::LambdaEvent::new(
+        coins_streams::sweep::scheduled_event(),
+        lambda_runtime::Context::default(),
+    );
+    let answer = refund_dispatch::handle(deps, stripe, event).await.unwrap();
+    assert!(answer.batch_item_failures.is_empty());
+}
+
+#[tokio::test]
+async fn an_instruction_whose_deliveries_ran_out_is_sent_by_the_sweep_once() {
+    let (deps, clock) = memory_deps(T0);
+    let key = refund_instruction(&deps).await;
+    // Stripe down for every delivery: the stream gives up (its batch goes to the dead-letter
+    // queue, and the record leaves the stream after 24 hours).
+    let down = stripe_at("http://127.0.0.1:9");
+    assert_eq!(dispatch(&deps, &down, &key).await, Dispatched::Retry);
+    let (fake, base) = fake_stripe().await;
+    let up = stripe_at(&base);
+    // Within the sweep's threshold, the stream may still be at it: left alone.
+    later(&clock);
+    sweep(&deps, &up).await;
+    assert_eq!(status(&deps, &key).await.0, RefundStatus::Pending);
+    // A day later, Stripe back: the sweep sends it, and a second sweep finds nothing owed.
+    clock.advance(jiff::SignedDuration::from_hours(25)).unwrap();
+    for _ in 0..2 {
+        sweep(&deps, &up).await;
+    }
+    assert_eq!(status(&deps, &key).await.0, RefundStatus::Succeeded);
+    assert_eq!(fake.lock().unwrap().refunds.len(), 1);
+    assert!(
+        deps.ledger
+            .all_outstanding(deps.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

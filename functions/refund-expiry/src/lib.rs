@@ -99,18 +99,13 @@ pub async fn handle<S: Store>(
         let batch = coins_streams::parse(payload)?;
         let response = process_stream(deps, batch).await?;
         Ok(serde_json::to_value(response)?)
-    } else if is_scheduled_event(&payload) {
+    } else if coins_streams::sweep::is_scheduled_event(&payload) {
         let summary = sweep(deps).await?;
         Ok(serde_json::to_value(summary)?)
     } else {
         tracing::error!("unrecognized event");
         Err(ExpiryError::UnrecognizedEvent)
     }
-}
-
-fn is_scheduled_event(payload: &Value) -> bool {
-    payload.get("source").and_then(Value::as_str) == Some("aws.events")
-        && payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
 }
 
 /// What one stream record asks of us.

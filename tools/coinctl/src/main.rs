@@ -8,6 +8,7 @@
 //! cannot accept, 1 for a rule's refusal (a custom amount in an app, an unknown country), a
 //! reconciliation that found mismatches, or an offer netting less than its payout.
 
+mod audit;
 mod economics;
 mod reconcile;
 
@@ -62,6 +63,10 @@ enum Command {
     /// What the ledger owes now: coins outstanding, and diamonds pending, available and in
     /// payout with their USD value (a full scan of the table).
     Liabilities(TableArgs),
+    /// Conservation of coins and diamonds (a full scan), then what the stream's consumers still
+    /// owe (gifts not counted, refunds and payouts pending) with ages; exit 1 on any violation
+    /// or on anything stuck for an hour.
+    Audit(TableArgs),
     /// Every country, channel and offer: what a coin nets (after tax and store fee, at the
     /// floor exchange rate) against its payout plus the margin; exit 1 if any is short.
     Economics(economics::EconomicsArgs),
@@ -234,6 +239,7 @@ fn run(command: Command) -> Result<String, String> {
         Command::AgeCheck(args) => age_check(args),
         Command::Reconcile(args) => run_reconcile(args),
         Command::Liabilities(args) => liabilities(args),
+        Command::Audit(args) => audit::run(args),
         Command::Economics(args) => economics::run(args),
     }
 }

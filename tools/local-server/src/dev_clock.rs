@@ -1,7 +1,8 @@
 //! `GET/POST /_dev/clock`: the test clock, as with a payment provider's test clocks.
 //!
 //! Everything that reads the time reads this clock. Moving it forward runs the refund-window
-//! sweep, as the scheduled `refund-expiry` would have by then. It never goes back: that would
+//! sweep, as the scheduled `refund-expiry` would have by then, and the stream consumers' sweeps
+//! of what they still owe. It never goes back: that would
 //! reopen closed windows. These routes exist only here, never in a Lambda function.
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use coins_runtime::Clock;
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::http::request::Parts;
 use lambda_http::{Body, Request, Response};
+use lambda_runtime::{Context, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::App;
@@ -70,6 +72,20 @@ pub async fn handle<S: Store>(app: &App<S>, parts: &Parts, body: &Bytes) -> Resp
         let now = moved.map_err(ApiError::invalid)?;
         // What the scheduled refund-expiry function would have done by then.
         let report = refund_expiry::sweep(&app.deps)
+            .await
+            .map_err(ApiError::internal)?;
+        // And what the consumers' scheduled sweeps would have picked up: what their stream
+        // records left outstanding (here, records dropped after MAX_DELIVERIES).
+        earnings::sweep_gifts(&app.deps)
+            .await
+            .map_err(ApiError::internal)?;
+        let sweep =
+            || LambdaEvent::new(coins_streams::sweep::scheduled_event(), Context::default());
+        let provider = &app.payments.provider;
+        refund_dispatch::handle(&app.deps, provider, sweep())
+            .await
+            .map_err(ApiError::internal)?;
+        payout_dispatch::handle(&app.deps, provider, sweep())
             .await
             .map_err(ApiError::internal)?;
         tracing::info!(%now, closed = report.closed, "test clock moved");
