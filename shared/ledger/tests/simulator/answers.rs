@@ -164,6 +164,10 @@ impl Sim {
                 Ask::Payout { .. },
                 LedgerError::PayoutLimitReached | LedgerError::PayoutAccountMissing,
             ) => true,
+            (Ask::Redeem { txn, .. }, LedgerError::PurchaseRevoked) => {
+                self.revoked_refusal_allowed(*txn)
+            }
+            (Ask::Redeem { .. }, LedgerError::AccountRestricted) => true,
             _ => false,
         };
         if allowed {
@@ -182,48 +186,7 @@ impl Sim {
     fn learn(&mut self, request: &Request, answer: &Answer) -> Result<String, String> {
         match (&request.ask, answer) {
             (Ask::Buy { quote, payment }, Answer::Bought(receipt, paired)) => {
-                if paired != payment {
-                    return Err(format!(
-                        "purchase of r{} paired with {paired}, not its own {payment}",
-                        request.name
-                    ));
-                }
-                if receipt.total_coins != quote.priced.total_coins() {
-                    return Err(format!(
-                        "purchase of r{} for {} coins, quoted {}",
-                        request.name,
-                        receipt.total_coins,
-                        quote.priced.total_coins()
-                    ));
-                }
-                if self.purchase_names.contains_key(&receipt.purchase_id) {
-                    let name = self.purchase_names[&receipt.purchase_id];
-                    return Ok(format!("p{name} again"));
-                }
-                let name = self.purchases.len();
-                let user = self
-                    .users
-                    .iter()
-                    .position(|user| user.id == request.user)
-                    .expect("a user of the world");
-                self.purchase_names
-                    .insert(receipt.purchase_id.clone(), name);
-                self.purchases.push(Purchase {
-                    id: receipt.purchase_id.clone(),
-                    user,
-                    payment: payment.clone(),
-                    amount_minor: receipt.amount.minor_units().expect("minor units"),
-                    currency: receipt.amount.currency().code().to_owned(),
-                    total_coins: receipt.total_coins,
-                    bought_at: self.now,
-                    disputed: false,
-                    pays_twice: false,
-                });
-                self.pay(name);
-                Ok(format!(
-                    "p{name}, {} coins for {}",
-                    receipt.total_coins, receipt.amount
-                ))
+                self.bought(request, quote, payment, receipt, paired)
             }
             (Ask::Gift { gift, quantity, .. }, Answer::Gave(receipt)) => {
                 let price = GIFTS
@@ -279,8 +242,65 @@ impl Sim {
                 );
                 Ok(format!("payout of {diamonds} diamonds"))
             }
+            (Ask::Redeem { txn, .. }, Answer::Redeemed(credit)) => {
+                self.redeemed(request, *txn, credit)
+            }
             (ask, answer) => Err(format!("{} answered {answer:?}", ask.call())),
         }
+    }
+
+    /// A purchase answered: paired with its own payment, at its quoted coins; named once,
+    /// and its payment's story begun.
+    fn bought(
+        &mut self,
+        request: &Request,
+        quote: &coins_ledger::Quote,
+        payment: &PaymentIntentId,
+        receipt: &coins_ledger::PurchaseReceipt,
+        paired: &PaymentIntentId,
+    ) -> Result<String, String> {
+        if paired != payment {
+            return Err(format!(
+                "purchase of r{} paired with {paired}, not its own {payment}",
+                request.name
+            ));
+        }
+        if receipt.total_coins != quote.priced.total_coins() {
+            return Err(format!(
+                "purchase of r{} for {} coins, quoted {}",
+                request.name,
+                receipt.total_coins,
+                quote.priced.total_coins()
+            ));
+        }
+        if self.purchase_names.contains_key(&receipt.purchase_id) {
+            let name = self.purchase_names[&receipt.purchase_id];
+            return Ok(format!("p{name} again"));
+        }
+        let name = self.purchases.len();
+        let user = self
+            .users
+            .iter()
+            .position(|user| user.id == request.user)
+            .expect("a user of the world");
+        self.purchase_names
+            .insert(receipt.purchase_id.clone(), name);
+        self.purchases.push(Purchase {
+            id: receipt.purchase_id.clone(),
+            user,
+            payment: payment.clone(),
+            amount_minor: receipt.amount.minor_units().expect("minor units"),
+            currency: receipt.amount.currency().code().to_owned(),
+            total_coins: receipt.total_coins,
+            bought_at: self.now,
+            disputed: false,
+            pays_twice: false,
+        });
+        self.pay(name);
+        Ok(format!(
+            "p{name}, {} coins for {}",
+            receipt.total_coins, receipt.amount
+        ))
     }
 
     /// An owner's refund happens only inside the purchase's window: asked before it ended (a
@@ -309,6 +329,10 @@ impl Sim {
         outcome: Result<String, LedgerError>,
     ) -> Result<(), String> {
         let (what, purchase) = match &webhook {
+            Webhook::Store { word, txn } => {
+                let (word, txn) = (word.clone(), *txn);
+                return self.store_hook_ended(index, webhook, &word, txn, outcome);
+            }
             Webhook::Payment { purchase, said, .. } => (format!("payment {said}"), *purchase),
             Webhook::Dispute {
                 won: false,
@@ -348,6 +372,7 @@ impl Sim {
         let effect = match &webhook {
             Webhook::Payment { .. } => outcome != "replayed",
             Webhook::Dispute { .. } => matches!(outcome.as_str(), "reversed" | "reversal_undone"),
+            Webhook::Store { .. } => unreachable!("store words end in store_hook_ended"),
         };
         if effect {
             if let Some(first) = self.events.get(&event) {
@@ -375,5 +400,36 @@ impl Sim {
             self.trace(format!("provider: p{purchase} paid a second time"));
         }
         Ok(())
+    }
+}
+
+impl Sim {
+    /// A store word's delivery: refused, it is sent again (as the store does until
+    /// acknowledged); applied, checked (`store_ops`).
+    fn store_hook_ended(
+        &mut self,
+        index: usize,
+        webhook: Webhook,
+        word: &coins_ledger::StoreWord,
+        txn: usize,
+        outcome: Result<String, LedgerError>,
+    ) -> Result<(), String> {
+        match outcome {
+            Ok(outcome) => self.store_hooked(index, word, txn, &outcome),
+            Err(error) if error.is_retryable() => {
+                let event = &word.event_id;
+                self.trace(format!("  op{index} {event} store word on s{txn}: {error}"));
+                let mut stats = self.stats.lock().expect("one thread per seed");
+                self.webhooks.redeliver(
+                    vec![webhook],
+                    self.step,
+                    &mut self.rng,
+                    &self.profile,
+                    &mut stats.faults,
+                );
+                Ok(())
+            }
+            Err(error) => Err(format!("{} (store word on s{txn}): {error}", word.event_id)),
+        }
     }
 }

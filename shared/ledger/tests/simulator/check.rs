@@ -106,6 +106,7 @@ impl Sim {
         let records = self.scan();
         let table = Table::of(&records);
         self.gifts_expire_once_counted(&records)?;
+        self.store_checks(&records)?;
         self.accounts(&table)?;
         self.told_effects_kept(&table)?;
         self.money_out_once(&table)?;
@@ -368,6 +369,7 @@ impl Sim {
         )?;
         let records = self.scan();
         self.nothing_outstanding(&records)?;
+        self.store_final(&records)?;
         let table = Table::of(&records);
         let gifted = self.gifted_diamonds(&table);
         for earnings in &table.earnings {

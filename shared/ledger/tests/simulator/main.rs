@@ -2,7 +2,9 @@
 //!
 //! From a seed, a small world of fans and creators buys coins (payments that succeed, fail,
 //! come from elsewhere, twice, late, replayed or out of order), sends gifts, asks for refunds,
-//! has payments disputed (and some disputes won), and requests payouts, while the clock runs
+//! has payments disputed (and some disputes won), buys in the app and redeems its store
+//! transactions, which the store may refund (and reverse the refund) before or after the
+//! redemption (`store_ops`), and requests payouts, while the clock runs
 //! (refund windows close, diamonds leave their hold) and the table's stream feeds the consumers
 //! (earnings, refund and payout dispatch to a simulated provider, lot closure; a record that
 //! keeps failing is dead-lettered, and the consumers' scheduled sweeps re-drive what they still
@@ -34,6 +36,7 @@ mod provider;
 mod rng;
 mod sim;
 mod stats;
+mod store_ops;
 mod stream;
 mod sweeps;
 mod world;

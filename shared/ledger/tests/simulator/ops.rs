@@ -21,6 +21,7 @@ use jiff::Timestamp;
 
 use crate::faults::{FaultyStore, OpFaults};
 use crate::provider::{Failed, Provider};
+use crate::store_ops;
 
 /// Provider calls of one delivery: the dispatchers' first try and their two backoff waits.
 const SENDS_PER_DELIVERY: usize = 3;
@@ -62,6 +63,11 @@ pub enum Ask {
     Payout {
         diamonds: u64,
     },
+    /// The app redeems a store transaction (`store_ops`).
+    Redeem {
+        txn: usize,
+        purchase: Box<coins_ledger::StorePurchase>,
+    },
 }
 
 impl Ask {
@@ -77,13 +83,15 @@ impl Ask {
             } => gift_body(gift, *quantity, recipient),
             Ask::Refund { purchase, .. } => format!("refund p{purchase}"),
             Ask::Payout { diamonds } => format!("payout {diamonds}"),
+            Ask::Redeem { txn, .. } => format!("redeem s{txn}"),
         }
     }
 
     /// The kind of request, as keys are counted.
     pub fn kind(&self) -> &'static str {
         match self {
-            Ask::Buy { .. } => "buy",
+            // A redemption's key may make a purchase too.
+            Ask::Buy { .. } | Ask::Redeem { .. } => "buy",
             Ask::Gift { .. } => "gift",
             Ask::Refund { .. } => "refund",
             Ask::Payout { .. } => "payout",
@@ -110,6 +118,7 @@ impl Ask {
             Ask::Refund { admin: false, .. } => "refund_purchase (owner)",
             Ask::Refund { admin: true, .. } => "refund_purchase (admin)",
             Ask::Payout { .. } => "request_payout",
+            Ask::Redeem { .. } => "credit_store_purchase",
         }
     }
 }
@@ -126,6 +135,7 @@ pub enum Answer {
     Gave(GiftReceipt),
     Refunded(RefundReceipt),
     PaidOut(PayoutView),
+    Redeemed(coins_ledger::StoreCredit),
 }
 
 /// A provider event, as the `stripe-webhook` function hands it to the ledger.
@@ -145,6 +155,11 @@ pub enum Webhook {
         won: bool,
         purchase: usize,
     },
+    /// A store's word on a transaction (`store_ops`).
+    Store {
+        word: coins_ledger::StoreWord,
+        txn: usize,
+    },
 }
 
 impl Webhook {
@@ -152,6 +167,7 @@ impl Webhook {
         match self {
             Webhook::Payment { event, .. } => &event.event_id,
             Webhook::Dispute { event_id, .. } => event_id,
+            Webhook::Store { word, .. } => &word.event_id,
         }
     }
 }
@@ -324,6 +340,7 @@ async fn attempt(ctx: &Ctx, request: &Request) -> Result<Answer, LedgerError> {
                 .await
                 .map(Answer::PaidOut)
         }
+        Ask::Redeem { purchase, .. } => store_ops::redeem(ctx, request, purchase).await,
     }
 }
 
@@ -345,11 +362,13 @@ pub async fn hook(ctx: Ctx, webhook: Webhook) -> Done {
             won,
             ..
         } => dispute_event(&ctx, event_id, payment, dispute, *won).await,
+        Webhook::Store { word, .. } => store_ops::store_word(&ctx, word).await,
     };
     let call = match &webhook {
         Webhook::Payment { .. } => "apply_payment",
         Webhook::Dispute { won: false, .. } => "reverse_purchase",
         Webhook::Dispute { won: true, .. } => "undo_reversal",
+        Webhook::Store { .. } => "record_store_word",
     };
     ctx.outcome(
         call,

@@ -159,6 +159,11 @@ pub struct Sim {
     pub told: Told,
     /// Each provider event's first effect.
     pub events: BTreeMap<EventId, String>,
+    /// Store transactions (`store_ops`), by the simulator's name `s<n>`; their names by
+    /// transaction id and by the purchase a credit answered.
+    pub store_txns: Vec<crate::store_ops::StoreTxn>,
+    pub store_txn_names: HashMap<String, usize>,
+    pub store_purchase_names: HashMap<PurchaseId, usize>,
 }
 
 impl Sim {
@@ -238,6 +243,9 @@ impl Sim {
             ],
             told: Told::default(),
             events: BTreeMap::new(),
+            store_txns: Vec::new(),
+            store_txn_names: HashMap::new(),
+            store_purchase_names: HashMap::new(),
         }
     }
 
@@ -411,7 +419,7 @@ impl Sim {
     /// all at once. In the simulator's purchase order, so the stream's order is the seed's.
     pub fn remove_expired_markers(&mut self, lagging: bool) {
         let now_s = self.now.as_second();
-        let mut expired: Vec<(usize, Key)> = Vec::new();
+        let mut expired: Vec<((usize, usize), Key)> = Vec::new();
         for user in &self.users {
             let query = Query::table(
                 keys::user_pk(&user.id),
@@ -425,8 +433,8 @@ impl Sim {
                 if let Record::LotMarker(marker) = &record
                     && marker.expires_at < now_s
                 {
-                    // Only a payment the simulator made credits a lot: its purchase has a name.
-                    let name = self.purchase_names[&marker.purchase_id];
+                    // Only a payment or a store transaction the simulator made credits a lot.
+                    let name = self.marker_name(&marker.purchase_id);
                     expired.push((name, record.key()));
                 }
             }

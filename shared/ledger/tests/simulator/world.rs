@@ -1,7 +1,8 @@
 //! What the simulated world does: which operation comes next, and the requests of fans and
 //! creators (bought, gifted, refunded, paid out, retried, replayed, a key reused) and the
 //! provider's events (payments that succeed, fail, come from elsewhere, twice or late; disputes
-//! opened and won), each drawn from the seed.
+//! opened and won), each drawn from the seed; app-store purchases and their store's words are
+//! `store_ops`'.
 
 use coins_ids::{EventId, IdempotencyKey, PaymentIntentId, ReversalRef, UserId};
 use coins_ledger::domain::Wallet;
@@ -92,6 +93,10 @@ enum Choice {
     Owed(Stream),
     Lift,
     Limit,
+    /// A purchase in the app, its store's words, its redemption (`store_ops`).
+    StoreBuy,
+    /// A store transaction redeemed again under a new key.
+    Redeem,
 }
 
 impl Sim {
@@ -133,6 +138,8 @@ impl Sim {
             (1, Choice::Owed(Stream::PayoutDispatch)),
             (2, Choice::Lift),
             (1, Choice::Limit),
+            (6, Choice::StoreBuy),
+            (some(!self.store_txns.is_empty(), 2), Choice::Redeem),
         ];
         let weights: Vec<u32> = choices.iter().map(|(weight, _)| *weight).collect();
         match choices[self.rng.weighted(&weights)].1 {
@@ -163,6 +170,8 @@ impl Sim {
                 let coins = self.rng.chance(700).then(|| self.rng.range(100..=50_000));
                 Some(Action::Limit(user, coins))
             }
+            Choice::StoreBuy => self.store_buy(),
+            Choice::Redeem => self.redeem_again(),
         }
     }
 
@@ -174,7 +183,7 @@ impl Sim {
         (!batch.is_empty()).then_some(Action::Consume(stream, batch))
     }
 
-    fn request(&mut self, user: usize, caller: Option<UserId>, ask: Ask) -> Action {
+    pub fn request(&mut self, user: usize, caller: Option<UserId>, ask: Ask) -> Action {
         let name = self.next_request;
         self.next_request += 1;
         let user = &self.users[user];
@@ -334,7 +343,7 @@ impl Sim {
             match &mut request.ask {
                 Ask::Gift { quantity, .. } => *quantity = *quantity % 9_999 + 1,
                 Ask::Payout { diamonds } => *diamonds += 1,
-                Ask::Buy { .. } | Ask::Refund { .. } => return None,
+                Ask::Buy { .. } | Ask::Refund { .. } | Ask::Redeem { .. } => return None,
             }
         }
         Some(Action::Ask(Box::new(request)))
@@ -393,12 +402,12 @@ impl Sim {
         Some(Action::Lift(*self.rng.pick(&restricted)))
     }
 
-    fn event_id(&mut self) -> EventId {
+    pub fn event_id(&mut self) -> EventId {
         self.next_event += 1;
         EventId::new(format!("evt_{}", self.next_event)).expect("an event id")
     }
 
-    fn push_webhook(&mut self, webhook: Webhook) {
+    pub fn push_webhook(&mut self, webhook: Webhook) {
         let mut stats = self.stats.lock().expect("one thread per seed");
         self.webhooks.push(
             webhook,
