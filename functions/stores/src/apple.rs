@@ -222,11 +222,11 @@ async fn refund<S: Store>(deps: &Deps<S>, word: &StoreWord) -> Result<&'static s
         other => return Ok(other.name()),
     };
     let event = reversal_event(word, purchase_id)?;
-    let outcome = if word.revoked {
-        deps.ledger.reverse_purchase(&event, now).await?
-    } else {
-        deps.ledger.undo_reversal(&event, now).await?
-    };
+    // Applied only while it is still the transaction's latest word (by Apple's signing date).
+    let outcome = deps
+        .ledger
+        .apply_store_word(&word.transaction, &event, word.revoked, now)
+        .await?;
     Ok(outcome.name())
 }
 

@@ -337,5 +337,9 @@ async fn void<S: Store>(
             .map_err(|error| ApiError::invalid(error.to_string()))?,
         share,
     };
-    Ok(deps.ledger.reverse_purchase(&event, now).await?.name())
+    let outcome = deps
+        .ledger
+        .apply_store_word(&word.transaction, &event, true, now)
+        .await?;
+    Ok(outcome.name())
 }

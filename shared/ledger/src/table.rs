@@ -847,7 +847,7 @@ pub struct StoreTransactionRecord {
     pub purchase_id: Option<PurchaseId>,
     #[serde(default)]
     pub consumption_consent: bool,
-    /// The store's latest word before the credit, if it said anything.
+    /// The store's latest word by its signing date (before or after the credit), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<StoreRevocation>,
 }

@@ -11,7 +11,7 @@
 
 use jiff::Timestamp;
 
-use coins_ids::{EventId, PurchaseId, ReversalRef, TxnId};
+use coins_ids::{EventId, PaymentIntentId, PurchaseId, ReversalRef, TxnId};
 
 use super::{Attempt, Ledger, RefundBy};
 use crate::domain::{self, OwnLot};
@@ -92,7 +92,25 @@ impl<S: Store> Ledger<S> {
         event: &ReversalEvent,
         now: Timestamp,
     ) -> Result<ReversalOutcome, LedgerError> {
-        self.reverse(event, false, now).await
+        self.reverse(event, false, None, now).await
+    }
+
+    /// A store's word on a credited `transaction` (kept by [`Ledger::record_store_word`]):
+    /// `revoked` reverses the purchase, else undoes that, each only while this word is still
+    /// the transaction's latest (checked in the same transaction): a later word recorded
+    /// meanwhile makes this one stale, whatever order their applications run in.
+    pub async fn apply_store_word(
+        &self,
+        transaction: &PaymentIntentId,
+        event: &ReversalEvent,
+        revoked: bool,
+        now: Timestamp,
+    ) -> Result<ReversalOutcome, LedgerError> {
+        if revoked {
+            self.reverse(event, false, Some(transaction), now).await
+        } else {
+            self.undo(event, Some(transaction), now).await
+        }
     }
 
     /// The card's issuer warned of fraud on the purchase's payment (Stripe Radar's early fraud
@@ -112,7 +130,7 @@ impl<S: Store> Ledger<S> {
             }),
             // Spent (or no longer refundable as a lot): reversed, and the account restricted.
             Err(LedgerError::CoinsAlreadySpent | LedgerError::PurchaseNotCredited) => {
-                self.reverse(event, true, now).await
+                self.reverse(event, true, None, now).await
             }
             Err(LedgerError::AlreadyRefunded) => Ok(ReversalOutcome::Ignored),
             Err(error) => Err(error),
@@ -124,12 +142,16 @@ impl<S: Store> Ledger<S> {
         &self,
         event: &ReversalEvent,
         restrict: bool,
+        store_word: Option<&PaymentIntentId>,
         now: Timestamp,
     ) -> Result<ReversalOutcome, LedgerError> {
         let entry_id = &TxnId::generate();
         self.transact(|| async move {
             let Some(purchase) = self.unseen(event).await? else {
                 return Ok(Attempt::Done(ReversalOutcome::Replayed));
+            };
+            let Some(guard) = self.still_latest(store_word, event).await? else {
+                return Ok(Attempt::Done(ReversalOutcome::Ignored));
             };
             let reversal = Reversal {
                 by: event.by.clone(),
@@ -146,9 +168,10 @@ impl<S: Store> Ledger<S> {
                 }
                 PurchaseStatus::Credited => {}
                 PurchaseStatus::Pending => {
-                    let transaction = self
+                    let mut transaction = self
                         .reverse_uncredited(purchase, reversal, event, restrict, entry_id, now)
                         .await?;
+                    transaction.writes.extend(guard);
                     let outcome = ReversalOutcome::Reversed { coins: 0, debt: 0 };
                     return Ok(Attempt::Commit(transaction, outcome));
                 }
@@ -187,15 +210,8 @@ impl<S: Store> Ledger<S> {
                 debit.wallet,
                 Condition::version(snapshot.wallet.version),
             )];
-            match debit.own_lot {
-                // Its expiry marker stays: closing a lot that is gone does nothing.
-                Some(OwnLot::Emptied(lot)) => writes.push(Write::Delete {
-                    key: lot.key(),
-                    condition: Condition::Exists,
-                }),
-                Some(OwnLot::Shrunk(lot)) => writes.push(Write::put(lot, Condition::Exists)),
-                None => {}
-            }
+            writes.extend(debit.own_lot.map(lot_write));
+            writes.extend(guard);
             let outcome = ReversalOutcome::Reversed { coins, debt };
             writes.extend([
                 Write::put(reversed, Condition::VersionIs(purchase.version)),
@@ -214,10 +230,22 @@ impl<S: Store> Ledger<S> {
         event: &ReversalEvent,
         now: Timestamp,
     ) -> Result<ReversalOutcome, LedgerError> {
+        self.undo(event, None, now).await
+    }
+
+    async fn undo(
+        &self,
+        event: &ReversalEvent,
+        store_word: Option<&PaymentIntentId>,
+        now: Timestamp,
+    ) -> Result<ReversalOutcome, LedgerError> {
         let entry_id = &TxnId::generate();
         self.transact(|| async move {
             let Some(purchase) = self.unseen(event).await? else {
                 return Ok(Attempt::Done(ReversalOutcome::Replayed));
+            };
+            let Some(guard) = self.still_latest(store_word, event).await? else {
+                return Ok(Attempt::Done(ReversalOutcome::Ignored));
             };
             let undoable = purchase.status == PurchaseStatus::Reversed
                 && purchase.reversal.as_ref().is_some_and(|reversal| {
@@ -264,15 +292,39 @@ impl<S: Store> Ledger<S> {
                 }
             });
             let outcome = ReversalOutcome::Undone { coins };
-            let transaction = Transaction::of([
+            let mut transaction = Transaction::of([
                 Write::put(wallet, Condition::version(snapshot.wallet.version)),
                 Write::put(restored, Condition::VersionIs(purchase.version)),
                 Write::put(history, Condition::Absent),
                 seen(event, &outcome, now),
             ]);
+            transaction.writes.extend(guard);
             Ok(Attempt::Commit(transaction, outcome))
         })
         .await
+    }
+
+    /// For a store word's application: `None` if a later word was kept since (this one is
+    /// stale), else the write that holds the transaction's row as it is until the commit (none
+    /// for other reversals).
+    async fn still_latest(
+        &self,
+        store_word: Option<&PaymentIntentId>,
+        event: &ReversalEvent,
+    ) -> Result<Option<Option<Write>>, LedgerError> {
+        let Some(transaction) = store_word else {
+            return Ok(Some(None));
+        };
+        let row = self.store_transaction(transaction).await?;
+        let latest = row.filter(|row| {
+            row.revocation
+                .as_ref()
+                .is_some_and(|kept| kept.event_id == event.event_id)
+        });
+        Ok(latest.map(|row| {
+            let version = row.version;
+            Some(Write::put(row, Condition::VersionIs(version)))
+        }))
     }
 
     /// The writes reversing a purchase still pending: the reversal counted, a history entry of
@@ -336,4 +388,16 @@ fn seen(event: &ReversalEvent, outcome: &ReversalOutcome, now: Timestamp) -> Wri
         },
         Condition::Absent,
     )
+}
+
+/// The write of what a reversal left of the purchase's own lot. Its expiry marker stays:
+/// closing a lot that is gone does nothing.
+fn lot_write(own_lot: OwnLot) -> Write {
+    match own_lot {
+        OwnLot::Emptied(lot) => Write::Delete {
+            key: lot.key(),
+            condition: Condition::Exists,
+        },
+        OwnLot::Shrunk(lot) => Write::put(lot, Condition::Exists),
+    }
 }

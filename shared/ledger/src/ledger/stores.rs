@@ -190,9 +190,12 @@ impl<S: Store> Ledger<S> {
         }
     }
 
-    /// Keeps a store's refund (or its reversal) of a transaction not credited yet, once per
-    /// event; a credited one is left to the caller ([`StoreWordOutcome::Credited`]), which
-    /// reverses its purchase or undoes that.
+    /// Keeps a store's refund (or its reversal) of a transaction, once per event, and only if
+    /// the store has not said something later (by its signing date): the latest word wins
+    /// whatever order the notifications arrive in. Before the credit, the kept word decides a
+    /// later redemption; after it, the caller applies a word that is not stale
+    /// ([`StoreWordOutcome::Credited`]: reverses the purchase or undoes that), so an older
+    /// reversal arriving after a newer refund changes nothing.
     pub async fn record_store_word(
         &self,
         word: &StoreWord,
@@ -202,28 +205,32 @@ impl<S: Store> Ledger<S> {
             if self.event_seen(&word.event_id).await? {
                 return Ok(Attempt::Done(StoreWordOutcome::Replayed));
             }
-            if let Some(purchase) = self.purchase_for_payment(&word.transaction).await? {
-                return Ok(Attempt::Done(StoreWordOutcome::Credited(
-                    purchase.purchase_id,
-                )));
-            }
+            let credited = self
+                .purchase_for_payment(&word.transaction)
+                .await?
+                .map(|purchase| purchase.purchase_id);
             let row = self.store_transaction(&word.transaction).await?;
             // Credited since the payment row was read: the row says so.
-            if let Some(purchase_id) = row.as_ref().and_then(|row| row.purchase_id.clone()) {
-                return Ok(Attempt::Done(StoreWordOutcome::Credited(purchase_id)));
-            }
+            let credited = credited.or_else(|| row.as_ref().and_then(|r| r.purchase_id.clone()));
             let version = row.as_ref().map_or(0, |row| row.version);
             let later = row
                 .as_ref()
                 .and_then(|row| row.revocation.as_ref())
                 .is_some_and(|kept| kept.stated_at > word.stated_at);
-            let outcome = if later {
-                StoreWordOutcome::Stale
-            } else {
-                StoreWordOutcome::Recorded {
+            let outcome = match (later, &credited) {
+                (true, _) => StoreWordOutcome::Stale,
+                (false, Some(purchase_id)) => StoreWordOutcome::Credited(purchase_id.clone()),
+                (false, None) => StoreWordOutcome::Recorded {
                     revoked: word.revoked,
-                }
+                },
             };
+            if let StoreWordOutcome::Credited(_) = outcome {
+                // Kept first, applied by the caller after: a redelivery of this word (the
+                // caller stopped before applying it) is not older than itself, so it applies.
+                let kept = kept_word(word, row, credited, version);
+                let write = Write::put(kept, Condition::version(version));
+                return Ok(Attempt::Commit(Transaction::of([write]), outcome));
+            }
             let event = PaymentEventRecord {
                 event_id: word.event_id.clone(),
                 kind: word.kind.clone(),
@@ -232,18 +239,8 @@ impl<S: Store> Ledger<S> {
             };
             let mut writes = vec![Write::put(event, Condition::Absent)];
             if !later {
-                let kept = StoreTransactionRecord {
-                    transaction: word.transaction.clone(),
-                    version: version + 1,
-                    purchase_id: None,
-                    consumption_consent: false,
-                    revocation: Some(StoreRevocation {
-                        revoked: word.revoked,
-                        stated_at: word.stated_at,
-                        event_id: word.event_id.clone(),
-                    }),
-                };
                 // A credit committed meanwhile fails this; the retry finds it credited.
+                let kept = kept_word(word, row, None, version);
                 writes.push(Write::put(kept, Condition::version(version)));
             }
             Ok(Attempt::Commit(Transaction::of(writes), outcome))
@@ -279,5 +276,25 @@ impl<S: Store> Ledger<S> {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
             Err(error) => Err(error.into()),
         }
+    }
+}
+
+/// The transaction's row keeping `word` as the store's latest, one version on from `row`.
+fn kept_word(
+    word: &StoreWord,
+    row: Option<StoreTransactionRecord>,
+    purchase_id: Option<PurchaseId>,
+    version: u64,
+) -> StoreTransactionRecord {
+    StoreTransactionRecord {
+        transaction: word.transaction.clone(),
+        version: version + 1,
+        purchase_id,
+        consumption_consent: row.is_some_and(|row| row.consumption_consent),
+        revocation: Some(StoreRevocation {
+            revoked: word.revoked,
+            stated_at: word.stated_at,
+            event_id: word.event_id.clone(),
+        }),
     }
 }

@@ -114,6 +114,7 @@ contract!(
     a_partial_store_refund_takes_back_its_share_once,
     a_store_refund_before_the_credit_refuses_it_until_the_store_reverses_it,
     a_store_refund_racing_its_credit_either_refuses_it_or_finds_it_credited,
+    after_the_credit_the_stores_latest_word_wins_whatever_order_they_arrive_in,
     // lot closure
     a_lot_is_never_closed_early_and_closes_exactly_once,
     the_marker_expires_at_the_deadline_and_names_its_lot,

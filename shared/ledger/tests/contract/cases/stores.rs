@@ -283,3 +283,76 @@ pub async fn a_partial_store_refund_takes_back_its_share_once<S: Store>(store: S
     assert_eq!(world.diamonds(&star, now).await, 2000);
     world.assert_conserved().await;
 }
+
+/// The event a credited transaction's `word` applies to its purchase.
+fn applied(word: &StoreWord, purchase: &coins_ids::PurchaseId) -> ReversalEvent {
+    ReversalEvent {
+        event_id: word.event_id.clone(),
+        kind: word.kind.clone(),
+        purchase_id: purchase.clone(),
+        by: ReversalRef::new(word.transaction.as_str()).unwrap(),
+        share: None,
+    }
+}
+
+pub async fn after_the_credit_the_stores_latest_word_wins_whatever_order_they_arrive_in<
+    S: Store,
+>(
+    store: S,
+) {
+    let world = World::new(store);
+    let now = at("2026-03-01T03:00:00Z");
+    let fan = user("fan");
+    let transaction = "appstore-2000000900000009";
+    let credit = world
+        .ledger
+        .credit_store_purchase(&store_purchase(&fan, transaction, 1), now, None)
+        .await
+        .unwrap();
+    let (refund, reversal, refund_again) = (
+        word(transaction, true, "2026-03-02T01:00:00Z"),
+        word(transaction, false, "2026-03-02T09:00:00Z"),
+        word(transaction, true, "2026-03-02T17:00:00Z"),
+    );
+    let apply = |word: &StoreWord| {
+        let (event, word) = (applied(word, &credit.purchase_id), word.clone());
+        let ledger = &world.ledger;
+        async move {
+            ledger
+                .apply_store_word(&word.transaction, &event, word.revoked, now)
+                .await
+        }
+    };
+    // Both kept before either is applied (two notifications at once): the older one's
+    // application finds a later word kept and changes nothing.
+    for word in [&refund, &reversal] {
+        let kept = world.ledger.record_store_word(word, now).await.unwrap();
+        assert_eq!(kept, StoreWordOutcome::Credited(credit.purchase_id.clone()));
+    }
+    assert_eq!(apply(&reversal).await, Ok(ReversalOutcome::Ignored));
+    assert_eq!(apply(&refund).await, Ok(ReversalOutcome::Ignored));
+    assert_eq!(world.balance(&fan, now).await, 700);
+    // The latest refund arrives, then the older reversal: the refund stands.
+    world
+        .ledger
+        .record_store_word(&refund_again, now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        apply(&refund_again).await,
+        Ok(ReversalOutcome::Reversed { .. })
+    ));
+    // The older reversal delivered again (its application changed nothing, so it was not
+    // recorded), or a reversal signed between them: stale.
+    assert_eq!(
+        world.ledger.record_store_word(&reversal, now).await,
+        Ok(StoreWordOutcome::Stale)
+    );
+    let late_reversal = word(transaction, false, "2026-03-02T12:00:00Z");
+    assert_eq!(
+        world.ledger.record_store_word(&late_reversal, now).await,
+        Ok(StoreWordOutcome::Stale)
+    );
+    assert_eq!(world.balance(&fan, now).await, 0);
+    world.assert_conserved().await;
+}
